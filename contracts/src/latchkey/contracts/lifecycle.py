@@ -1,0 +1,198 @@
+"""What happened to each access request and its grant, as flow-engine records it on
+`access.lifecycle.v1` (keyed by request id). This topic alone tells the whole story of an access.
+
+A request has at most one grant, so the grant is identified by the request id.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .envelope import Event, Identifier, UtcDatetime
+
+Reason = Annotated[str, Field(max_length=2_000)]
+
+
+class RequestCreated(Event):
+    """A valid request matched an Access Flow and was recorded."""
+
+    type: Literal["access.request.created"] = "access.request.created"
+    request_id: Identifier
+    requester_id: Identifier
+    requester_email: str | None = None
+    integration_id: Identifier
+    resource: str
+    permission: str
+    duration_seconds: int = Field(gt=0)
+    justification: str | None = None
+    flow_name: str
+    automatic: bool
+    approval_deadline: UtcDatetime | None = Field(
+        default=None, description="When a pending request times out; None for automatic flows"
+    )
+
+
+class RequestRejected(Event):
+    """The request could not be accepted at all (invalid token, unparseable content)."""
+
+    type: Literal["access.request.rejected"] = "access.request.rejected"
+    request_id: Identifier
+    code: str = Field(max_length=64, description="Machine-readable, e.g. invalid_token")
+    reason: Reason
+
+
+class ReviewRecorded(Event):
+    """A reviewer's approval counted towards a step."""
+
+    type: Literal["access.review.recorded"] = "access.review.recorded"
+    request_id: Identifier
+    reviewer_id: Identifier
+    step: int = Field(ge=0)
+    step_complete: bool
+    reason: str | None = None
+
+
+class ReviewRefused(Event):
+    """A review was not counted (not an eligible approver, self-approval, request not pending)."""
+
+    type: Literal["access.review.refused"] = "access.review.refused"
+    request_id: Identifier
+    reviewer_id: Identifier | None = None
+    reason: Reason
+
+
+class RequestApproved(Event):
+    """Every approval step is satisfied (or the flow is automatic)."""
+
+    type: Literal["access.request.approved"] = "access.request.approved"
+    request_id: Identifier
+    approver_ids: list[Identifier] = Field(default_factory=list)
+    automatic: bool = False
+
+
+class RequestDenied(Event):
+    """The request will not be granted; `reason` says what the requester can do about it."""
+
+    type: Literal["access.request.denied"] = "access.request.denied"
+    request_id: Identifier
+    reason: Reason
+    denied_by: Identifier | None = None
+
+
+class RequestCancelled(Event):
+    type: Literal["access.request.cancelled"] = "access.request.cancelled"
+    request_id: Identifier
+    reason: Reason | None = None
+
+
+class RequestExpired(Event):
+    """Nobody approved in time."""
+
+    type: Literal["access.request.expired"] = "access.request.expired"
+    request_id: Identifier
+    reason: Reason | None = None
+
+
+class GrantRequested(Event):
+    """A signed grant command went to the connector (state: granting)."""
+
+    type: Literal["access.grant.requested"] = "access.grant.requested"
+    request_id: Identifier
+    connector_id: Identifier
+    command_id: Identifier
+    attempt: int = Field(ge=1)
+
+
+class GrantActivated(Event):
+    """The connector confirmed the grant; access is live until `expires_at`."""
+
+    type: Literal["access.grant.activated"] = "access.grant.activated"
+    request_id: Identifier
+    requester_id: Identifier
+    connector_id: Identifier
+    integration_id: Identifier
+    expires_at: UtcDatetime
+    sealed_credentials: str | None = Field(
+        default=None, description="Credentials sealed to the requester's X25519 key (base64)"
+    )
+
+
+class GrantExtended(Event):
+    type: Literal["access.grant.extended"] = "access.grant.extended"
+    request_id: Identifier
+    expires_at: UtcDatetime
+
+
+class GrantRevoking(Event):
+    """A signed revoke command went out; it must be confirmed by `confirm_by`."""
+
+    type: Literal["access.grant.revoking"] = "access.grant.revoking"
+    request_id: Identifier
+    connector_id: Identifier
+    command_id: Identifier
+    attempt: int = Field(ge=1)
+    reason: Literal["expired", "requested", "deactivated", "retry"]
+    confirm_by: UtcDatetime
+
+
+class GrantRevoked(Event):
+    """The connector confirmed that the access is gone."""
+
+    type: Literal["access.grant.revoked"] = "access.grant.revoked"
+    request_id: Identifier
+    reason: str
+
+
+class GrantRevokeFailed(Event):
+    """A revoke attempt failed; expiry schedules the next attempt."""
+
+    type: Literal["access.grant.revoke_failed"] = "access.grant.revoke_failed"
+    request_id: Identifier
+    attempt: int = Field(ge=1)
+    reason: Reason
+
+
+class GrantRevokeOverdue(Event):
+    """Revocation could not be confirmed after many attempts: operators must look. Retries go on."""
+
+    type: Literal["access.grant.revoke_overdue"] = "access.grant.revoke_overdue"
+    request_id: Identifier
+    attempts: int = Field(ge=1)
+    reason: Reason
+
+
+class GrantFailed(Event):
+    """The grant could not be applied; the request ends here."""
+
+    type: Literal["access.grant.failed"] = "access.grant.failed"
+    request_id: Identifier
+    reason: Reason
+
+
+class CredentialRotated(Event):
+    type: Literal["access.credential.rotated"] = "access.credential.rotated"
+    request_id: Identifier
+
+
+LifecycleEvent = Annotated[
+    RequestCreated
+    | RequestRejected
+    | ReviewRecorded
+    | ReviewRefused
+    | RequestApproved
+    | RequestDenied
+    | RequestCancelled
+    | RequestExpired
+    | GrantRequested
+    | GrantActivated
+    | GrantExtended
+    | GrantRevoking
+    | GrantRevoked
+    | GrantRevokeFailed
+    | GrantRevokeOverdue
+    | GrantFailed
+    | CredentialRotated,
+    Field(discriminator="type"),
+]
