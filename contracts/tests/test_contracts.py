@@ -9,13 +9,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
-
-from latchkey.contracts import ALL_TOPICS, REQUESTS, RequestSubmitted, connector_commands, dead_letters, uuid7
-from latchkey.contracts import Topic
+from latchkey.contracts import (
+    ALL_TOPICS,
+    REQUESTS,
+    RequestSubmitted,
+    Topic,
+    connector_commands,
+    dead_letters,
+    uuid7,
+)
 from latchkey.contracts.__main__ import compatibility_problems, current_schemas
 from latchkey.contracts.compat import breaking_changes
 from latchkey.contracts.samples import sample_events
+from pydantic import ValidationError
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 
@@ -73,7 +79,9 @@ def test_uuid7_is_time_ordered_and_version_7() -> None:
 def test_committed_schemas_match_the_models() -> None:
     assert SCHEMAS.exists(), "run `python -m latchkey.contracts schemas`"
     committed = {p.relative_to(SCHEMAS).as_posix() for p in SCHEMAS.rglob("*.json")}
-    assert committed == set(current_schemas()), "schemas out of date: run `python -m latchkey.contracts schemas`"
+    assert committed == set(current_schemas()), (
+        "schemas out of date: run `python -m latchkey.contracts schemas`"
+    )
     assert compatibility_problems(SCHEMAS) == []
 
 
@@ -115,9 +123,16 @@ def test_signing_payload_is_canonical_and_excludes_the_signature() -> None:
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     cmd = GrantCommand(
-        command_id="c", grant_id="g", connector_id="c1", integration_id="pg", issued_at=now,
-        not_after=now + timedelta(minutes=5), template="readonly", resource="appdb",
-        principal=Principal(user_id="u1"), expires_at=now + timedelta(hours=1),
+        command_id="c",
+        grant_id="g",
+        connector_id="c1",
+        integration_id="pg",
+        issued_at=now,
+        not_after=now + timedelta(minutes=5),
+        template="readonly",
+        resource="appdb",
+        principal=Principal(user_id="u1"),
+        expires_at=now + timedelta(hours=1),
     )
     signed = cmd.model_copy(update={"signature": "AAAA"})
     assert cmd.signing_payload() == signed.signing_payload()

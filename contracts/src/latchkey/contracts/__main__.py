@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="fail if the models break the committed schemas")
     check.add_argument("--dir", type=Path, default=DEFAULT_SCHEMAS)
     asyncapi = sub.add_parser("asyncapi", help="write the AsyncAPI document")
-    asyncapi.add_argument("--out", type=Path, default=DEFAULT_SCHEMAS.parent.parent / "docs" / "asyncapi.json")
+    asyncapi.add_argument(
+        "--out", type=Path, default=DEFAULT_SCHEMAS.parent.parent / "docs" / "asyncapi.json"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "asyncapi":

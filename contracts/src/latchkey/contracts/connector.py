@@ -103,7 +103,9 @@ class CommandFailed(Event):
     command_type: CommandType | None = None
     attempt: int = Field(default=1, ge=1)
     replica: str = Field(default="", max_length=128)
-    code: str = Field(max_length=64, description="e.g. bad_signature, expired, unknown_template, target_error")
+    code: str = Field(
+        max_length=64, description="e.g. bad_signature, expired, unknown_template, target_error"
+    )
     reason: str = Field(max_length=2_000)
     retryable: bool = False
 
@@ -117,4 +119,6 @@ def canonical_json(data: Any) -> bytes:
     Our signed payloads hold only strings, integers, booleans, nulls, lists and objects (timestamps
     are strings), which is the subset where this encoding and RFC 8785 coincide.
     """
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()

@@ -79,7 +79,10 @@ REQUESTS = Topic(
     "access.requests.v1", RequestEvent, "request_id", description="web frontends, CLI → flow-engine"
 )
 LIFECYCLE = Topic(
-    "access.lifecycle.v1", LifecycleEvent, "request_id", description="flow-engine → audit, expiry, notifications"
+    "access.lifecycle.v1",
+    LifecycleEvent,
+    "request_id",
+    description="flow-engine → audit, expiry, notifications",
 )
 RESULTS = Topic("connector.results.v1", ResultEvent, "grant_id", description="connectors → flow-engine")
 INVENTORY = Topic(
@@ -107,7 +110,9 @@ def connector_commands(connector_id: str) -> Topic:
 
 def dead_letters(source: Topic) -> Topic:
     """The dead-letter topic of `source`."""
-    return Topic(source.dlq, DeadLetter, "source_topic", partitions=1, description=f"refused input of {source.name}")
+    return Topic(
+        source.dlq, DeadLetter, "source_topic", partitions=1, description=f"refused input of {source.name}"
+    )
 
 
 ALL_TOPICS: tuple[Topic, ...] = (USERS, GROUPS, FLOWS, REQUESTS, LIFECYCLE, RESULTS, INVENTORY, TIMERS)

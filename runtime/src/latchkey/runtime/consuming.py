@@ -1,0 +1,291 @@
+"""Subscribing to a Latchkey topic: parse, dead-letter what cannot be accepted, hand the rest to a
+handler in batches, and commit offsets only after the handler's work is durable.
+
+Failure policy:
+- unparseable input → `<topic>.dlq` with the original bytes, headers and reason; the batch goes on;
+- a handler can refuse single events with `batch.dead_letter(item, reason)` (forged, unauthorised);
+- infrastructure failures (database, Kafka, network) → the batch is redelivered after a jittered
+  backoff, for as long as it takes: nothing is skipped while a dependency is down;
+- any other exception → the batch is retried a few times, then split into single events so the one
+  that keeps failing is dead-lettered (after `handler_max_attempts`) and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from latchkey.contracts import DeadLetter, Event, Topic, dead_letters
+from opentelemetry.propagate import extract
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from .observability import get_logger
+from .outbox import headers_dict
+from .settings import ServiceSettings
+
+log = get_logger(__name__)
+
+E = TypeVar("E", bound=Event)
+
+
+class TransientError(Exception):
+    """A dependency is unavailable; the work is retried until it succeeds."""
+
+
+TRANSIENT = (TransientError, OSError, TimeoutError, KafkaError, OperationalError, InterfaceError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT)
+
+
+@dataclass(frozen=True)
+class Received(Generic[E]):
+    """One consumed record: the event (None for a tombstone) and where it came from."""
+
+    event: E | None
+    key: str | None
+    topic: str
+    partition: int
+    offset: int
+    headers: dict[str, str]
+    value: bytes | None = field(repr=False)
+
+    @property
+    def trace_context(self) -> Any:
+        return extract(self.headers)
+
+
+@dataclass
+class Batch(Generic[E]):
+    """What a handler receives: the parsed records, in partition order, and a way to refuse some."""
+
+    items: list[Received[E]]
+    refused: list[tuple[Received[E], str, str]] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[E]:
+        return [item.event for item in self.items if item.event is not None]
+
+    def dead_letter(self, item: Received[E], reason: str, error_type: str = "Refused") -> None:
+        """Refuse `item`: it goes to the dead-letter topic with `reason` once the batch is done."""
+        self.refused.append((item, reason, error_type))
+
+
+Handler = Callable[[Batch[Any]], Awaitable[None]]
+
+
+class DeadLetterWriter:
+    """Publishes DLQ records (the original bytes plus the reason) and counts them."""
+
+    def __init__(self, broker: KafkaBroker, settings: ServiceSettings, consumer: str) -> None:
+        self._broker = broker
+        self._settings = settings
+        self._consumer = consumer
+        self.count = 0
+
+    async def write(
+        self,
+        source: Topic,
+        *,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: dict[str, str],
+        reason: str,
+        error_type: str,
+    ) -> None:
+        record = DeadLetter(
+            producer=self._settings.service_name,
+            source_topic=self._settings.topic(source.name),
+            partition=partition,
+            offset=offset,
+            key_b64=base64.b64encode(key).decode() if key is not None else None,
+            value_b64=base64.b64encode(value).decode() if value is not None else None,
+            headers={k: base64.b64encode(v.encode()).decode() for k, v in headers.items()},
+            consumer=self._consumer,
+            error_type=error_type,
+            reason=reason[:4000],
+        )
+        await self._broker.publish(
+            record.model_dump_json().encode(),
+            topic=self._settings.topic(dead_letters(source).name),
+            key=key,
+            headers={"content-type": "application/json"},
+        )
+        self.count += 1
+        log.warning(
+            "message dead-lettered",
+            topic=record.source_topic,
+            partition=partition,
+            offset=offset,
+            error_type=error_type,
+            reason=reason,
+        )
+
+
+def _parse(topic: Topic, record: Any) -> tuple[Received[Any] | None, str | None, str | None]:
+    value: bytes | None = record.value
+    key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else record.key
+    headers = headers_dict(record.headers)
+    if value is None:
+        return Received(None, key, record.topic, record.partition, record.offset, headers, None), None, None
+    try:
+        event = topic.parse(value)
+    except ValidationError as exc:
+        errors = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return None, f"not a valid {topic.name} event: {errors}", "ValidationError"
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"not JSON: {exc}", type(exc).__name__
+    return Received(event, key, record.topic, record.partition, record.offset, headers, value), None, None
+
+
+def _summarise(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def subscribe(
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    topic: Topic,
+    handler: Handler,
+    *,
+    group_id: str,
+    batch: bool = True,
+    max_records: int | None = None,
+    from_beginning: bool = True,
+    topic_name: str | None = None,
+) -> DeadLetterWriter:
+    """Subscribe `handler` to `topic` in consumer group `group_id`; returns its dead-letter writer.
+
+    Offsets are committed after `handler` returns (at-least-once): handlers must be idempotent.
+    """
+    group_id = settings.group(group_id)
+    writer = DeadLetterWriter(broker, settings, group_id)
+    name = topic_name or settings.topic(topic.name)
+    backoff = _Backoff()
+
+    async def process(items: list[Received[Any]]) -> None:
+        delivery: Batch[Any] = Batch(items)
+        await handler(delivery)
+        for item, reason, error_type in delivery.refused:
+            await writer.write(
+                topic,
+                partition=item.partition,
+                offset=item.offset,
+                key=item.key.encode() if item.key is not None else None,
+                value=item.value,
+                headers=item.headers,
+                reason=reason,
+                error_type=error_type,
+            )
+
+    async def consume(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records: Sequence[Any] = raw if isinstance(raw, tuple) else (raw,)
+        items: list[Received[Any]] = []
+        for record in records:
+            item, reason, error_type = _parse(topic, record)
+            if item is None:
+                await writer.write(
+                    topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=record.value,
+                    headers=headers_dict(record.headers),
+                    reason=reason or "invalid",
+                    error_type=error_type or "Invalid",
+                )
+            else:
+                items.append(item)
+        if not items:
+            return
+        try:
+            await process(items)
+            backoff.reset()
+            return
+        except Exception as exc:
+            if is_transient(exc) or backoff.attempts < 2:
+                await backoff.wait(exc, name)
+                raise  # nack: the batch is redelivered from its first offset
+            failure = exc
+        # A non-transient failure that keeps coming back: find the event that causes it.
+        for item in items:
+            for attempt in range(1, settings.handler_max_attempts + 1):
+                try:
+                    await process([item])
+                    break
+                except Exception as exc:
+                    if is_transient(exc):
+                        await backoff.wait(exc, name)
+                        raise
+                    if attempt == settings.handler_max_attempts:
+                        await writer.write(
+                            topic,
+                            partition=item.partition,
+                            offset=item.offset,
+                            key=item.key.encode() if item.key is not None else None,
+                            value=item.value,
+                            headers=item.headers,
+                            reason=f"handler failed {attempt} times: {_summarise(exc)}",
+                            error_type="HandlerError",
+                        )
+                    else:
+                        await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
+        log.error("batch isolated after handler failure", topic=name, error=_summarise(failure))
+        backoff.reset()
+
+    broker.subscriber(
+        name,
+        group_id=group_id,
+        batch=batch,
+        max_records=max_records or settings.consumer_max_records,
+        batch_timeout_ms=settings.consumer_batch_timeout_ms,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        decoder=_no_decode,
+    )(consume)
+    return writer
+
+
+async def _no_decode(message: Any) -> None:
+    """Bodies are parsed by `subscribe` against the topic's union, so poison can be dead-lettered."""
+    return None
+
+
+class _Backoff:
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+    async def wait(self, exc: BaseException, topic: str) -> None:
+        self.attempts += 1
+        delay = min(30.0, 0.1 * 2**self.attempts) * (0.5 + random.random() / 2)
+        log.warning(
+            "handler failed, will redeliver",
+            topic=topic,
+            attempt=self.attempts,
+            retry_in=round(delay, 2),
+            error=_summarise(exc),
+        )
+        await asyncio.sleep(delay)

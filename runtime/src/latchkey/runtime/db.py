@@ -1,0 +1,58 @@
+"""Async SQLAlchemy engine and sessions, and the tables every service with a database shares:
+the transactional outbox and the idempotent inbox, created in the service's own schema."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
+    """An async engine (psycopg 3) that checks connections before use, so a restarted server is survived."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True)
+
+
+def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    """Events waiting to be relayed to Kafka, in commit order (`id`)."""
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("key", sa.Text, nullable=True),
+        sa.Column("value", sa.LargeBinary, nullable=True, comment="JSON bytes; NULL is a tombstone"),
+        sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Index("outbox_unsent", "id", postgresql_where=sa.text("sent_at IS NULL")),
+    )
+
+
+def inbox_table(metadata: sa.MetaData) -> sa.Table:
+    """Events already processed by a consumer, written in the same transaction as their effect."""
+    return sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
+class ServiceTables:
+    """The outbox and inbox of one service schema."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self.metadata = sa.MetaData(schema=schema)
+        self.outbox = outbox_table(self.metadata)
+        self.inbox = inbox_table(self.metadata)
+
+    @property
+    def notify_channel(self) -> str:
+        return f"latchkey_outbox_{self.schema}"

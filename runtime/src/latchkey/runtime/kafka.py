@@ -1,0 +1,131 @@
+"""The one way Latchkey talks to Kafka: broker factory, producer factory and topic creation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from latchkey.contracts import Topic, dead_letters
+
+from .observability import get_logger
+from .settings import ServiceSettings
+
+log = get_logger(__name__)
+
+# Kept a day on non-compacted topics; compacted topics keep the latest value per key forever.
+_RETENTION_MS = str(7 * 24 * 3600 * 1000)
+
+
+def make_broker(settings: ServiceSettings, *, graceful_timeout: float = 8.0) -> KafkaBroker:
+    """A FastStream broker whose producer waits for all in-sync replicas and never duplicates on retry.
+
+    Consumers built by `latchkey.runtime.consuming` commit offsets only after the handler's work is
+    durable; `graceful_timeout` bounds how long SIGTERM waits for in-flight handlers.
+    """
+    return KafkaBroker(
+        settings.kafka_bootstrap.split(","),
+        client_id=f"{settings.service_name}-{settings.instance_id}",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        graceful_timeout=graceful_timeout,
+        middlewares=[KafkaTelemetryMiddleware()],
+        logger=None,
+    )
+
+
+def make_producer(settings: ServiceSettings, **overrides: object) -> AIOKafkaProducer:
+    """A raw aiokafka producer with the same guarantees (used by the outbox relay and admin tools)."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap.split(","),
+        "client_id": f"{settings.service_name}-{settings.instance_id}-producer",
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 2,
+        "max_batch_size": 256 * 1024,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def topic_configs(topic: Topic) -> dict[str, str]:
+    if topic.compacted:
+        return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+    return {"cleanup.policy": "delete", "retention.ms": _RETENTION_MS}
+
+
+async def ensure_topics(
+    settings: ServiceSettings,
+    topics: Iterable[Topic],
+    *,
+    with_dead_letters: bool = True,
+    timeout: float = 60.0,
+) -> list[str]:
+    """Create the topics (and their `.dlq`) if missing, with the registry's partitions and policy.
+
+    Returns the deployed names. Waits for the cluster (bootstrap may still be starting) up to `timeout`.
+    """
+    wanted: dict[str, Topic] = {}
+    for topic in topics:
+        wanted[settings.topic(topic.name)] = topic
+        if with_dead_letters:
+            wanted[settings.topic(topic.dlq)] = dead_letters(topic)
+    replication = settings.topic_replication
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name=name,
+                num_partitions=topic.partitions,
+                replication_factor=replication,
+                topic_configs={
+                    **topic_configs(topic),
+                    **({"min.insync.replicas": "2"} if replication >= 3 else {}),
+                },
+            )
+            for name, topic in wanted.items()
+            if name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another replica won the race
+            log.info("topics created", topics=[t.name for t in missing])
+        await _wait_for_metadata(admin, set(wanted), deadline)
+    finally:
+        await admin.close()
+    return list(wanted)
+
+
+async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str], deadline: float) -> None:
+    """Topic creation is asynchronous in the controller: wait until every partition has a leader."""
+    while True:
+        described = await admin.describe_topics(list(names))
+        ready = {
+            d["topic"]
+            for d in described
+            if d.get("error_code", 0) == 0
+            and d["partitions"]
+            and all(p["leader"] >= 0 for p in d["partitions"])
+        }
+        if ready >= names:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics not ready: {sorted(names - ready)}")
+        await asyncio.sleep(0.2)

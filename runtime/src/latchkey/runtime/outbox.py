@@ -1,0 +1,169 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in commit order, then marks them sent.
+
+Several relays (replicas) may run: each batch is taken under a PostgreSQL advisory lock, so exactly
+one relay publishes at a time and order is kept. A relay killed between publishing and marking
+publishes that batch again on restart (at-least-once); consumers' inboxes make the repeat a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .db import ServiceTables
+from .observability import get_logger
+
+log = get_logger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        tables: ServiceTables,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+        keep_sent_seconds: int = 3600,
+    ) -> None:
+        self._engine = engine
+        self._producer = producer
+        self._tables = tables
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._keep_sent_seconds = keep_sent_seconds
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.published = 0
+
+    def wake(self) -> None:
+        """Something was committed in this process: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self._tasks = [
+            asyncio.create_task(self._run(), name="outbox-relay"),
+            asyncio.create_task(self._listen(), name="outbox-listen"),
+        ]
+
+    async def stop(self) -> None:
+        """Finish the batch in flight, then stop."""
+        self._stopping.set()
+        self._wake.set()
+        for task in self._tasks:
+            if task.get_name() == "outbox-listen":
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._producer.stop()
+
+    async def relay_once(self) -> int:
+        """Publish one batch if this relay holds the lock; returns how many rows were published."""
+        outbox = self._tables.outbox
+        async with self._engine.begin() as conn:
+            got_lock = await conn.scalar(
+                sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel)))
+            )
+            if not got_lock:
+                return 0
+            rows = (
+                await conn.execute(
+                    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+                    .where(outbox.c.sent_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            sends = [
+                await self._producer.send(
+                    row.topic,
+                    value=row.value,
+                    key=row.key.encode() if row.key is not None else None,
+                    headers=[(k, str(v).encode()) for k, v in (row.headers or {}).items()],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*sends)
+            await conn.execute(
+                sa.update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=sa.func.now())
+            )
+        self.published += len(rows)
+        return len(rows)
+
+    async def purge_sent(self) -> int:
+        outbox = self._tables.outbox
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.delete(outbox).where(
+                    outbox.c.sent_at
+                    < sa.func.now() - sa.text(f"interval '{int(self._keep_sent_seconds)} seconds'")
+                )
+            )
+        return int(result.rowcount or 0)
+
+    async def _run(self) -> None:
+        failures = 0
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            try:
+                published = await self.relay_once()
+                failures = 0
+                if loop.time() - last_purge > 60:
+                    last_purge = loop.time()
+                    await self.purge_sent()
+            except Exception as exc:  # Kafka or PostgreSQL unavailable: back off, the rows wait
+                failures += 1
+                delay = min(30.0, 0.2 * 2**failures) * random.random()
+                log.warning("outbox relay failed, retrying", error=str(exc), retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                continue
+            if self._stopping.is_set():
+                return
+            if published >= self._batch_size:
+                continue  # more are waiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            if self._stopping.is_set() and published == 0:
+                # one last pass publishes what was committed just before shutdown
+                with contextlib.suppress(Exception):
+                    await self.relay_once()
+                return
+
+    async def _listen(self) -> None:
+        """LISTEN for commits made by other processes (other replicas, tools) to wake promptly."""
+        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f'LISTEN "{self._tables.notify_channel}"')
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("outbox listener reconnecting", error=str(exc))
+                await asyncio.sleep(1.0)
+
+
+def headers_dict(headers: Any) -> dict[str, str]:
+    """Kafka record headers as a str → str dict (undecodable values are dropped)."""
+    out: dict[str, str] = {}
+    for key, value in headers or ():
+        with contextlib.suppress(UnicodeDecodeError, AttributeError):
+            out[key] = value.decode() if isinstance(value, bytes) else str(value)
+    return out

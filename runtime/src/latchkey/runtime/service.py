@@ -1,0 +1,131 @@
+"""A Latchkey service process: FastStream app + broker, topics verified, migrations run, outbox relay,
+health endpoint, graceful SIGTERM. Each service builds one `Service` in its `app.py` and adds handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from faststream import FastStream
+from latchkey.contracts import Topic
+
+from .consuming import DeadLetterWriter, Handler, subscribe
+from .db import ServiceTables, make_engine, make_sessions
+from .health import HealthServer
+from .kafka import ensure_topics, make_broker, make_producer
+from .migrations import upgrade_async
+from .observability import configure_logging, configure_tracing, get_logger
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+from .unit_of_work import UnitOfWork
+
+log = get_logger(__name__)
+
+
+class Service:
+    """Wiring shared by every service. `schema`/`migrations` are None for the connector (no database)."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        topics: Iterable[Topic],
+        schema: str | None = None,
+        migrations: str | None = None,
+        configure_process: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.service_name
+        if configure_process:
+            configure_logging(self.name, settings.log_level, settings.log_json)
+            configure_tracing(self.name, settings.otel_exporter)
+        self.topics = list(topics)
+        self.schema = schema
+        self.migrations = migrations
+        self.broker = make_broker(settings)
+        self.app = FastStream(self.broker, logger=None)
+        self.health = HealthServer(settings.health_host, settings.health_port)
+        self.dead_letters: list[DeadLetterWriter] = []
+        self._startup: list[Callable[[], Awaitable[None]]] = []
+        self._shutdown: list[Callable[[], Awaitable[None]]] = []
+        if schema is not None:
+            self.tables: ServiceTables | None = ServiceTables(schema)
+            self.engine = make_engine(settings.sync_database_url)
+            self.sessions = make_sessions(self.engine)
+            self.relay: OutboxRelay | None = OutboxRelay(self.engine, make_producer(settings), self.tables)
+            self.health.add_check("database", self._database_ok)
+        else:
+            self.tables = None
+            self.relay = None
+        self.health.add_check("kafka", self._kafka_ok)
+        self.app.on_startup(self._before_broker)
+        self.app.after_startup(self._after_broker)
+        self.app.on_shutdown(self._on_shutdown)
+        self.app.after_shutdown(self._after_shutdown)
+
+    # -- building blocks for handlers -------------------------------------------------------------
+    def unit_of_work(self) -> UnitOfWork:
+        if self.tables is None:
+            raise RuntimeError(f"{self.name} has no database")
+        relay = self.relay
+        return UnitOfWork(self.sessions, self.tables, self.settings, on_commit=relay.wake if relay else None)
+
+    def subscribe(
+        self, topic: Topic, handler: Handler, *, group_id: str | None = None, **options: Any
+    ) -> None:
+        """Consume `topic` in this service's consumer group (or `group_id`) with `handler`."""
+        writer = subscribe(
+            self.broker, self.settings, topic, handler, group_id=group_id or self.name, **options
+        )
+        self.dead_letters.append(writer)
+
+    def on_startup(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` after the broker connected and before readiness (e.g. load caches, start timers)."""
+        self._startup.append(hook)
+
+    def on_shutdown(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._shutdown.append(hook)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def _before_broker(self) -> None:
+        await self.health.start()
+        await ensure_topics(self.settings, self.topics)
+        if self.schema is not None and self.migrations is not None:
+            await upgrade_async(self.settings.sync_database_url, self.migrations, self.schema)
+
+    async def _after_broker(self) -> None:
+        if self.relay is not None:
+            await self.relay.start()
+        for hook in self._startup:
+            await hook()
+        self.health.ready = True
+        log.info("service ready", service=self.name, health_port=self.health.port)
+
+    async def _on_shutdown(self) -> None:
+        self.health.ready = False
+        log.info("service stopping", service=self.name)
+
+    async def _after_shutdown(self) -> None:
+        # The broker has drained in-flight handlers and committed; now flush what they emitted.
+        for hook in reversed(self._shutdown):
+            await hook()
+        if self.relay is not None:
+            await self.relay.stop()
+            await self.engine.dispose()
+        await self.health.stop()
+        log.info("service stopped", service=self.name)
+
+    async def _database_ok(self) -> bool:
+        async with self.engine.connect() as conn:
+            return bool((await conn.scalar(sa.text("SELECT 1"))) == 1)
+
+    async def _kafka_ok(self) -> bool:
+        return bool(await self.broker.ping(timeout=3.0))
+
+    async def run(self) -> None:
+        await self.app.run()
+
+    def run_forever(self) -> None:
+        asyncio.run(self.run())

@@ -1,0 +1,48 @@
+"""The settings base every service extends: environment variables with the `LATCHKEY_` prefix."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings. A service subclasses this and adds its own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="LATCHKEY_", env_file=None, extra="ignore")
+
+    service_name: str = Field(default="latchkey", description="Name in logs, traces and the producer field")
+    instance_id: str = Field(default_factory=socket.gethostname, description="This replica's name")
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Comma-separated host:port list")
+    topic_prefix: str = Field(default="", description="Prefix of every topic name (environments, tests)")
+    topic_replication: int = Field(default=1, ge=1, description="Replication factor of created topics")
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql+psycopg://latchkey:latchkey@127.0.0.1:5432/latchkey"),
+        description="SQLAlchemy URL (postgresql+psycopg://...)",
+    )
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    log_level: str = "INFO"
+    log_json: bool = True
+    otel_exporter: str = Field(default="none", description="none | console | otlp")
+    consumer_max_records: int = Field(default=500, ge=1)
+    consumer_batch_timeout_ms: int = Field(default=20, ge=0)
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    handler_max_attempts: int = Field(
+        default=8, ge=1, description="Failures of one message (not infrastructure) before it is dead-lettered"
+    )
+
+    def topic(self, name: str) -> str:
+        """The deployed name of the topic `name`."""
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, name: str) -> str:
+        """The deployed name of consumer group `name` (prefixed like topics, so environments never share)."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def sync_database_url(self) -> str:
+        return self.database_url.get_secret_value()

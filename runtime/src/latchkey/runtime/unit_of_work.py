@@ -1,0 +1,109 @@
+"""One database transaction that commits a state change, the inbox marks of the events that caused
+it and the events it raised (to the outbox), together or not at all."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from latchkey.contracts import Event, Topic
+from opentelemetry.propagate import inject
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .db import ServiceTables
+from .settings import ServiceSettings
+
+E = TypeVar("E", bound=Event)
+
+
+class UnitOfWork:
+    """`async with UnitOfWork(...) as uow:` then `uow.session`, `await uow.first_time(...)`,
+    `uow.emit(topic, event)`; leaving the block commits (or rolls back on an exception)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tables: ServiceTables,
+        settings: ServiceSettings,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_commit = on_commit
+        self._sessions = sessions
+        self._tables = tables
+        self._settings = settings
+        self._pending: list[dict[str, Any]] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        await self.session.begin()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.commit()
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def first_time(self, consumer: str, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Record `event_ids` as processed by `consumer`; returns those not seen before.
+
+        Same transaction as the effect: if the effect rolls back, so does the mark.
+        """
+        ids = list(dict.fromkeys(event_ids))
+        if not ids:
+            return set()
+        result = await self.session.execute(
+            insert(self._tables.inbox)
+            .values([{"consumer": consumer, "event_id": i} for i in ids])
+            .on_conflict_do_nothing()
+            .returning(self._tables.inbox.c.event_id)
+        )
+        return set(result.scalars())
+
+    async def fresh(self, consumer: str, events: Iterable[E]) -> list[E]:
+        """The events `consumer` has not processed before (each once, in order), now marked processed."""
+        unique = list({event.event_id: event for event in events}.values())
+        new = await self.first_time(consumer, (event.event_id for event in unique))
+        return [event for event in unique if event.event_id in new]
+
+    def emit(
+        self, topic: Topic, event: Event, *, key: str | None = None, topic_name: str | None = None
+    ) -> None:
+        """Queue `event` for `topic`; it is written to the outbox on commit and relayed in order."""
+        headers: dict[str, str] = {}
+        inject(headers)  # W3C traceparent of the current span, so the trace continues after the relay
+        self._pending.append(
+            {
+                "topic": topic_name or self._settings.topic(topic.name),
+                "key": key if key is not None else topic.key_of(event),
+                "value": event.model_dump_json().encode(),
+                "headers": headers,
+            }
+        )
+
+    def emit_tombstone(self, topic: Topic, key: str) -> None:
+        """Queue a tombstone (null value) for `key` on a compacted topic."""
+        self._pending.append(
+            {"topic": self._settings.topic(topic.name), "key": key, "value": None, "headers": {}}
+        )
+
+    async def commit(self) -> None:
+        if self._pending:
+            await self.session.execute(sa.insert(self._tables.outbox), self._pending)
+            await self.session.execute(sa.select(sa.func.pg_notify(self._tables.notify_channel, "")))
+            self._pending = []
+            await self.session.commit()
+            if self._on_commit is not None:
+                self._on_commit()
+            return
+        await self.session.commit()
