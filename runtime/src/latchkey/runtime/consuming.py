@@ -170,6 +170,7 @@ def subscribe(
     max_records: int | None = None,
     from_beginning: bool = True,
     topic_name: str | None = None,
+    group_instance_id: str | None = None,
 ) -> DeadLetterWriter:
     """Subscribe `handler` to `topic` in consumer group `group_id`; returns its dead-letter writer.
 
@@ -261,6 +262,7 @@ def subscribe(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        group_instance_id=group_instance_id,  # static membership (optional)
         decoder=_no_decode,
     )(consume)
     return writer

@@ -59,9 +59,7 @@ def run_env(target_metadata: sa.MetaData | None = None) -> None:
     _configure(context, connection, schema, target_metadata)
 
 
-def _configure(
-    context: Any, connection: sa.Connection, schema: str, metadata: sa.MetaData | None
-) -> None:
+def _configure(context: Any, connection: sa.Connection, schema: str, metadata: sa.MetaData | None) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .db import ServiceTables
 from .observability import get_logger
@@ -27,7 +28,7 @@ class OutboxRelay:
     def __init__(
         self,
         engine: AsyncEngine,
-        producer: AIOKafkaProducer,
+        producer_factory: Callable[[], AIOKafkaProducer],
         tables: ServiceTables,
         *,
         batch_size: int = 1000,
@@ -35,7 +36,8 @@ class OutboxRelay:
         keep_sent_seconds: int = 3600,
     ) -> None:
         self._engine = engine
-        self._producer = producer
+        self._producer_factory = producer_factory
+        self._producer: AIOKafkaProducer | None = None
         self._tables = tables
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -49,8 +51,20 @@ class OutboxRelay:
         """Something was committed in this process: publish now rather than at the next poll."""
         self._wake.set()
 
+    async def open(self) -> None:
+        """Connect the producer (created here: aiokafka needs the running loop)."""
+        if self._producer is None:
+            self._producer = self._producer_factory()
+            await self._producer.start()
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
     async def start(self) -> None:
-        await self._producer.start()
+        """Open, then relay continuously until `stop()`."""
+        await self.open()
         self._tasks = [
             asyncio.create_task(self._run(), name="outbox-relay"),
             asyncio.create_task(self._listen(), name="outbox-listen"),
@@ -66,7 +80,7 @@ class OutboxRelay:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._producer.stop()
+        await self.close()
 
     async def relay_once(self) -> int:
         """Publish one batch if this relay holds the lock; returns how many rows were published."""
@@ -87,21 +101,29 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            sends = [
-                await self._producer.send(
-                    row.topic,
-                    value=row.value,
-                    key=row.key.encode() if row.key is not None else None,
-                    headers=[(k, str(v).encode()) for k, v in (row.headers or {}).items()],
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*sends)
-            await conn.execute(
-                sa.update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=sa.func.now())
-            )
+            await self._publish(rows)
+            await self._mark_sent(conn, [row.id for row in rows])
         self.published += len(rows)
         return len(rows)
+
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        """Send every row and wait until the brokers acknowledged all of them (acks=all)."""
+        if self._producer is None:
+            raise RuntimeError("OutboxRelay.open() was not called")
+        sends = [
+            await self._producer.send(
+                row.topic,
+                value=row.value,
+                key=row.key.encode() if row.key is not None else None,
+                headers=[(k, str(v).encode()) for k, v in (row.headers or {}).items()],
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*sends)
+
+    async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
+        outbox = self._tables.outbox
+        await conn.execute(sa.update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=sa.func.now()))
 
     async def purge_sent(self) -> int:
         outbox = self._tables.outbox

@@ -54,7 +54,9 @@ class Service:
             self.tables: ServiceTables | None = ServiceTables(schema)
             self.engine = make_engine(settings.sync_database_url)
             self.sessions = make_sessions(self.engine)
-            self.relay: OutboxRelay | None = OutboxRelay(self.engine, make_producer(settings), self.tables)
+            self.relay: OutboxRelay | None = OutboxRelay(
+                self.engine, lambda: make_producer(settings), self.tables
+            )
             self.health.add_check("database", self._database_ok)
         else:
             self.tables = None

@@ -1,0 +1,198 @@
+"""Delivery through a real broker: every event survives the trip, poison goes to the dead-letter
+topic with its reason, and the consumer carries on."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from latchkey.contracts import ALL_TOPICS, REQUESTS, DeadLetter, Event, RequestSubmitted, connector_commands
+from latchkey.contracts.samples import sample_events
+from latchkey.runtime import Batch, ServiceSettings, ensure_topics, make_broker, subscribe
+from latchkey.runtime.testing.bus import produce, read_until
+
+pytestmark = pytest.mark.infra
+
+
+def settings_for(kafka_bootstrap: str, topic_prefix: str) -> ServiceSettings:
+    return ServiceSettings(
+        service_name="delivery-test",
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        consumer_batch_timeout_ms=10,
+    )
+
+
+async def wait_for(condition: Any, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.05)
+
+
+async def test_every_event_type_round_trips_through_kafka_unchanged(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    commands = connector_commands("c1")
+    topics = [*ALL_TOPICS, commands]
+    await ensure_topics(settings, topics)
+    samples = sample_events("c1")
+    broker = make_broker(settings)
+    received: dict[str, list[Event]] = defaultdict(list)
+
+    def collect(name: str) -> Any:
+        async def handler(batch: Batch[Any]) -> None:
+            received[name].extend(batch.events)
+
+        return handler
+
+    for topic in topics:
+        subscribe(broker, settings, topic, collect(topic.name), group_id="roundtrip")
+    await broker.start()
+    try:
+        for topic_name, event in samples:
+            if topic_name.endswith(".dlq"):
+                continue
+            await produce(kafka_bootstrap, settings.topic(topic_name), [event], key="req-1")
+        expected = [(t, e) for t, e in samples if not t.endswith(".dlq")]
+        await wait_for(lambda: sum(len(v) for v in received.values()) >= len(expected))
+    finally:
+        await broker.stop()
+    for topic_name, event in expected:
+        assert event in received[topic_name], f"{event.type} changed or was lost on {topic_name}"
+
+
+async def test_unknown_fields_are_tolerated_on_the_wire(kafka_bootstrap: str, topic_prefix: str) -> None:
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    event = RequestSubmitted(
+        request_id="r-extra", id_token="t", integration_id="pg", resource="db", permission="readonly"
+    )
+    newer = json.loads(event.model_dump_json()) | {"priority": "high", "labels": {"team": "x"}}
+    got: list[Event] = []
+
+    async def handler(batch: Batch[Any]) -> None:
+        got.extend(batch.events)
+
+    broker = make_broker(settings)
+    subscribe(broker, settings, REQUESTS, handler, group_id="tolerant")
+    await broker.start()
+    try:
+        await produce(kafka_bootstrap, settings.topic(REQUESTS.name), [json.dumps(newer).encode()])
+        await wait_for(lambda: len(got) == 1)
+    finally:
+        await broker.stop()
+    assert got == [event]
+
+
+@pytest.mark.parametrize(
+    "poison,expected_reason",
+    [
+        (b"\x00\xffnot json", "not a valid access.requests.v1 event"),
+        (b'{"type": "access.request.submitted", "request_id": 7}', "request_id"),
+        (b'{"type": "access.request.beamed", "request_id": "r"}', "access.request.beamed"),
+        (b'["a", "list"]', "not a valid access.requests.v1 event"),
+    ],
+    ids=["bytes", "wrong-type", "unknown-event-type", "not-an-object"],
+)
+async def test_malformed_message_goes_to_dlq_with_reason_and_next_is_processed(
+    kafka_bootstrap: str, topic_prefix: str, poison: bytes, expected_reason: str
+) -> None:
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    good = RequestSubmitted(
+        request_id="r-good", id_token="t", integration_id="pg", resource="db", permission="readonly"
+    )
+    got: list[Event] = []
+
+    async def handler(batch: Batch[Any]) -> None:
+        got.extend(batch.events)
+
+    broker = make_broker(settings)
+    writer = subscribe(broker, settings, REQUESTS, handler, group_id="poison")
+    await broker.start()
+    try:
+        # one key, so poison and the good message share a partition: the good one comes after it
+        await produce(kafka_bootstrap, settings.topic(REQUESTS.name), [poison, good], key="same")
+        await wait_for(lambda: got == [good])
+    finally:
+        await broker.stop()
+    assert writer.count == 1
+    records = await read_until(kafka_bootstrap, settings.topic(REQUESTS.dlq), lambda rs: len(rs) >= 1)
+    record = DeadLetter.model_validate_json(records[0].value)
+    assert base64.b64decode(record.value_b64 or "") == poison
+    assert expected_reason in record.reason
+    assert record.source_topic == settings.topic(REQUESTS.name)
+    assert record.consumer == settings.group("poison")
+
+
+async def test_handler_refusal_is_dead_lettered_and_others_in_the_batch_proceed(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    events = [
+        RequestSubmitted(
+            request_id=f"r{i}", id_token="t", integration_id="pg", resource="db", permission="ro"
+        )
+        for i in range(5)
+    ]
+    accepted: list[str] = []
+
+    async def handler(batch: Batch[Any]) -> None:
+        for item in batch.items:
+            if item.event.request_id == "r2":
+                batch.dead_letter(item, "forged: signature does not verify", "Forged")
+            else:
+                accepted.append(item.event.request_id)
+
+    broker = make_broker(settings)
+    writer = subscribe(broker, settings, REQUESTS, handler, group_id="refuse")
+    await broker.start()
+    try:
+        await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events, key="k")
+        await wait_for(lambda: len(accepted) == 4 and writer.count == 1)
+    finally:
+        await broker.stop()
+    assert accepted == ["r0", "r1", "r3", "r4"]
+    dlq = await read_until(kafka_bootstrap, settings.topic(REQUESTS.dlq), lambda rs: len(rs) >= 1)
+    assert DeadLetter.model_validate_json(dlq[0].value).reason == "forged: signature does not verify"
+
+
+async def test_handler_that_always_fails_on_one_event_isolates_it_and_moves_on(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    settings = settings_for(kafka_bootstrap, topic_prefix).model_copy(update={"handler_max_attempts": 2})
+    await ensure_topics(settings, [REQUESTS])
+    events = [
+        RequestSubmitted(
+            request_id=f"r{i}", id_token="t", integration_id="pg", resource="db", permission="ro"
+        )
+        for i in range(4)
+    ]
+    done: set[str] = set()
+
+    async def handler(batch: Batch[Any]) -> None:
+        if any(e.request_id == "r1" for e in batch.events):
+            raise ValueError("bug triggered by r1")
+        done.update(e.request_id for e in batch.events)
+
+    broker = make_broker(settings)
+    writer = subscribe(broker, settings, REQUESTS, handler, group_id="isolate")
+    await broker.start()
+    try:
+        await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events, key="k")
+        await wait_for(lambda: done == {"r0", "r2", "r3"} and writer.count == 1, timeout=60)
+    finally:
+        await broker.stop()
+    dlq = await read_until(kafka_bootstrap, settings.topic(REQUESTS.dlq), lambda rs: len(rs) >= 1)
+    record = DeadLetter.model_validate_json(dlq[0].value)
+    assert record.error_type == "HandlerError" and "bug triggered by r1" in record.reason

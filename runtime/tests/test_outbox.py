@@ -1,0 +1,179 @@
+"""The transactional outbox and the inbox on a real PostgreSQL and Kafka: events leave only with
+their transaction, exactly once in effect even when the relay dies mid-batch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from latchkey.contracts import LIFECYCLE, REQUESTS, RequestCancelled, RequestSubmitted
+from latchkey.runtime import (
+    Batch,
+    ServiceSettings,
+    ServiceTables,
+    UnitOfWork,
+    ensure_topics,
+    make_broker,
+    make_engine,
+    make_producer,
+    make_sessions,
+    subscribe,
+)
+from latchkey.runtime.outbox import OutboxRelay
+from latchkey.runtime.testing.bus import events_of, read_until
+
+pytestmark = pytest.mark.infra
+SCHEMA = "outbox_test"
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+async def db(database_url: str) -> Any:
+    engine = make_engine(database_url)
+    tables = ServiceTables(SCHEMA)
+    effects = sa.Table(
+        "effects",
+        tables.metadata,
+        sa.Column("request_id", sa.Text, primary_key=True),
+        sa.Column("n", sa.Integer),
+    )
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f"CREATE SCHEMA {SCHEMA}"))
+        await conn.run_sync(tables.metadata.create_all)
+    yield engine, tables, effects
+    await engine.dispose()
+
+
+def cancelled(request_id: str) -> RequestCancelled:
+    return RequestCancelled(request_id=request_id, producer="test", correlation_id=request_id)
+
+
+async def test_rolled_back_transaction_publishes_nothing(
+    db: Any, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    engine, tables, _ = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [LIFECYCLE])
+    sessions = make_sessions(engine)
+    with pytest.raises(RuntimeError):
+        async with UnitOfWork(sessions, tables, settings) as uow:
+            uow.emit(LIFECYCLE, cancelled("rolled-back"))
+            raise RuntimeError("the decision failed")
+    async with UnitOfWork(sessions, tables, settings) as uow:
+        uow.emit(LIFECYCLE, cancelled("committed"))
+    relay = OutboxRelay(engine, lambda: make_producer(settings), tables)
+    await relay.open()
+    try:
+        assert await relay.relay_once() == 1
+    finally:
+        await relay.close()
+    records = await read_until(
+        kafka_bootstrap, settings.topic(LIFECYCLE.name), lambda rs: len(rs) >= 1, settle=1.0
+    )
+    assert [e.request_id for e in events_of(LIFECYCLE, records)] == ["committed"]  # type: ignore[attr-defined]
+
+
+async def test_relay_killed_between_send_and_mark_publishes_again_and_inbox_makes_it_a_no_op(
+    db: Any, database_url: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    engine, tables, effects = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [LIFECYCLE])
+    sessions = make_sessions(engine)
+    async with UnitOfWork(sessions, tables, settings) as uow:
+        for i in range(20):
+            uow.emit(LIFECYCLE, cancelled(f"r{i}"))
+
+    args = [sys.executable, str(HERE / "relay_process.py"), database_url, kafka_bootstrap, SCHEMA]
+    doomed = subprocess.Popen([*args, "pause-after-send"], stdout=subprocess.PIPE, text=True)
+    assert doomed.stdout is not None
+    line = await asyncio.wait_for(asyncio.to_thread(doomed.stdout.readline), 60)
+    assert line.startswith("SENT 20")
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.wait(10)
+    async with engine.connect() as conn:
+        unsent = await conn.scalar(sa.select(sa.func.count()).where(tables.outbox.c.sent_at.is_(None)))
+    assert unsent == 20, "the kill came before the mark: every row is still unsent"
+
+    survivor = subprocess.run([*args, "normal"], capture_output=True, text=True, timeout=60, check=True)
+    assert "DONE 20" in survivor.stdout
+
+    topic = settings.topic(LIFECYCLE.name)
+    records = await read_until(kafka_bootstrap, topic, lambda rs: len(rs) >= 40, settle=0.5)
+    published = events_of(LIFECYCLE, records)
+    assert len(published) == 40, "at-least-once: the killed batch was published again"
+    assert len({e.event_id for e in published}) == 20, "the repeat carries the same event ids"
+
+    # A consumer with an inbox applies each effect once, though it receives each event twice.
+    async def apply(batch: Batch[Any]) -> None:
+        async with UnitOfWork(sessions, tables, settings) as uow:
+            for event in await uow.fresh("audit", batch.events):
+                # a plain INSERT: a second application would violate the primary key and fail loudly
+                await uow.session.execute(sa.insert(effects).values(request_id=event.request_id, n=1))
+
+    broker = make_broker(settings)
+    subscribe(broker, settings, LIFECYCLE, apply, group_id="audit")
+    await broker.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while loop.time() < deadline:
+            async with engine.connect() as conn:
+                inboxed = await conn.scalar(sa.select(sa.func.count()).select_from(tables.inbox))
+            if inboxed == 20:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # let the duplicates arrive too
+    finally:
+        await broker.stop()
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(effects.c.request_id, effects.c.n))).all()
+    assert sorted(r.request_id for r in rows) == sorted(f"r{i}" for i in range(20))
+    assert all(r.n == 1 for r in rows)
+
+
+async def test_two_relays_publish_each_row_once_in_commit_order(
+    db: Any, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    engine, tables, _ = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    sessions = make_sessions(engine)
+    for chunk in range(10):
+        async with UnitOfWork(sessions, tables, settings) as uow:
+            for i in range(30):
+                n = chunk * 30 + i
+                uow.emit(
+                    REQUESTS,
+                    RequestSubmitted(
+                        request_id=f"k{n % 3}",
+                        id_token="t",
+                        integration_id="pg",
+                        resource=str(n),
+                        permission="ro",
+                    ),
+                )
+    relays = [OutboxRelay(engine, lambda: make_producer(settings), tables, batch_size=25) for _ in range(2)]
+    for relay in relays:
+        await relay.start()
+    try:
+        records = await read_until(
+            kafka_bootstrap, settings.topic(REQUESTS.name), lambda rs: len(rs) >= 300, settle=1.0
+        )
+    finally:
+        for relay in relays:
+            await relay.stop()
+    assert sum(r.published for r in relays) == 300
+    events = events_of(REQUESTS, records)
+    assert len(events) == 300 and len({e.event_id for e in events}) == 300
+    for key in ("k0", "k1", "k2"):
+        order = [int(e.resource) for e in events if e.request_id == key]  # type: ignore[attr-defined]
+        assert order == sorted(order), f"events of {key} were reordered"
