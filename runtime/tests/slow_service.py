@@ -9,7 +9,6 @@ import asyncio
 from typing import Any
 
 import sqlalchemy as sa
-
 from latchkey.contracts import REQUESTS
 from latchkey.runtime import Batch, Service, ServiceSettings
 
