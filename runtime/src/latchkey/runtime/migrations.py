@@ -4,8 +4,8 @@ several replicas starting together migrate once."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 from importlib import resources
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
