@@ -8,6 +8,9 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from latchkey.runtime.testing import (
     Infra,
     KafkaCluster,
@@ -16,8 +19,6 @@ from latchkey.runtime.testing import (
     libpq_url,
     safe_database_name,
 )
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = pytest.mark.infra
 
@@ -132,9 +133,11 @@ async def test_three_node_cluster_survives_a_killed_node(kafka_ha: KafkaCluster,
 
     kafka_ha.kill_node(2)
     assert not kafka_ha.is_running(2)
-    # acks=all still succeeds with 2 of 3 replicas in sync (min.insync.replicas=2).
+    # acks=all still succeeds with 2 of 3 replicas in sync (min.insync.replicas=2). Partitions led by
+    # node 2 need a new leader first (the controller notices after broker.session.timeout.ms, 9 s),
+    # so give requests time on a loaded 2-core machine.
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_ha.bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=20_000
+        bootstrap_servers=kafka_ha.bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=60_000
     )
     await producer.start()
     try:
@@ -152,7 +155,7 @@ async def test_three_node_cluster_survives_a_killed_node(kafka_ha: KafkaCluster,
     got: list[bytes] = []
     try:
         while len(got) < 10:
-            batch = await consumer.getmany(timeout_ms=15_000)
+            batch = await consumer.getmany(timeout_ms=30_000)
             assert batch, f"only {len(got)} of 10 records after restarting node 2"
             got += [r.value for records in batch.values() for r in records]
     finally:

@@ -1,0 +1,38 @@
+"""Test and demo support: real Kafka + PostgreSQL (local scripts, testcontainers or external).
+
+Used by the root conftest.py, the demo and the benchmarks; not imported by services at run time.
+"""
+
+from latchkey.runtime.testing.infra import (
+    Infra,
+    InfraError,
+    InfraHandle,
+    KafkaCluster,
+    create_database,
+    default_mode,
+    drop_database,
+    libpq_url,
+    reap_stale_state_dirs,
+    safe_database_name,
+    sqlalchemy_url,
+    start_infra,
+    start_local,
+    unique_prefix,
+)
+
+__all__ = [
+    "Infra",
+    "InfraError",
+    "InfraHandle",
+    "KafkaCluster",
+    "create_database",
+    "default_mode",
+    "drop_database",
+    "libpq_url",
+    "reap_stale_state_dirs",
+    "safe_database_name",
+    "sqlalchemy_url",
+    "start_infra",
+    "start_local",
+    "unique_prefix",
+]
