@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from latchkey.contracts import (
     ALL_TOPICS,
     REQUESTS,
@@ -21,7 +23,6 @@ from latchkey.contracts import (
 from latchkey.contracts.__main__ import compatibility_problems, current_schemas
 from latchkey.contracts.compat import breaking_changes
 from latchkey.contracts.samples import sample_events
-from pydantic import ValidationError
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 

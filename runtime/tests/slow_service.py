@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 import sqlalchemy as sa
+
 from latchkey.contracts import REQUESTS
 from latchkey.runtime import Batch, Service, ServiceSettings
 

@@ -10,6 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+
 from latchkey.contracts import ALL_TOPICS, REQUESTS, DeadLetter, Event, RequestSubmitted, connector_commands
 from latchkey.contracts.samples import sample_events
 from latchkey.runtime import Batch, ServiceSettings, ensure_topics, make_broker, subscribe

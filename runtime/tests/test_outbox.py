@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from latchkey.contracts import LIFECYCLE, REQUESTS, RequestCancelled, RequestSubmitted
 from latchkey.runtime import (
     Batch,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from latchkey.contracts import REQUESTS, RequestSubmitted
 from latchkey.runtime import make_engine
 from latchkey.runtime.health import probe

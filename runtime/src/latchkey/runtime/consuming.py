@@ -23,10 +23,11 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from latchkey.contracts import DeadLetter, Event, Topic, dead_letters
 from opentelemetry.propagate import extract
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from latchkey.contracts import DeadLetter, Event, Topic, dead_letters
 
 from .observability import get_logger
 from .outbox import headers_dict

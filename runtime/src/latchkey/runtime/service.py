@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from faststream import FastStream
+
 from latchkey.contracts import Topic
 
 from .consuming import DeadLetterWriter, Handler, subscribe

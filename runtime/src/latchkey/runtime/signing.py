@@ -15,6 +15,7 @@ from typing import TypeVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from latchkey.contracts import ConnectorCommand, utcnow
 
 C = TypeVar("C", bound=ConnectorCommand)

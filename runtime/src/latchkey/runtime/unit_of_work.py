@@ -9,10 +9,11 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from latchkey.contracts import Event, Topic
 from opentelemetry.propagate import inject
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from latchkey.contracts import Event, Topic
 
 from .db import ServiceTables
 from .settings import ServiceSettings

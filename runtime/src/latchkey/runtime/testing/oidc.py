@@ -1,0 +1,157 @@
+"""A small, real OIDC issuer for tests and the demo: discovery document and JWKS over HTTP on
+127.0.0.1 (RSA keys generated at start), and `mint()` for ID tokens, including forged ones.
+
+    with TestIssuer() as idp:
+        token = idp.mint("u-alice", "alice@example.com", audience="latchkey")
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # authlib.jose is deprecated in favour of joserfc, still supported in 1.x
+    from authlib.jose import JsonWebKey, jwt
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """An RSA key with its key id; `public_jwk` is what the JWKS publishes."""
+
+    kid: str
+    private_pem: bytes
+    public_jwk: dict[str, Any]
+
+    @classmethod
+    def generate(cls, kid: str | None = None) -> SigningKey:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        kid = kid or uuid.uuid4().hex[:16]
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        jwk = JsonWebKey.import_key(
+            public, {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256"}
+        ).as_dict()
+        return cls(kid, pem, dict(jwk))
+
+
+class TestIssuer:
+    """The issuer: `.issuer` (its URL), `.jwks_uri`, `mint(...)`, `rotate()`, `fetches` (JWKS hits)."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, audience: str = "latchkey") -> None:
+        self.audience = audience
+        self.keys: list[SigningKey] = [SigningKey.generate()]
+        self.fetches = 0
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/.well-known/openid-configuration":
+                    body: dict[str, Any] = {
+                        "issuer": issuer.issuer,
+                        "jwks_uri": issuer.jwks_uri,
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                        "subject_types_supported": ["public"],
+                        "response_types_supported": ["id_token"],
+                    }
+                elif self.path == "/jwks":
+                    issuer.fetches += 1
+                    body = {"keys": [k.public_jwk for k in issuer.keys]}
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def issuer(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.issuer}/jwks"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    def start(self) -> TestIssuer:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="test-oidc", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> TestIssuer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def rotate(self) -> SigningKey:
+        """Publish a new key (kept alongside the old) and sign new tokens with it."""
+        key = SigningKey.generate()
+        self.keys.insert(0, key)
+        return key
+
+    def mint(
+        self,
+        sub: str,
+        email: str | None = None,
+        *,
+        audience: str | None = None,
+        expires_in: int = 3600,
+        issuer: str | None = None,
+        key: SigningKey | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        """An RS256 ID token. `key=SigningKey.generate()` gives a token signed with a key the JWKS
+        does not publish (a forgery); `issuer`/`audience`/`expires_in<0` give the other bad tokens."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": issuer or self.issuer,
+            "sub": sub,
+            "aud": audience or self.audience,
+            "iat": now,
+            "exp": now + expires_in,
+        }
+        if email is not None:
+            claims["email"] = email
+        claims.update(extra or {})
+        signer = key or self.keys[0]
+        token = jwt.encode({"alg": "RS256", "kid": signer.kid, "typ": "JWT"}, claims, signer.private_pem)
+        return token.decode()
+
+    def forge(self, sub: str, email: str | None = None, *, same_kid: bool = True) -> str:
+        """A token signed by an unpublished key; with `same_kid` it even claims the real key's id."""
+        rogue = SigningKey.generate(self.keys[0].kid if same_kid else None)
+        return self.mint(sub, email, key=rogue)
