@@ -1,0 +1,198 @@
+"""AWS integration against moto server through boto3: real IAM / Identity Center state is asserted."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from latchkey.connector.config import IntegrationConfig
+from latchkey.connector.integrations.aws import REVOKE_SESSIONS_POLICY, AwsIntegration
+from latchkey.connector.integrations.base import IntegrationError
+from latchkey.connector.secrets import SecretResolver
+from latchkey.connector.templates import TemplateSet
+
+from .conftest import MotoServer, access_for, unique
+
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+)
+
+READ_REPORTS = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}],
+    }
+)
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, resolver: SecretResolver, cloud_templates: TemplateSet) -> AwsIntegration:
+    sm: Any = moto_server.client("secretsmanager")
+    name = unique("latchkey/aws-connector")
+    # Credentials of the connector's own IAM user, fetched by the integration for every command.
+    sm.create_secret(
+        Name=name,
+        SecretString=json.dumps({"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "s3cr3t"}),
+    )
+    sso: Any = moto_server.client("sso-admin")
+    instance_arn = sso.list_instances()["Instances"][0]["InstanceArn"]
+    config = IntegrationConfig(
+        id="aws-main",
+        type="aws",
+        connection={
+            "region": moto_server.region,
+            "endpoint_url": moto_server.endpoint,
+            "identity_center_instance_arn": instance_arn,
+        },
+        secret=f"aws-sm://{name}",
+        templates=["iam-role-managed-policy", "iam-user-s3-read", "identity-center-assignment"],
+    )
+    return AwsIntegration(config, resolver, cloud_templates)
+
+
+def _attached(iam: Any, role: str) -> list[str]:
+    return [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
+
+
+async def test_managed_policy_is_attached_then_detached_and_old_sessions_denied_twice(
+    aws: AwsIntegration, moto_server: MotoServer, cloud_templates: TemplateSet
+) -> None:
+    iam: Any = moto_server.client("iam")
+    role = unique("data-analyst")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
+    policy_arn = iam.create_policy(PolicyName=unique("reports-read"), PolicyDocument=READ_REPORTS)["Policy"][
+        "Arn"
+    ]
+    access = access_for(
+        cloud_templates, "aws", "iam-role-managed-policy", {"role": role, "policy_arn": policy_arn}
+    )
+
+    for _ in range(2):
+        before = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+        await aws.grant(access)
+        await aws.grant(access)  # already granted = success, still one attachment
+        assert _attached(iam, role) == [policy_arn]
+
+        await aws.revoke(access)
+        await aws.revoke(access)  # already revoked = success
+        assert _attached(iam, role) == []
+        deny = iam.get_role_policy(RoleName=role, PolicyName=REVOKE_SESSIONS_POLICY)["PolicyDocument"]
+        statement = deny["Statement"][0]
+        assert statement["Effect"] == "Deny" and statement["Action"] == ["*"]
+        issued_before = datetime.strptime(
+            statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"], "%Y-%m-%dT%H:%M:%SZ"
+        ).replace(tzinfo=UTC)
+        assert issued_before >= before
+
+
+async def test_inline_policy_on_user_is_put_then_deleted_twice(
+    aws: AwsIntegration, moto_server: MotoServer, cloud_templates: TemplateSet
+) -> None:
+    iam: Any = moto_server.client("iam")
+    user = unique("alice")
+    iam.create_user(UserName=user)
+    access = access_for(
+        cloud_templates, "aws", "iam-user-s3-read", {"user_name": user, "bucket": "acme-reports"}
+    )
+    policy_name = f"latchkey-{access.grant_id}"
+
+    for _ in range(2):
+        await aws.grant(access)
+        await aws.grant(access)
+        assert iam.list_user_policies(UserName=user)["PolicyNames"] == [policy_name]
+        document = iam.get_user_policy(UserName=user, PolicyName=policy_name)["PolicyDocument"]
+        assert document["Statement"][0]["Resource"] == [
+            "arn:aws:s3:::acme-reports",
+            "arn:aws:s3:::acme-reports/*",
+        ]
+
+        await aws.revoke(access)
+        await aws.revoke(access)
+        assert iam.list_user_policies(UserName=user)["PolicyNames"] == []
+
+
+async def test_identity_center_assignment_is_created_then_deleted_twice(
+    aws: AwsIntegration, moto_server: MotoServer, cloud_templates: TemplateSet
+) -> None:
+    sso: Any = moto_server.client("sso-admin")
+    instance_arn = aws.config.connection["identity_center_instance_arn"]
+    permission_set_arn = sso.create_permission_set(Name=unique("ReadOnly"), InstanceArn=instance_arn)[
+        "PermissionSet"
+    ]["PermissionSetArn"]
+    principal_id = "906755d6f8-1c2e1a5d-5f3b-4c6e-9d0a-2b8e6f4a1c33"
+    access = access_for(
+        cloud_templates,
+        "aws",
+        "identity-center-assignment",
+        {
+            "account_id": "123456789012",
+            "permission_set_arn": permission_set_arn,
+            "principal_id": principal_id,
+        },
+    )
+
+    def assignments() -> list[tuple[str, str]]:
+        listed = sso.list_account_assignments(
+            InstanceArn=instance_arn, AccountId="123456789012", PermissionSetArn=permission_set_arn
+        )["AccountAssignments"]
+        return [(a["PrincipalType"], a["PrincipalId"]) for a in listed]
+
+    for _ in range(2):
+        await aws.grant(access)
+        await aws.grant(access)
+        assert assignments() == [("USER", principal_id)]
+        await aws.revoke(access)
+        await aws.revoke(access)
+        assert assignments() == []
+
+
+async def test_inventory_lists_roles_users_permission_sets_and_accounts(
+    aws: AwsIntegration, moto_server: MotoServer
+) -> None:
+    iam: Any = moto_server.client("iam")
+    role, user = unique("inventory-role"), unique("inventory-user")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST, Tags=[{"Key": "team", "Value": "data"}])
+    iam.create_user(UserName=user)
+    sso: Any = moto_server.client("sso-admin")
+    permission_set = unique("Inventory")
+    sso.create_permission_set(
+        Name=permission_set, InstanceArn=aws.config.connection["identity_center_instance_arn"]
+    )
+    organizations: Any = moto_server.client("organizations")
+    try:
+        organizations.create_organization(FeatureSet="ALL")
+    except organizations.exceptions.AlreadyInOrganizationException:
+        pass  # the emulator lives for the whole session
+    created = organizations.create_account(AccountName="analytics", Email="aws-analytics@example.com")
+    account_id = created["CreateAccountStatus"]["AccountId"]
+
+    items = await aws.sync_inventory()
+    by_name = {(i.resource_type, i.name): i for i in items}
+    assert ("aws.iam.role", role) in by_name
+    assert ("aws.iam.user", user) in by_name
+    assert ("aws.sso.permission_set", permission_set) in by_name
+    assert ("aws.account", "analytics") in by_name
+    assert by_name[("aws.account", "analytics")].resource_id == account_id
+    assert set(by_name[("aws.iam.role", role)].permissions) == set(aws.config.templates)
+
+
+async def test_refusal_from_aws_is_reported_without_the_credentials(
+    aws: AwsIntegration, cloud_templates: TemplateSet
+) -> None:
+    access = access_for(
+        cloud_templates,
+        "aws",
+        "iam-role-managed-policy",
+        {"role": "no-such-role", "policy_arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
+    )
+    with pytest.raises(IntegrationError) as caught:
+        await aws.grant(access)
+    assert "NoSuchEntity" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+    assert caught.value.retryable is False

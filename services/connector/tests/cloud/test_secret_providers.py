@@ -1,0 +1,197 @@
+"""Each secret provider against an emulator that speaks its store's real protocol, via the official SDK."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import pickle
+
+import pytest
+
+from latchkey.connector.secrets import (
+    Secret,
+    SecretProviderSettings,
+    SecretResolver,
+    SecretUnavailable,
+)
+
+from .conftest import KubernetesFake, MotoServer, unique
+from .fakes.gcp_secret_manager import FakeSecretManager
+from .fakes.key_vault import FakeKeyVault
+
+
+def test_secret_never_shows_its_value() -> None:
+    secret = Secret("hunter2-value")
+    assert "hunter2" not in repr(secret)
+    assert "hunter2" not in str(secret)
+    assert "hunter2" not in f"{secret} {secret!r} {secret:>20}"
+    assert "hunter2" not in repr({"password": secret})
+    assert secret.reveal() == "hunter2-value"
+    with pytest.raises(TypeError):
+        pickle.dumps(secret)
+
+
+async def test_aws_secrets_manager_secret_is_read_through_boto3(
+    moto_server: MotoServer, resolver: SecretResolver, canary: str
+) -> None:
+    name = unique("latchkey/appdb")
+    sm = moto_server.client("secretsmanager")
+    sm.create_secret(Name=name, SecretString=json.dumps({"username": "latchkey", "password": canary}))  # type: ignore[attr-defined]
+
+    assert (await resolver.fetch(f"aws-sm://{name}#password")).reveal() == canary
+    assert json.loads((await resolver.fetch(f"aws-sm://{name}")).reveal())["username"] == "latchkey"
+
+
+async def test_aws_secret_is_fetched_per_use_never_cached(
+    moto_server: MotoServer, resolver: SecretResolver
+) -> None:
+    name = unique("rotating")
+    sm = moto_server.client("secretsmanager")
+    sm.create_secret(Name=name, SecretString="first")  # type: ignore[attr-defined]
+    assert (await resolver.fetch(f"aws-sm://{name}")).reveal() == "first"
+    sm.put_secret_value(SecretId=name, SecretString="second")  # type: ignore[attr-defined]
+    assert (await resolver.fetch(f"aws-sm://{name}")).reveal() == "second"
+
+
+async def test_missing_aws_secret_names_ref_and_reason(resolver: SecretResolver) -> None:
+    with pytest.raises(SecretUnavailable) as caught:
+        await resolver.fetch("aws-sm://does-not-exist")
+    assert "aws-sm://does-not-exist" in str(caught.value)
+    assert "ResourceNotFoundException" in str(caught.value)
+
+
+async def test_kubernetes_secret_key_is_read_through_the_kubernetes_client(
+    kubernetes_fake: KubernetesFake, resolver: SecretResolver, canary: str
+) -> None:
+    name = unique("db-credentials")
+    encoded = base64.b64encode(canary.encode()).decode()
+    kubernetes_fake.api.put(
+        "secrets",
+        {
+            "metadata": {"name": name, "namespace": "payments"},
+            "type": "Opaque",
+            "data": {"password": encoded},
+        },
+    )
+    assert (await resolver.fetch(f"k8s://payments/{name}/password")).reveal() == canary
+
+    with pytest.raises(SecretUnavailable, match="has no key 'user'"):
+        await resolver.fetch(f"k8s://payments/{name}/user")
+    with pytest.raises(SecretUnavailable, match="404"):
+        await resolver.fetch("k8s://payments/absent/password")
+
+
+async def test_gcp_secret_manager_version_is_read_over_grpc(
+    gcp_secret_manager: FakeSecretManager, resolver: SecretResolver, canary: str
+) -> None:
+    secret = f"projects/acme-prod/secrets/{unique('appdb')}"
+    version = gcp_secret_manager.add_version(secret, canary.encode())
+    assert (await resolver.fetch(f"gcp-sm://{version}")).reveal() == canary
+    gcp_secret_manager.add_version(secret, b"newer")
+    assert (await resolver.fetch(f"gcp-sm://{secret}/versions/latest")).reveal() == "newer"
+    assert gcp_secret_manager.calls[-1] == f"{secret}/versions/latest"
+
+    with pytest.raises(SecretUnavailable, match="NOT_FOUND"):
+        await resolver.fetch("gcp-sm://projects/acme-prod/secrets/absent/versions/1")
+    with pytest.raises(SecretUnavailable, match="expected gcp-sm://projects/P/secrets/S/versions/V"):
+        await resolver.fetch("gcp-sm://acme-prod/absent")
+
+
+async def test_azure_key_vault_secret_is_read_through_azure_keyvault_secrets(
+    key_vault: FakeKeyVault, resolver: SecretResolver, canary: str
+) -> None:
+    name = unique("appdb-password")
+    key_vault.set_secret(name, canary)
+    assert (await resolver.fetch(f"azure-kv://localhost/{name}")).reveal() == canary
+    # The SDK did the bearer challenge dance: an anonymous probe answered 401 + WWW-Authenticate (the SDK
+    # caches the challenge per process, so the probe may have come from an earlier test), then the token.
+    assert any(r.headers.get("authorization") is None for r in key_vault.requests)
+    auth = [
+        r.headers.get("authorization") for r in key_vault.requests if r.path.rstrip("/") == f"/secrets/{name}"
+    ]
+    assert auth[-1] == "Bearer emulator-token"
+
+    with pytest.raises(SecretUnavailable, match="404"):
+        await resolver.fetch("azure-kv://localhost/absent")
+
+
+async def test_env_secret_warns_once_that_it_is_for_development(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, resolver: SecretResolver, canary: str
+) -> None:
+    from latchkey.connector.secrets import env
+
+    monkeypatch.setattr(env, "_warned", False)  # other tests in this process may have used env:// already
+    monkeypatch.setenv("LATCHKEY_TEST_DB_PASSWORD", canary)
+    with caplog.at_level(logging.WARNING):
+        assert (await resolver.fetch("env://LATCHKEY_TEST_DB_PASSWORD")).reveal() == canary
+        assert (await resolver.fetch("env://LATCHKEY_TEST_DB_PASSWORD")).reveal() == canary
+        await SecretResolver.default().fetch(
+            "env://LATCHKEY_TEST_DB_PASSWORD"
+        )  # another resolver, same process
+    warnings = [r for r in caplog.records if "development only" in r.getMessage()]
+    assert len(warnings) == 1
+    assert canary not in caplog.text
+
+
+async def test_env_secrets_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LATCHKEY_TEST_DB_PASSWORD", "x")
+    resolver = SecretResolver.default(SecretProviderSettings(allow_env_secrets=False))
+    with pytest.raises(SecretUnavailable, match="disabled"):
+        await resolver.fetch("env://LATCHKEY_TEST_DB_PASSWORD")
+
+
+@pytest.mark.parametrize(
+    ("ref", "reason"),
+    [
+        ("vault://x", "unknown scheme 'vault'"),
+        ("plain-text-password", "not a secret reference"),
+        ("k8s://only/two", "expected k8s://namespace/name/key"),
+        ("azure-kv://vault", "expected azure-kv://vault/secret"),
+    ],
+)
+async def test_malformed_refs_are_refused_with_a_reason(
+    resolver: SecretResolver, ref: str, reason: str
+) -> None:
+    with pytest.raises(SecretUnavailable, match=reason) as caught:
+        await resolver.fetch(ref)
+    if "://" not in ref:  # maybe a value pasted where a reference belongs: never echoed
+        assert ref not in str(caught.value)
+
+
+async def test_providers_are_built_only_when_their_scheme_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+
+    class Recorder:
+        async def fetch(self, ref: object) -> str:
+            return "v"
+
+        async def close(self) -> None:
+            return None
+
+    def factory(settings: SecretProviderSettings) -> Recorder:
+        built.append("aws-sm")
+        return Recorder()
+
+    resolver = SecretResolver({"aws-sm": factory, "k8s": lambda s: pytest.fail("k8s built")})  # type: ignore[dict-item]
+    assert built == []
+    await resolver.fetch("aws-sm://a")
+    await resolver.fetch("aws-sm://b")
+    assert built == ["aws-sm"]
+
+
+async def test_a_store_that_does_not_answer_is_a_retryable_unavailability() -> None:
+    import asyncio
+
+    class Hanging:
+        async def fetch(self, ref: object) -> str:
+            await asyncio.sleep(30)
+            return "never"
+
+        async def close(self) -> None:
+            return None
+
+    resolver = SecretResolver({"aws-sm": lambda s: Hanging()}, SecretProviderSettings(secret_timeout_s=0.1))  # type: ignore[dict-item]
+    with pytest.raises(SecretUnavailable, match="did not answer in time") as caught:
+        await resolver.fetch("aws-sm://slow")
+    assert caught.value.retryable is True
