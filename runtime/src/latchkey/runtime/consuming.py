@@ -87,6 +87,10 @@ class Batch(Generic[E]):
 Handler = Callable[[Batch[Any]], Awaitable[None]]
 
 
+MAX_DEAD_LETTER_VALUE = 512 * 1024
+"""Bytes of the original value a DLQ record keeps (its base64 must fit the broker's 1 MB default)."""
+
+
 class DeadLetterWriter:
     """Publishes DLQ records (the original bytes plus the reason) and counts them."""
 
@@ -108,6 +112,11 @@ class DeadLetterWriter:
         reason: str,
         error_type: str,
     ) -> None:
+        if value is not None and len(value) > MAX_DEAD_LETTER_VALUE:
+            # base64 adds a third: a value near the broker's size limit would make the DLQ write fail,
+            # and a failed DLQ write redelivers the batch forever. Keep a prefix and say so.
+            reason = f"value truncated from {len(value)} to {MAX_DEAD_LETTER_VALUE} bytes; {reason}"
+            value = value[:MAX_DEAD_LETTER_VALUE]
         record = DeadLetter(
             producer=self._settings.service_name,
             source_topic=self._settings.topic(source.name),

@@ -1,0 +1,1 @@
+"""Pure connector logic: admitting commands, remembering executed ones, sealing, inventory diffs."""

@@ -1,0 +1,122 @@
+"""The one interface every integration implements, and the registry the core looks types up in.
+
+Each operation is idempotent: "already granted" and "already revoked" are success, because a command
+may be re-run by the replica that takes over after a crash (at-least-once delivery).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+from latchkey.contracts import Principal
+
+if TYPE_CHECKING:
+    from latchkey.connector.config import IntegrationConfig
+    from latchkey.connector.secrets import SecretResolver
+    from latchkey.connector.templates import Template, TemplateSet
+
+
+@dataclass(frozen=True)
+class AccessSpec:
+    """What one grant/revoke/rotate command asks of an integration, after the core validated it."""
+
+    grant_id: str
+    template: Template
+    resource: str
+    parameters: dict[str, str]
+    principal: Principal
+    expires_at: datetime | None
+    requester_public_key: str | None
+
+
+@dataclass(frozen=True)
+class GrantOutcome:
+    """`credentials` (e.g. host/port/database/user/password) are sealed by the core before publishing."""
+
+    credentials: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class RevokeOutcome:
+    rotated: bool = False
+
+
+@dataclass(frozen=True)
+class InventoryItem:
+    """One resource found in the environment: names and metadata only, never data."""
+
+    resource_id: str
+    resource_type: str
+    name: str
+    permissions: list[str]
+    owner_ids: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class IntegrationError(Exception):
+    """The target refused or failed. `retryable` says whether trying again later can help.
+
+    The message must never contain a secret value: it ends up in a CommandFailed reason.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Integration(ABC):
+    """A system the connector can grant access in. Subclasses set `type` and register themselves."""
+
+    type: ClassVar[str]
+
+    def __init__(self, config: IntegrationConfig, secrets: SecretResolver, templates: TemplateSet) -> None:
+        self.config = config
+        self.secrets = secrets
+        self.templates = templates
+
+    @classmethod  # noqa: B027 - an optional hook, deliberately not abstract
+    def validate_operations(cls, template: Template) -> None:
+        """Check the shape of a template's grant/revoke/rotate operations; raise ValueError if wrong.
+
+        Called when templates are loaded, so a bad template fails `validate-config` and readiness,
+        not a command at 3 a.m.
+        """
+
+    @abstractmethod
+    async def sync_inventory(self) -> list[InventoryItem]: ...
+
+    @abstractmethod
+    async def grant(self, access: AccessSpec) -> GrantOutcome: ...
+
+    @abstractmethod
+    async def revoke(self, access: AccessSpec) -> RevokeOutcome: ...
+
+    @abstractmethod
+    async def rotate(self, access: AccessSpec) -> None: ...
+
+    async def close(self) -> None:  # noqa: B027 - most integrations hold nothing open
+        """Release connections; called at shutdown."""
+
+
+REGISTRY: dict[str, type[Integration]] = {}
+"""Integration type name → class. Modules register on import; see `latchkey.connector.integrations`."""
+
+_I = TypeVar("_I", bound=type[Integration])
+
+
+def register(cls: _I) -> _I:
+    """Class decorator: make `cls` available to connector.yaml under `cls.type`."""
+    existing = REGISTRY.get(cls.type)
+    if existing is not None and existing is not cls:
+        raise ValueError(
+            f"integration type {cls.type!r} registered twice ({existing.__name__}, {cls.__name__})"
+        )
+    REGISTRY[cls.type] = cls
+    return cls
+
+
+IntegrationFactory = Callable[["IntegrationConfig", "SecretResolver", "TemplateSet"], Integration]

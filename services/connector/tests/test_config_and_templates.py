@@ -1,0 +1,121 @@
+"""connector.yaml and templates: clear errors for what is wrong, strict parameter validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from latchkey.connector.config import ConfigError, load_config
+from latchkey.connector.templates import ParameterInvalid, parse_template
+
+from .conftest import write_config
+
+EXAMPLE = Path(__file__).parents[3] / "examples" / "connector" / "connector.yaml"
+
+INJECTIONS = [
+    'x"; DROP TABLE accounts; --',
+    "x' OR '1'='1",
+    "public; GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC",
+    "a\x00b",
+    "$$; SELECT pg_sleep(10); $$",
+    "robert\n); DROP ROLE postgres; --",
+    "x" * 5000,
+]
+
+
+def test_example_config_loads() -> None:
+    config = load_config(EXAMPLE)
+    assert config.connector_id == "acme-prod"
+    assert config.integrations["appdb"].templates == ["readonly", "readwrite", "owner"]
+
+
+def test_unknown_integration_type_is_named(tmp_path: Path, control_plane_key: str) -> None:
+    path = write_config(tmp_path, control_plane_key, [{"id": "x", "type": "mainframe", "templates": []}])
+    with pytest.raises(ConfigError, match="unknown type 'mainframe'"):
+        load_config(path)
+
+
+def test_allowed_template_must_exist(tmp_path: Path, control_plane_key: str) -> None:
+    path = write_config(
+        tmp_path, control_plane_key, [{"id": "db", "type": "postgresql", "templates": ["god"]}]
+    )
+    with pytest.raises(ConfigError, match=r"allows template 'god', but no postgresql/god.yaml"):
+        load_config(path)
+
+
+def test_secret_must_be_a_reference_not_a_value(tmp_path: Path, control_plane_key: str) -> None:
+    path = write_config(
+        tmp_path,
+        control_plane_key,
+        [{"id": "db", "type": "postgresql", "secret": "hunter2", "templates": []}],
+    )
+    with pytest.raises(ConfigError, match="must be a reference") as caught:
+        load_config(path)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_bad_control_plane_key_is_refused(tmp_path: Path, control_plane_key: str) -> None:
+    path = write_config(tmp_path, control_plane_key, [{"id": "b", "type": "noop", "templates": []}])
+    path.write_text(path.read_text().replace(path.read_text().split("cp-1: ")[1].split("\n")[0], "notakey"))
+    with pytest.raises(ConfigError, match=r"control_plane_keys\.cp-1"):
+        load_config(path)
+
+
+def test_template_with_unknown_placeholder_fails_validation(tmp_path: Path, control_plane_key: str) -> None:
+    write_config(tmp_path, control_plane_key, [])
+    (tmp_path / "templates" / "postgresql" / "evil.yaml").write_text(
+        "apiVersion: latchkey/v1\nkind: Template\nname: evil\nintegration: postgresql\n"
+        "grant: [{sql: 'GRANT {what} TO {grantee}'}]\nrevoke: [{sql: 'REVOKE x FROM {grantee}'}]\n"
+    )
+    path = write_config(
+        tmp_path, control_plane_key, [{"id": "db", "type": "postgresql", "templates": ["evil"]}]
+    )
+    with pytest.raises(ConfigError, match=r"evil.yaml: grant\[0\]: unknown placeholder\(s\) \['what'\]"):
+        load_config(path)
+
+
+def test_template_file_location_must_match_its_name(tmp_path: Path, control_plane_key: str) -> None:
+    write_config(tmp_path, control_plane_key, [])
+    source = (tmp_path / "templates" / "postgresql" / "readonly.yaml").read_text()
+    (tmp_path / "templates" / "postgresql" / "other.yaml").write_text(source)
+    path = write_config(tmp_path, control_plane_key, [{"id": "db", "type": "postgresql", "templates": []}])
+    with pytest.raises(ConfigError, match="move it to"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_identifier_parameters_refuse_injection_strings(value: str) -> None:
+    template = parse_template(
+        (Path(__file__).parents[1] / "templates/postgresql/owner.yaml").read_text(), "t"
+    )
+    with pytest.raises(ParameterInvalid) as caught:
+        template.bind({"owner_role": value})
+    assert "owner_role" in str(caught.value)
+
+
+def test_parameters_unknown_missing_and_defaults() -> None:
+    template = parse_template((Path(__file__).parents[1] / "templates/noop/access.yaml").read_text(), "t")
+    assert template.bind({}) == {"level": "read"}
+    with pytest.raises(ParameterInvalid, match="one of"):
+        template.bind({"level": "admin"})
+    with pytest.raises(ParameterInvalid, match="takes no parameter"):
+        template.bind({"sudo": "yes"})
+    owner = parse_template((Path(__file__).parents[1] / "templates/postgresql/owner.yaml").read_text(), "t")
+    with pytest.raises(ParameterInvalid, match="requires parameter 'owner_role'"):
+        owner.bind({})
+
+
+def test_validate_config_command_says_what_is_wrong(tmp_path: Path, control_plane_key: str) -> None:
+    from typer.testing import CliRunner
+
+    from latchkey.connector.__main__ import app
+
+    runner = CliRunner()
+    good = runner.invoke(app, ["validate-config", str(EXAMPLE)])
+    assert good.exit_code == 0 and "ok: connector acme-prod" in good.output
+    bad = write_config(
+        tmp_path, control_plane_key, [{"id": "db", "type": "postgresql", "templates": ["nope"]}]
+    )
+    result = runner.invoke(app, ["validate-config", str(bad)])
+    assert result.exit_code == 1 and "allows template 'nope'" in result.output

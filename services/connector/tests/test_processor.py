@@ -1,0 +1,175 @@
+"""The command core without Kafka: what is refused (and that nothing ran), what is applied, sealing."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any, ClassVar
+
+import pytest
+from nacl.public import PrivateKey, SealedBox
+
+from latchkey.connector.config import ConnectorConfig
+from latchkey.connector.domain.replay import Executed, ExecutedCommands
+from latchkey.connector.integrations import REGISTRY, load_builtin_integrations
+from latchkey.connector.integrations.base import AccessSpec, GrantOutcome
+from latchkey.connector.integrations.noop import NoopIntegration
+from latchkey.connector.processor import CommandProcessor
+from latchkey.connector.secrets import SecretResolver
+from latchkey.contracts import CommandApplied, CommandFailed, utcnow
+from latchkey.runtime.signing import CommandSigner, CommandVerifier, generate_private_key, load_private_key
+
+from .conftest import CommandFactory
+
+SOURCE = "connector.test-conn.commands.v1:0:1"
+
+
+def build(config: ConnectorConfig, window: float = 3600) -> tuple[CommandProcessor, NoopIntegration]:
+    load_builtin_integrations({"noop"})
+    noop = REGISTRY["noop"](config.integrations["bench"], SecretResolver.default(), config.templates)
+    assert isinstance(noop, NoopIntegration)
+    processor = CommandProcessor(
+        config,
+        {"bench": noop},
+        CommandVerifier(config.public_keys),
+        ExecutedCommands(window),
+        replica="r1",
+        replay_window_seconds=window,
+    )
+    return processor, noop
+
+
+async def refused(processor: CommandProcessor, command: Any, source: str = SOURCE) -> CommandFailed:
+    outcome = await processor.process(command, source)
+    assert isinstance(outcome.result, CommandFailed), outcome
+    return outcome.result
+
+
+async def test_signed_grant_is_applied(noop_config: ConnectorConfig, make_command: CommandFactory) -> None:
+    processor, noop = build(noop_config)
+    command = make_command("grant")
+    outcome = await processor.process(command, SOURCE)
+    assert isinstance(outcome.result, CommandApplied)
+    assert outcome.result.command_id == command.command_id and outcome.result.replica == "r1"
+    assert [c.operation for c in noop.calls] == ["grant"]
+    assert noop.active == {(command.grant_id, "access", "noop-resource")}
+
+
+async def test_forged_command_is_refused_and_nothing_runs(
+    noop_config: ConnectorConfig, make_command: CommandFactory
+) -> None:
+    processor, noop = build(noop_config)
+    impostor = CommandSigner(load_private_key(generate_private_key()), key_id="cp-1")
+    result = await refused(processor, impostor.sign(make_command("grant", sign=False)))
+    assert (result.code, result.retryable) == ("bad_signature", False)
+    tampered = make_command("grant").model_copy(update={"resource": "something-else"})
+    assert (await refused(processor, tampered)).code == "bad_signature"
+    unknown_key = make_command("grant").model_copy(update={"key_id": "cp-9"})
+    assert (await refused(processor, unknown_key)).code == "unknown_key"
+    assert noop.calls == []
+
+
+async def test_expired_command_is_refused(noop_config: ConnectorConfig, make_command: CommandFactory) -> None:
+    processor, noop = build(noop_config)
+    past = utcnow() - timedelta(hours=1)
+    result = await refused(
+        processor, make_command("grant", issued_at=past, not_after=past + timedelta(minutes=5))
+    )
+    assert result.code == "expired" and "validity ended" in result.reason
+    assert noop.calls == []
+
+
+async def test_command_valid_longer_than_replay_window_is_refused(
+    noop_config: ConnectorConfig, make_command: CommandFactory
+) -> None:
+    processor, noop = build(noop_config, window=60)
+    result = await refused(processor, make_command("grant", not_after=utcnow() + timedelta(hours=2)))
+    assert result.code == "window_too_long"
+    assert noop.calls == []
+
+
+async def test_replayed_command_is_refused_but_a_redelivery_is_silent(
+    noop_config: ConnectorConfig, make_command: CommandFactory
+) -> None:
+    processor, noop = build(noop_config)
+    command = make_command("grant")
+    first = await processor.process(command, SOURCE)
+    assert isinstance(first.result, CommandApplied)
+    processor.executed.remember(Executed(command.command_id, SOURCE, "applied"))
+    redelivered = await processor.process(command, SOURCE)
+    assert redelivered.result is None and redelivered.duplicate_of is not None
+    replay = await refused(processor, command, source="connector.test-conn.commands.v1:2:77")
+    assert replay.code == "replayed" and command.command_id in replay.reason
+    assert len(noop.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "says"),
+    [
+        ({"integration_id": "prod-db"}, "unknown_integration", "'prod-db' is not configured"),
+        ({"template": "superuser"}, "unknown_template", "'superuser' is not allowed"),
+        ({"parameters": {"level": "admin"}}, "invalid_parameters", "one of"),
+        ({"parameters": {"level": "read'; DROP TABLE x; --"}}, "invalid_parameters", "level"),
+        ({"parameters": {"extra": "1"}}, "invalid_parameters", "takes no parameter"),
+        ({"connector_id": "other-conn"}, "wrong_connector", "other-conn"),
+        ({"requester_public_key": "bm90IGEga2V5"}, "invalid_public_key", "32-byte"),
+    ],
+)
+async def test_commands_outside_the_local_allowlist_are_refused(
+    noop_config: ConnectorConfig, make_command: CommandFactory, fields: dict[str, Any], code: str, says: str
+) -> None:
+    processor, noop = build(noop_config)
+    result = await refused(processor, make_command("grant", **fields))
+    assert result.code == code and says in result.reason
+    assert noop.calls == []
+
+
+async def test_issued_credentials_are_sealed_to_the_requester(
+    noop_config: ConnectorConfig, make_command: CommandFactory
+) -> None:
+    class Issuing(NoopIntegration):
+        type: ClassVar[str] = "issuing-test"
+
+        async def grant(self, access: AccessSpec) -> GrantOutcome:
+            await super().grant(access)
+            return GrantOutcome(credentials={"user": "lk_u1", "password": "s3cr3t-canary"})
+
+    processor, noop = build(noop_config)
+    processor.integrations["bench"] = Issuing(noop.config, noop.secrets, noop.templates)
+    requester = PrivateKey.generate()
+    public = base64.b64encode(bytes(requester.public_key)).decode()
+    outcome = await processor.process(make_command("grant", requester_public_key=public), SOURCE)
+    assert isinstance(outcome.result, CommandApplied) and outcome.result.sealed_credentials
+    assert "s3cr3t-canary" not in outcome.result.model_dump_json()
+    opened = SealedBox(requester).decrypt(base64.b64decode(outcome.result.sealed_credentials))
+    assert json.loads(opened) == {"user": "lk_u1", "password": "s3cr3t-canary"}
+
+    # Without a key to seal to, the credentials are never published and the grant is undone.
+    bare = processor.integrations["bench"]
+    outcome = await processor.process(make_command("grant"), "t:0:2")
+    assert isinstance(outcome.result, CommandFailed) and outcome.result.code == "missing_public_key"
+    assert "s3cr3t-canary" not in outcome.result.model_dump_json()
+    assert isinstance(bare, NoopIntegration) and [c.operation for c in bare.calls][-2:] == ["grant", "revoke"]
+
+
+async def test_revoke_with_rotation_reports_rotated(
+    noop_config: ConnectorConfig, make_command: CommandFactory
+) -> None:
+    processor, noop = build(noop_config)
+    outcome = await processor.process(make_command("revoke", rotate_credentials=True), SOURCE)
+    assert isinstance(outcome.result, CommandApplied) and outcome.result.credential_rotated
+    assert [c.operation for c in noop.calls] == ["revoke", "rotate"]
+
+
+async def test_rotate_and_inventory_commands(
+    noop_config: ConnectorConfig, make_command: CommandFactory
+) -> None:
+    processor, noop = build(noop_config)
+    outcome = await processor.process(make_command("rotate"), SOURCE)
+    assert isinstance(outcome.result, CommandApplied) and outcome.result.credential_rotated
+    assert outcome.result.command_type == "connector.rotate"
+    # Without an inventory runner (no Kafka here) a sync command is refused, not silently applied.
+    sync = await processor.process(make_command("sync"), "t:0:9")
+    assert isinstance(sync.result, CommandFailed) and sync.result.code == "unsupported"
+    assert [c.operation for c in noop.calls] == ["rotate"]
