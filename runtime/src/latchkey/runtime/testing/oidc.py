@@ -92,7 +92,7 @@ class TestIssuer:
     @property
     def issuer(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host if isinstance(host, str) else host.decode()}:{port}"
 
     @property
     def jwks_uri(self) -> str:
@@ -148,7 +148,9 @@ class TestIssuer:
             claims["email"] = email
         claims.update(extra or {})
         signer = key or self.keys[0]
-        token = jwt.encode({"alg": "RS256", "kid": signer.kid, "typ": "JWT"}, claims, signer.private_pem)
+        token: bytes = jwt.encode(
+            {"alg": "RS256", "kid": signer.kid, "typ": "JWT"}, claims, signer.private_pem
+        )
         return token.decode()
 
     def forge(self, sub: str, email: str | None = None, *, same_kid: bool = True) -> str:

@@ -1,0 +1,319 @@
+"""flow_engine_throughput: requests decided per second by flow-engine for an automatic Access Flow
+(request event in → signed grant command out on the connector's topic), with decision latency, against
+raw aiokafka produce→consume throughput on the same broker in the same run.
+
+`run(bootstrap, database_url, quick)` is what `make bench` calls; `python bench/flow_engine_throughput.py`
+runs it against LATCHKEY_KAFKA_BOOTSTRAP / LATCHKEY_DATABASE_URL. flow-engine runs as a subprocess
+(its own interpreter, as deployed); the load generator and the measuring consumer run here.
+Use a scratch database: flow-engine creates its `flow_engine` schema in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from latchkey.contracts import (
+    FLOWS,
+    GROUPS,
+    INVENTORY,
+    REQUESTS,
+    USERS,
+    AccessFlowUpserted,
+    GroupUpserted,
+    RequestSubmitted,
+    ResourceDiscovered,
+    UserUpserted,
+    connector_commands,
+)
+from latchkey.flow_engine.domain.documents import parse_flows
+from latchkey.flow_engine.domain.flow import flow_digest
+from latchkey.runtime import ServiceSettings
+from latchkey.runtime.kafka import ensure_topics
+from latchkey.runtime.signing import generate_private_key
+from latchkey.runtime.testing.oidc import TestIssuer
+
+NAME = "flow_engine_throughput"
+CONNECTOR = "bench-conn"
+FLOW = """
+apiVersion: latchkey/v1
+kind: AccessFlow
+metadata: {name: bench-readonly}
+spec:
+  requesters: {groups: [engineering]}
+  access: {integration: bench-pg, resources: [{name: "db-*"}], permissions: [readonly]}
+  approval: {automatic: true}
+  defaultDuration: 1h
+  maxDuration: 8h
+"""
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _baseline(bootstrap: str, prefix: str, count: int, size: int) -> float:
+    """Raw aiokafka: produce `count` messages of `size` bytes (acks=all) and consume them; msgs/s."""
+    topic = f"{prefix}bench.baseline"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
+    await consumer.start()
+    await producer.start()
+    payload = b"x" * size
+    try:
+        started = time.perf_counter()
+        for i in range(count):
+            await producer.send(topic, payload, key=str(i).encode())
+        await producer.flush()
+        seen = 0
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            seen += sum(len(b) for b in batches.values())
+        return count / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def _seed(producer: AIOKafkaProducer, prefix: str, resources: int) -> None:
+    async def send(topic: Any, event: Any) -> None:
+        await producer.send(
+            prefix + topic.name, event.model_dump_json().encode(), key=topic.key_of(event).encode()
+        )
+
+    await send(USERS, UserUpserted(user_id="u-bench", email="bench@example.com"))
+    await send(GROUPS, GroupUpserted(group_id="g-eng", name="engineering", member_ids=["u-bench"]))
+    for i in range(resources):
+        await send(
+            INVENTORY,
+            ResourceDiscovered(
+                connector_id=CONNECTOR,
+                integration_id="bench-pg",
+                integration_type="noop",
+                resource_id=f"db-{i}",
+                resource_type="database",
+                name=f"db-{i}",
+                permissions=["readonly"],
+            ),
+        )
+    flows, errors = parse_flows(FLOW)
+    assert not errors
+    document = flows[0].flow.document()
+    await send(FLOWS, AccessFlowUpserted(name="bench-readonly", spec=document, digest=flow_digest(document)))
+    await producer.flush()
+
+
+class _Commands:
+    """Collects grant commands and when each arrived."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.arrived: dict[str, float] = {}
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            now = time.perf_counter()
+            for batch in batches.values():
+                for record in batch:
+                    grant_id = json.loads(record.value)["grant_id"]
+                    self.arrived.setdefault(grant_id, now)
+
+    async def wait(self, ids: list[str], timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while not all(i in self.arrived for i in ids):
+            if time.perf_counter() > deadline:
+                missing = sum(1 for i in ids if i not in self.arrived)
+                raise TimeoutError(f"{missing} of {len(ids)} requests were not decided in {timeout}s")
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+
+async def _load(
+    producer: AIOKafkaProducer, prefix: str, token: str, count: int, rate: float | None, tag: str
+) -> tuple[list[str], dict[str, float]]:
+    """Submit `count` requests (as fast as possible, or paced at `rate`/s); ids and send times."""
+    ids = [f"{tag}-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    # Serialise up front: the generator must not be what limits the rate on a 2-core machine.
+    payloads = [
+        RequestSubmitted(
+            request_id=request_id,
+            id_token=token,
+            integration_id="bench-pg",
+            resource=f"db-{n % 20}",
+            permission="readonly",
+        )
+        .model_dump_json()
+        .encode()
+        for n, request_id in enumerate(ids)
+    ]
+    sent: dict[str, float] = {}
+    topic = prefix + REQUESTS.name
+    started = time.perf_counter()
+    for n, (request_id, payload) in enumerate(zip(ids, payloads, strict=True)):
+        if rate:
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        sent[request_id] = time.perf_counter()
+        await producer.send(topic, payload, key=request_id.encode())
+    await producer.flush()
+    return ids, sent
+
+
+async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) -> dict[str, Any]:
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    burst = 2_000 if quick else 20_000
+    paced_seconds = 3 if quick else 10
+    ports = [_free_port() for _ in range(replicas)]
+    idp = TestIssuer().start()
+    env = {
+        **os.environ,
+        "LATCHKEY_KAFKA_BOOTSTRAP": bootstrap,
+        "LATCHKEY_DATABASE_URL": database_url,
+        "LATCHKEY_TOPIC_PREFIX": prefix,
+        "LATCHKEY_SIGNING_KEY": generate_private_key(),
+        "LATCHKEY_OIDC_ISSUER": idp.issuer,
+        "LATCHKEY_LOG_LEVEL": "WARNING",
+        "LATCHKEY_CONSUMER_MAX_RECORDS": "1000",
+        "LATCHKEY_CONSUMER_BATCH_TIMEOUT_MS": "5",
+    }
+    engines = [
+        subprocess.Popen(
+            [sys.executable, "-m", "latchkey.flow_engine"],
+            env={**env, "LATCHKEY_HEALTH_PORT": str(port), "LATCHKEY_INSTANCE_ID": f"bench-{n}"},
+            stdout=subprocess.DEVNULL,
+        )
+        for n, port in enumerate(ports)
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
+    commands = _Commands(bootstrap, prefix + connector_commands(CONNECTOR).name)
+    try:
+        baseline = await _baseline(bootstrap, prefix, burst, 1_200)
+        async with httpx.AsyncClient() as client:
+            for engine, port in zip(engines, ports, strict=True):
+                for _ in range(300):
+                    if engine.poll() is not None:
+                        raise RuntimeError("flow-engine exited during start-up")
+                    try:
+                        if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.2)
+        await ensure_topics(
+            ServiceSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix), [connector_commands(CONNECTOR)]
+        )
+        await producer.start()
+        await commands.start()
+        await _seed(producer, prefix, 20)
+        token = idp.mint("u-bench", "bench@example.com", expires_in=3600)
+        # warm-up: read models loaded, consumer groups joined, JWKS fetched
+        warm, _ = await _load(producer, prefix, token, 50, None, "warm")
+        await commands.wait(warm, 180)
+
+        ids, sent = await _load(producer, prefix, token, burst, None, "burst")
+        await commands.wait(ids, 300)
+        first = min(sent.values())
+        last = max(commands.arrived[i] for i in ids)
+        decisions_per_s = burst / (last - first)
+        burst_latency = [(commands.arrived[i] - sent[i]) * 1000 for i in ids]
+
+        rate = max(50.0, decisions_per_s / 2)
+        paced_count = int(rate * paced_seconds)
+        paced, paced_sent = await _load(producer, prefix, token, paced_count, rate, "paced")
+        await commands.wait(paced, 120)
+        paced_latency = [(commands.arrived[i] - paced_sent[i]) * 1000 for i in paced]
+        return {
+            "name": NAME,
+            "params": {
+                "quick": quick,
+                "burst_requests": burst,
+                "paced_rate_per_s": round(rate, 1),
+                "paced_requests": paced_count,
+                "flow": "automatic",
+                "consumer_max_records": 1000,
+                "replicas": replicas,
+            },
+            "metrics": {
+                "decisions_per_s": round(decisions_per_s, 1),
+                "commands_per_s": round(decisions_per_s, 1),  # one signed grant command per decision
+                "burst_latency_p50_ms": round(_percentile(burst_latency, 0.5), 1),
+                "burst_latency_p99_ms": round(_percentile(burst_latency, 0.99), 1),
+                "half_rate_latency_p50_ms": round(_percentile(paced_latency, 0.5), 1),
+                "half_rate_latency_p99_ms": round(_percentile(paced_latency, 0.99), 1),
+            },
+            "baseline": {"kafka_produce_consume_msgs_per_s": round(baseline, 1), "message_bytes": 1_200},
+            "ratio": round(decisions_per_s / baseline, 4),
+        }
+    finally:
+        await commands.stop()
+        await producer.stop()
+        for engine in engines:
+            engine.send_signal(signal.SIGTERM)
+        for engine in engines:
+            try:
+                engine.wait(20)
+            except subprocess.TimeoutExpired:
+                engine.kill()
+        idp.stop()
+
+
+def run(bootstrap: str, database_url: str, quick: bool, replicas: int = 1) -> dict[str, Any]:
+    """Run the benchmark; returns {"name", "params", "metrics", "baseline", "ratio"}.
+
+    `replicas` flow-engine processes share the work (one consumer group; the outbox relay is
+    serialised by an advisory lock)."""
+    return asyncio.run(_run(bootstrap, database_url, quick, replicas))
+
+
+if __name__ == "__main__":
+    result = run(
+        os.environ.get("LATCHKEY_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        os.environ.get(
+            "LATCHKEY_DATABASE_URL", "postgresql+psycopg://latchkey:latchkey@127.0.0.1:5432/latchkey"
+        ),
+        "--quick" in sys.argv,
+        int(os.environ.get("BENCH_REPLICAS", "1")),
+    )
+    print(json.dumps(result, indent=2))

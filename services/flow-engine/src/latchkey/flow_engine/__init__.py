@@ -1,0 +1,1 @@
+"""Latchkey flow-engine: Access Flows as code, requests, multi-step approvals, the grant lifecycle."""

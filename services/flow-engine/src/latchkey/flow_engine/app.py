@@ -1,0 +1,656 @@
+"""flow-engine's wiring: read models from identity, inventory and flows; requests, reviews, connector
+results and timers move each request's state machine. Each batch is one transaction (inbox marks,
+state, lifecycle events and signed commands together); decisions are made in `domain/`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from latchkey.contracts import (
+    FLOWS,
+    GROUPS,
+    INVENTORY,
+    LIFECYCLE,
+    REQUESTS,
+    RESULTS,
+    TIMERS,
+    USERS,
+    AccessFlowDeleted,
+    AccessFlowUpserted,
+    CancelRequested,
+    CommandApplied,
+    CommandFailed,
+    ConnectorCommand,
+    Event,
+    ExtensionRequested,
+    GroupDeleted,
+    GroupUpserted,
+    InventorySynced,
+    RequestDenied,
+    RequestRejected,
+    RequestSubmitted,
+    ResourceDiscovered,
+    ResourceRemoved,
+    ReviewApproved,
+    ReviewDenied,
+    ReviewRefused,
+    RevokeOverdue,
+    RevokeRequested,
+    TimerFired,
+    Topic,
+    UserDeactivated,
+    UserUpserted,
+    connector_commands,
+    utcnow,
+)
+from latchkey.runtime import Batch, CommandSigner, Service, UnitOfWork
+from latchkey.runtime.kafka import ensure_topics
+from latchkey.runtime.observability import get_logger
+
+from .domain.approval import Counted, ReviewContext, record_review
+from .domain.flow import AccessFlow, flow_digest
+from .domain.grant import REVOCABLE, AccessRequest, CommandWindow, GrantState, IllegalTransition, Refusal
+from .domain.identity import Person
+from .domain.matching import AccessAsk, NoMatch, match_request
+from .settings import FlowEngineSettings
+from .store import FlowEngineStore
+from .tokens import Identity, InvalidToken, TokenVerifier
+
+log = get_logger(__name__)
+
+SCHEMA = "flow_engine"
+PRODUCER = "flow-engine"
+REVIEW_EVENTS = (ReviewApproved, ReviewDenied)
+
+
+@dataclass
+class Outcome:
+    """What one batch decided: lifecycle events and commands to emit, requests to save."""
+
+    events: list[Event] = field(default_factory=list)
+    commands: list[ConnectorCommand] = field(default_factory=list)
+    changed: dict[str, AccessRequest] = field(default_factory=dict)
+
+    def add(self, request: AccessRequest | None, events: Iterable[Event]) -> None:
+        self.events.extend(events)
+        if request is not None:
+            self.changed[request.request_id] = request
+
+
+class FlowEngine:
+    """The flow-engine service: build it from settings, then `service.run()` (or app.start() in tests)."""
+
+    def __init__(self, settings: FlowEngineSettings, *, configure_process: bool = True) -> None:
+        self.settings = settings
+        self.service = Service(
+            settings,
+            topics=[USERS, GROUPS, FLOWS, REQUESTS, LIFECYCLE, RESULTS, INVENTORY, TIMERS],
+            schema=SCHEMA,
+            migrations="latchkey.flow_engine.migrations",
+            configure_process=configure_process,
+        )
+        self.store = FlowEngineStore(SCHEMA)
+        self.signer = CommandSigner(settings.private_key(), settings.signing_key_id)
+        self.tokens = TokenVerifier(
+            settings.oidc_issuer, settings.oidc_audience, jwks_url=settings.oidc_jwks_url
+        )
+        self.window = CommandWindow(settings.command_validity_seconds, settings.revoke_confirm_seconds)
+        self._flows: dict[str, tuple[str, AccessFlow]] = {}
+        self._command_topics: set[str] = set()
+        self._topics: dict[str, Topic] = {}
+        self.decisions = 0
+        subscriptions = [
+            (USERS, self.on_users),
+            (GROUPS, self.on_groups),
+            (INVENTORY, self.on_inventory),
+            (FLOWS, self.on_flows),
+            (REQUESTS, self.on_requests),
+            (RESULTS, self.on_results),
+            (TIMERS, self.on_timers),
+        ]
+        for topic, handler in subscriptions:
+            # One consumer group per topic: a rebalance of one input never pauses the others.
+            self.service.subscribe(topic, handler, group_id=f"{PRODUCER}.{topic.name}")
+        self.service.on_startup(self._prepare_command_topics)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _uow(self) -> UnitOfWork:
+        return self.service.unit_of_work()
+
+    def _write(self, uow: UnitOfWork, outcome: Outcome) -> None:
+        for event in outcome.events:
+            uow.emit(LIFECYCLE, event)
+        for command in outcome.commands:
+            uow.emit(self._command_topic(command.connector_id), self.signer.sign(command))
+
+    def _command_topic(self, connector_id: str) -> Topic:
+        # Building a Topic compiles its pydantic union: do it once per connector, not per command.
+        topic = self._topics.get(connector_id)
+        if topic is None:
+            topic = self._topics[connector_id] = connector_commands(connector_id)
+        return topic
+
+    async def _ensure_command_topics(self, connector_ids: Iterable[str]) -> None:
+        missing = set(connector_ids) - self._command_topics
+        if missing:
+            await ensure_topics(self.settings, [connector_commands(c) for c in sorted(missing)])
+            self._command_topics |= missing
+
+    async def _prepare_command_topics(self) -> None:
+        async with self._uow() as uow:
+            known = await self.store.connector_ids(uow.session)
+        await self._ensure_command_topics(known)
+
+    async def _current_flows(self, uow: UnitOfWork) -> list[AccessFlow]:
+        flows: dict[str, tuple[str, AccessFlow]] = {}
+        for name, digest, document in await self.store.flow_documents(uow.session):
+            cached = self._flows.get(name)
+            flows[name] = (
+                cached if cached and cached[0] == digest else (digest, AccessFlow.model_validate(document))
+            )
+        self._flows = flows
+        return [f for _, f in flows.values()]
+
+    # -- read models ------------------------------------------------------------------------------
+    async def on_users(self, batch: Batch[Any]) -> None:
+        async with self._uow() as uow:
+            fresh = {e.event_id for e in await uow.fresh("users", batch.events)}
+            latest: dict[str, dict[str, Any]] = {}
+            leaving: list[str] = []
+            for item in batch.items:
+                event = item.event
+                if event is None:
+                    if item.key:
+                        latest.pop(item.key, None)
+                        await self.store.delete_user(uow.session, item.key)
+                elif event.event_id not in fresh:
+                    continue
+                elif isinstance(event, UserUpserted):
+                    latest[event.user_id] = {
+                        "user_id": event.user_id,
+                        "email": event.email,
+                        "active": event.active,
+                        "manager_id": event.manager_id,
+                    }
+                    if not event.active:
+                        leaving.append(event.user_id)
+                elif isinstance(event, UserDeactivated):
+                    row = latest.get(event.user_id)
+                    if row is not None:
+                        row["active"] = False
+                    leaving.append(event.user_id)
+            await self.store.upsert_users(uow.session, list(latest.values()))
+            # Someone known from an earlier batch: flip the flag (never invent a user row).
+            await self.store.deactivate_users(uow.session, [u for u in leaving if u not in latest])
+            outcome = Outcome()
+            cause_of = {e.user_id: e for e in batch.events if isinstance(e, UserUpserted | UserDeactivated)}
+            for user_id in dict.fromkeys(leaving):
+                await self._end_access_of(uow, user_id, cause_of[user_id], outcome)
+            await self.store.save_requests(uow.session, outcome.changed.values())
+            self._write(uow, outcome)
+
+    async def _end_access_of(self, uow: UnitOfWork, user_id: str, cause: Event, outcome: Outcome) -> None:
+        """A deactivated user: pending requests are cancelled, live grants revoked at once."""
+        now = utcnow()
+        for request in (await self.store.open_requests_of(uow.session, user_id)).values():
+            if request.state is GrantState.pending:
+                outcome.add(
+                    request, request.cancel("the requester was deactivated in the identity provider", cause)
+                )
+            elif request.state is GrantState.active:
+                command, events = request.start_revoke("deactivated", 1, now, self.window, cause)
+                outcome.commands.append(command)
+                outcome.add(request, events)
+            # granting: revoked as soon as the connector confirms the grant (see on_results)
+        log.info("requester deactivated", user_id=user_id, ended=len(outcome.changed))
+
+    async def on_groups(self, batch: Batch[Any]) -> None:
+        async with self._uow() as uow:
+            fresh = {e.event_id for e in await uow.fresh("groups", batch.events)}
+            for item in batch.items:
+                event = item.event
+                if event is None:
+                    if item.key:
+                        await self.store.delete_group(uow.session, item.key)
+                elif event.event_id not in fresh:
+                    continue
+                elif isinstance(event, GroupUpserted):
+                    await self.store.replace_group(uow.session, event.group_id, event.name, event.member_ids)
+                elif isinstance(event, GroupDeleted):
+                    await self.store.delete_group(uow.session, event.group_id)
+
+    async def on_inventory(self, batch: Batch[Any]) -> None:
+        await self._ensure_command_topics(
+            e.connector_id for e in batch.events if isinstance(e, ResourceDiscovered | InventorySynced)
+        )
+        async with self._uow() as uow:
+            fresh = {e.event_id for e in await uow.fresh("inventory", batch.events)}
+            for item in batch.items:
+                event = item.event
+                if event is None:
+                    integration, _, resource = (item.key or "").partition("/")
+                    if resource and resource != "_sync":
+                        await self.store.delete_resource(uow.session, integration, resource)
+                elif event.event_id not in fresh:
+                    continue
+                elif isinstance(event, ResourceDiscovered):
+                    await self.store.upsert_integration(
+                        uow.session, event.integration_id, event.connector_id, event.integration_type
+                    )
+                    await self.store.upsert_resources(
+                        uow.session,
+                        [
+                            {
+                                "integration_id": event.integration_id,
+                                "resource_id": event.resource_id,
+                                "connector_id": event.connector_id,
+                                "name": event.name,
+                                "resource_type": event.resource_type,
+                                "permissions": event.permissions,
+                                "owner_ids": event.owner_ids,
+                                "tags": event.tags,
+                            }
+                        ],
+                    )
+                elif isinstance(event, ResourceRemoved):
+                    await self.store.delete_resource(uow.session, event.integration_id, event.resource_id)
+                elif isinstance(event, InventorySynced):
+                    await self.store.upsert_integration(
+                        uow.session, event.integration_id, event.connector_id, event.integration_type
+                    )
+
+    async def on_flows(self, batch: Batch[Any]) -> None:
+        async with self._uow() as uow:
+            fresh = {e.event_id for e in await uow.fresh("flows", batch.events)}
+            for item in batch.items:
+                event = item.event
+                if event is None:
+                    if item.key:
+                        await self.store.delete_flow(uow.session, item.key)
+                elif event.event_id not in fresh:
+                    continue
+                elif isinstance(event, AccessFlowUpserted):
+                    try:
+                        flow = AccessFlow.model_validate(event.spec)
+                    except ValidationError as exc:
+                        problems = "; ".join(
+                            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+                        )
+                        batch.dead_letter(
+                            item, f"AccessFlow {event.name} is invalid: {problems}", "InvalidFlow"
+                        )
+                        continue
+                    if flow.name != event.name:
+                        batch.dead_letter(
+                            item,
+                            f"event name {event.name} differs from metadata.name {flow.name}",
+                            "InvalidFlow",
+                        )
+                        continue
+                    document = flow.document()
+                    await self.store.upsert_flow(uow.session, flow.name, document, flow_digest(document))
+                    log.info("access flow applied", flow=flow.name, by=event.applied_by)
+                elif isinstance(event, AccessFlowDeleted):
+                    await self.store.delete_flow(uow.session, event.name)
+                    log.info("access flow deleted", flow=event.name, by=event.applied_by)
+
+    # -- requests and reviews ---------------------------------------------------------------------
+    async def _identities(self, events: Sequence[Any]) -> dict[Any, Identity | InvalidToken]:
+        out: dict[Any, Identity | InvalidToken] = {}
+        for event in events:
+            try:
+                out[event.event_id] = await self.tokens.verify(event.id_token)
+            except InvalidToken as exc:
+                out[event.event_id] = exc
+        return out
+
+    async def on_requests(self, batch: Batch[Any]) -> None:
+        identities = await self._identities(batch.events)
+        async with self._uow() as uow:
+            events = await uow.fresh("requests", batch.events)
+            if not events:
+                return
+            session = uow.session
+            requests = await self.store.lock_requests(session, (e.request_id for e in events))
+            subjects = [i.subject for i in identities.values() if isinstance(i, Identity)]
+            emails = [i.email for i in identities.values() if isinstance(i, Identity) and i.email]
+            people = await self.store.people(
+                session, [*subjects, *(r.requester_id for r in requests.values())], emails
+            )
+            submitted = [e for e in events if isinstance(e, RequestSubmitted)]
+            resources = await self.store.find_resources(
+                session, ((e.integration_id, e.resource) for e in submitted)
+            )
+            flows = await self._current_flows(uow) if submitted else []
+            owners = await self.store.owners(
+                session, ((r.integration_id, r.resource_id) for r in requests.values())
+            )
+            outcome = Outcome()
+            now = utcnow()
+            for event in events:
+                identity = identities[event.event_id]
+                actor = None
+                if isinstance(identity, Identity):
+                    actor = people.get(identity.subject) or (
+                        people.get(f"email:{identity.email.lower()}") if identity.email else None
+                    )
+                try:
+                    if isinstance(event, RequestSubmitted):
+                        self.decisions += 1
+                        if event.request_id in requests:
+                            log.warning("request id reused; ignored", request_id=event.request_id)
+                            continue
+                        request = self._submit(event, identity, actor, resources, flows, now, outcome)
+                        if request is not None:
+                            requests[request.request_id] = request
+                            owners[(request.integration_id, request.resource_id)] = resources[
+                                (event.integration_id, event.resource)
+                            ].owner_ids
+                        continue
+                    request = requests.get(event.request_id)
+                    if isinstance(identity, InvalidToken):
+                        self._refuse(event, None, identity.code, identity.reason, outcome)
+                    elif actor is None:
+                        self._refuse(event, identity.subject, "unknown_user", _unknown(identity), outcome)
+                    elif request is None:
+                        self._refuse(
+                            event, actor.user_id, "unknown_request", "there is no such request", outcome
+                        )
+                    elif isinstance(event, REVIEW_EVENTS):
+                        requester = people.get(request.requester_id) or Person(
+                            request.requester_id, request.requester_email
+                        )
+                        context = ReviewContext(
+                            requester,
+                            owners.get((request.integration_id, request.resource_id), frozenset()),
+                            request.flow.spec.allow_self_approval,
+                        )
+                        self._review(event, request, actor, context, now, outcome)
+                    else:
+                        self._requester_action(event, request, actor, now, outcome)
+                except IllegalTransition as exc:
+                    log.warning("illegal transition refused", request_id=event.request_id, error=str(exc))
+            await self.store.save_requests(session, outcome.changed.values())
+            self._write(uow, outcome)
+
+    def _submit(
+        self,
+        event: RequestSubmitted,
+        identity: Identity | InvalidToken,
+        person: Person | None,
+        resources: dict[tuple[str, str], Any],
+        flows: list[AccessFlow],
+        now: Any,
+        outcome: Outcome,
+    ) -> AccessRequest | None:
+        envelope = {"producer": PRODUCER, "correlation_id": event.request_id, "causation_id": event.event_id}
+        if isinstance(identity, InvalidToken):
+            outcome.add(
+                None,
+                [
+                    RequestRejected(
+                        request_id=event.request_id, code=identity.code, reason=identity.reason, **envelope
+                    )
+                ],
+            )
+            return None
+        if person is None:
+            outcome.add(
+                None,
+                [
+                    RequestRejected(
+                        request_id=event.request_id,
+                        code="unknown_user",
+                        reason=_unknown(identity),
+                        **envelope,
+                    )
+                ],
+            )
+            return None
+        ask = AccessAsk(
+            event.integration_id,
+            event.resource,
+            event.permission,
+            event.duration_seconds,
+            event.justification,
+            now,
+        )
+        resource = resources.get((event.integration_id, event.resource))
+        match = match_request(person, ask, resource, flows)
+        if isinstance(match, NoMatch):
+            outcome.add(None, [RequestDenied(request_id=event.request_id, reason=match.reason, **envelope)])
+            return None
+        assert resource is not None  # a match needs the resource
+        request, events = AccessRequest.create(
+            request_id=event.request_id,
+            requester=person,
+            resource=resource,
+            permission=event.permission,
+            justification=event.justification,
+            requester_public_key=event.requester_public_key,
+            match=match,
+            now=now,
+            cause=event,
+            producer=PRODUCER,
+        )
+        outcome.add(request, events)
+        if request.state is GrantState.approved:
+            self._start_grant(request, now, event, outcome)
+        return request
+
+    def _start_grant(self, request: AccessRequest, now: Any, cause: Event, outcome: Outcome) -> None:
+        command, events = request.start_grant(now, self.window, cause)
+        outcome.commands.append(command)
+        outcome.add(request, events)
+
+    def _refuse(self, event: Any, actor_id: str | None, code: str, reason: str, outcome: Outcome) -> None:
+        envelope = {"producer": PRODUCER, "correlation_id": event.request_id, "causation_id": event.event_id}
+        if isinstance(event, REVIEW_EVENTS):
+            outcome.add(
+                None,
+                [ReviewRefused(request_id=event.request_id, reviewer_id=actor_id, reason=reason, **envelope)],
+            )
+        else:
+            outcome.add(
+                None, [RequestRejected(request_id=event.request_id, code=code, reason=reason, **envelope)]
+            )
+
+    def _review(
+        self,
+        event: ReviewApproved | ReviewDenied,
+        request: AccessRequest,
+        reviewer: Person,
+        context: ReviewContext,
+        now: Any,
+        outcome: Outcome,
+    ) -> None:
+        if request.state is not GrantState.pending:
+            self._refuse(
+                event,
+                reviewer.user_id,
+                "invalid_state",
+                f"the request is {request.state}, not pending",
+                outcome,
+            )
+            return
+        verdict = record_review(request.steps, request.current_step, request.approvals, reviewer, context)
+        if not isinstance(verdict, Counted):
+            self._refuse(event, reviewer.user_id, "not_an_approver", verdict.reason, outcome)
+            return
+        if isinstance(event, ReviewDenied):
+            who = reviewer.email or reviewer.user_id
+            reason = f"denied by {who}" + (f": {event.reason}" if event.reason else "")
+            outcome.add(request, request.deny(reason, reviewer.user_id, event))
+            return
+        outcome.add(request, request.count_review(verdict, event.reason, event))
+        if request.state is GrantState.approved:
+            self._start_grant(request, now, event, outcome)
+
+    def _is_admin(self, person: Person) -> bool:
+        return any(person.is_named(u) for u in self.settings.admin_users) or any(
+            person.in_group(g) for g in self.settings.admin_groups
+        )
+
+    def _requester_action(
+        self,
+        event: CancelRequested | ExtensionRequested | RevokeRequested,
+        request: AccessRequest,
+        actor: Person,
+        now: Any,
+        outcome: Outcome,
+    ) -> None:
+        own = actor.user_id == request.requester_id
+        if isinstance(event, RevokeRequested):
+            if not (own or self._is_admin(actor)):
+                self._refuse(
+                    event, actor.user_id, "not_allowed", "only the requester or an admin may revoke", outcome
+                )
+            elif request.state is GrantState.active:
+                command, events = request.start_revoke("requested", 1, now, self.window, event)
+                outcome.commands.append(command)
+                outcome.add(request, events)
+            elif request.state is GrantState.pending:
+                outcome.add(request, request.cancel(event.reason or "revoked before approval", event))
+            else:
+                self._refuse(
+                    event,
+                    actor.user_id,
+                    "invalid_state",
+                    f"the grant is {request.state}, not active",
+                    outcome,
+                )
+            return
+        if not own:
+            self._refuse(event, actor.user_id, "not_allowed", "only the requester may do this", outcome)
+            return
+        if isinstance(event, CancelRequested):
+            if request.state is not GrantState.pending:
+                self._refuse(
+                    event,
+                    actor.user_id,
+                    "invalid_state",
+                    f"only a pending request can be cancelled; it is {request.state}",
+                    outcome,
+                )
+                return
+            outcome.add(request, request.cancel(event.reason, event))
+            return
+        try:
+            outcome.add(request, request.extend(event.extra_seconds, event))
+        except Refusal as refusal:
+            self._refuse(event, actor.user_id, refusal.code, refusal.reason, outcome)
+
+    # -- connector results and timers ------------------------------------------------------------
+    async def on_results(self, batch: Batch[Any]) -> None:
+        async with self._uow() as uow:
+            events = await uow.fresh("results", batch.events)
+            if not events:
+                return
+            requests = await self.store.lock_requests(uow.session, (e.grant_id for e in events))
+            active = await self.store.active_flags(uow.session, {r.requester_id for r in requests.values()})
+            outcome = Outcome()
+            now = utcnow()
+            for event in events:
+                request = requests.get(event.grant_id)
+                if request is None:
+                    log.warning("result for an unknown grant", grant_id=event.grant_id)
+                    continue
+                try:
+                    self._apply_result(event, request, active.get(request.requester_id, True), now, outcome)
+                except IllegalTransition as exc:
+                    log.warning("illegal transition refused", request_id=request.request_id, error=str(exc))
+            await self.store.save_requests(uow.session, outcome.changed.values())
+            self._write(uow, outcome)
+
+    def _apply_result(
+        self,
+        event: CommandApplied | CommandFailed,
+        request: AccessRequest,
+        requester_active: bool,
+        now: Any,
+        outcome: Outcome,
+    ) -> None:
+        kind = event.command_type
+        if isinstance(event, CommandApplied):
+            if kind == "connector.grant" and request.state is GrantState.granting:
+                outcome.add(request, request.activate(event, now))
+                if not requester_active:  # deactivated while the grant was being applied
+                    command, events = request.start_revoke("deactivated", 1, now, self.window, event)
+                    outcome.commands.append(command)
+                    outcome.add(request, events)
+            elif kind == "connector.revoke" and request.state in REVOCABLE:
+                outcome.add(request, request.confirm_revoked(event))
+            else:
+                log.info(
+                    "result needs no change", request_id=request.request_id, state=request.state, type=kind
+                )
+            return
+        if kind == "connector.grant" or (kind is None and request.state is GrantState.granting):
+            if request.state is GrantState.granting:
+                reason = f"the connector could not grant ({event.code}): {event.reason}"
+                outcome.add(request, request.fail_grant(reason, event))
+        elif kind == "connector.revoke":
+            outcome.add(request, request.revoke_failed(event))
+
+    async def on_timers(self, batch: Batch[Any]) -> None:
+        async with self._uow() as uow:
+            events = await uow.fresh("timers", batch.events)
+            if not events:
+                return
+            requests = await self.store.lock_requests(uow.session, (e.request_id for e in events))
+            outcome = Outcome()
+            now = utcnow()
+            for event in events:
+                request = requests.get(event.request_id)
+                if request is None:
+                    log.warning("timer for an unknown request", request_id=event.request_id)
+                    continue
+                try:
+                    self._apply_timer(event, request, now, outcome)
+                except IllegalTransition as exc:
+                    log.warning("illegal transition refused", request_id=request.request_id, error=str(exc))
+            await self.store.save_requests(uow.session, outcome.changed.values())
+            self._write(uow, outcome)
+
+    def _apply_timer(
+        self, event: TimerFired | RevokeOverdue, request: AccessRequest, now: Any, outcome: Outcome
+    ) -> None:
+        if isinstance(event, RevokeOverdue):
+            if request.state is GrantState.revoking:
+                outcome.add(request, request.mark_overdue(event.attempts, event))
+            return
+        if event.kind == "grant_end":
+            if request.state is not GrantState.active:
+                return
+            if request.expires_at is not None and (request.expires_at - event.due_at).total_seconds() > 1:
+                log.info("stale grant_end after an extension", request_id=request.request_id)
+                return
+            command, events = request.start_revoke("expired", 1, now, self.window, event)
+        elif event.kind == "approval_timeout":
+            if request.state is GrantState.pending:
+                outcome.add(request, request.expire(event))
+            return
+        elif event.kind == "revoke_retry":
+            if request.state not in REVOCABLE:
+                return
+            command, events = request.start_revoke("retry", event.attempt, now, self.window, event)
+        else:
+            log.info("timer noted", kind=event.kind, request_id=request.request_id, state=request.state)
+            return
+        outcome.commands.append(command)
+        outcome.add(request, events)
+
+
+def _unknown(identity: Identity) -> str:
+    who = identity.email or identity.subject
+    return (
+        f"{who} is not a user Latchkey knows from the identity provider; ask an admin to check identity-sync"
+    )
+
+
+def build(settings: FlowEngineSettings, *, configure_process: bool = True) -> FlowEngine:
+    return FlowEngine(settings, configure_process=configure_process)

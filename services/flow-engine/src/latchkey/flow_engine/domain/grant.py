@@ -1,0 +1,399 @@
+"""The access request and its grant: one persistent state machine per request id.
+
+    pending → approved → granting → active → revoking → revoked
+    pending → denied | cancelled | expired;  approved/granting → failed;  revoking → revoke_overdue
+
+Every method checks the transition first (IllegalTransition: refused, nothing changes) and returns
+the lifecycle events that record it; the caller persists the new state and the events together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from latchkey.contracts import (
+    CommandApplied,
+    CommandFailed,
+    CredentialRotated,
+    Event,
+    GrantActivated,
+    GrantCommand,
+    GrantExtended,
+    GrantFailed,
+    GrantRequested,
+    GrantRevoked,
+    GrantRevokeFailed,
+    GrantRevokeOverdue,
+    GrantRevoking,
+    Principal,
+    RequestApproved,
+    RequestCancelled,
+    RequestCreated,
+    RequestDenied,
+    RequestExpired,
+    ReviewRecorded,
+    RevokeCommand,
+    uuid7,
+)
+
+from .approval import Counted, ReviewRecord
+from .flow import AccessFlow, ApprovalStep, format_duration
+from .identity import Person, Resource
+from .matching import Match
+
+
+class GrantState(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    granting = "granting"
+    active = "active"
+    revoking = "revoking"
+    revoked = "revoked"
+    denied = "denied"
+    cancelled = "cancelled"
+    expired = "expired"
+    failed = "failed"
+    revoke_overdue = "revoke_overdue"
+
+
+S = GrantState
+TRANSITIONS: dict[GrantState, frozenset[GrantState]] = {
+    S.pending: frozenset({S.approved, S.denied, S.cancelled, S.expired}),
+    S.approved: frozenset({S.granting, S.failed}),
+    S.granting: frozenset({S.active, S.failed}),
+    S.active: frozenset({S.revoking}),
+    # a retry is a new revoke attempt in the same state
+    S.revoking: frozenset({S.revoking, S.revoked, S.revoke_overdue}),
+    S.revoke_overdue: frozenset({S.revoke_overdue, S.revoked}),
+    S.revoked: frozenset(),
+    S.denied: frozenset(),
+    S.cancelled: frozenset(),
+    S.expired: frozenset(),
+    S.failed: frozenset(),
+}
+FINAL: frozenset[GrantState] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+REVOCABLE: frozenset[GrantState] = frozenset({S.revoking, S.revoke_overdue})
+
+
+class IllegalTransition(Exception):
+    def __init__(self, request_id: str, current: GrantState, target: GrantState) -> None:
+        super().__init__(f"request {request_id}: {current} → {target} is not allowed")
+        self.current = current
+        self.target = target
+
+
+class Refusal(Exception):
+    """A parseable ask that this request cannot honour (`code` machine-readable, message for people)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CommandWindow:
+    """How long a signed command stays valid, and how long a revoke may take to be confirmed."""
+
+    validity_seconds: int = 300
+    revoke_confirm_seconds: int = 120
+
+
+@dataclass
+class AccessRequest:
+    request_id: str
+    state: GrantState
+    requester_id: str
+    requester_email: str | None
+    integration_id: str
+    connector_id: str
+    resource_id: str
+    resource_name: str
+    permission: str
+    duration_seconds: int
+    justification: str | None
+    flow_name: str
+    flow_document: dict[str, Any]
+    flow_digest: str
+    steps: list[ApprovalStep]
+    created_at: datetime
+    current_step: int = 0
+    approvals: list[ReviewRecord] = field(default_factory=list)
+    approval_deadline: datetime | None = None
+    requester_public_key: str | None = None
+    expires_at: datetime | None = None
+    extended_seconds: int = 0
+    revoke_attempt: int = 0
+    revoke_reason: str | None = None
+    last_command_id: str | None = None
+    producer: str = "flow-engine"
+    _flow: AccessFlow | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def flow(self) -> AccessFlow:
+        """The flow as it was when the request was created: later flow changes apply to new requests."""
+        if self._flow is None:
+            self._flow = AccessFlow.model_validate(self.flow_document)
+        return self._flow
+
+    # -- transitions ------------------------------------------------------------------------------
+    def _move(self, target: GrantState) -> None:
+        if target not in TRANSITIONS[self.state]:
+            raise IllegalTransition(self.request_id, self.state, target)
+        self.state = target
+
+    def _envelope(self, cause: Event) -> dict[str, Any]:
+        return {"producer": self.producer, "correlation_id": self.request_id, "causation_id": cause.event_id}
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        request_id: str,
+        requester: Person,
+        resource: Resource,
+        permission: str,
+        justification: str | None,
+        requester_public_key: str | None,
+        match: Match,
+        now: datetime,
+        cause: Event,
+        producer: str = "flow-engine",
+    ) -> tuple[AccessRequest, list[Event]]:
+        """A new request that fits `match`: pending, or approved at once for an automatic flow."""
+        spec = match.flow.spec
+        request = cls(
+            request_id=request_id,
+            state=S.pending,
+            requester_id=requester.user_id,
+            requester_email=requester.email,
+            integration_id=resource.integration_id,
+            connector_id=resource.connector_id,
+            resource_id=resource.resource_id,
+            resource_name=resource.name,
+            permission=permission,
+            duration_seconds=match.duration_seconds,
+            justification=justification,
+            flow_name=match.flow.name,
+            flow_document=match.flow.shared_document(),
+            flow_digest=match.flow.digest,
+            steps=list(match.steps),
+            created_at=now,
+            approval_deadline=None if match.automatic else now + timedelta(seconds=spec.approval.timeout),
+            requester_public_key=requester_public_key,
+            producer=producer,
+            _flow=match.flow,
+        )
+        events: list[Event] = [
+            RequestCreated(
+                request_id=request_id,
+                requester_id=requester.user_id,
+                requester_email=requester.email,
+                integration_id=resource.integration_id,
+                resource=resource.resource_id,
+                permission=permission,
+                duration_seconds=match.duration_seconds,
+                justification=justification,
+                flow_name=match.flow.name,
+                automatic=match.automatic,
+                approval_deadline=request.approval_deadline,
+                **request._envelope(cause),
+            )
+        ]
+        if match.automatic:
+            request._move(S.approved)
+            events.append(RequestApproved(request_id=request_id, automatic=True, **request._envelope(cause)))
+        return request, events
+
+    def count_review(self, outcome: Counted, reason: str | None, cause: Event) -> list[Event]:
+        if self.state is not S.pending:
+            raise IllegalTransition(self.request_id, self.state, S.approved)
+        if outcome.approved:
+            self._move(S.approved)
+        self.approvals.append(outcome.record)
+        events: list[Event] = [
+            ReviewRecorded(
+                request_id=self.request_id,
+                reviewer_id=outcome.record.reviewer_id,
+                step=outcome.record.step,
+                step_complete=outcome.step_complete,
+                reason=reason,
+                **self._envelope(cause),
+            )
+        ]
+        if outcome.step_complete:
+            self.current_step = outcome.record.step + 1
+        if outcome.approved:
+            approvers = list(dict.fromkeys(r.reviewer_id for r in self.approvals))
+            events.append(
+                RequestApproved(request_id=self.request_id, approver_ids=approvers, **self._envelope(cause))
+            )
+        return events
+
+    def deny(self, reason: str, denied_by: str | None, cause: Event) -> list[Event]:
+        self._move(S.denied)
+        return [
+            RequestDenied(
+                request_id=self.request_id, reason=reason, denied_by=denied_by, **self._envelope(cause)
+            )
+        ]
+
+    def cancel(self, reason: str | None, cause: Event) -> list[Event]:
+        self._move(S.cancelled)
+        return [RequestCancelled(request_id=self.request_id, reason=reason, **self._envelope(cause))]
+
+    def expire(self, cause: Event) -> list[Event]:
+        self._move(S.expired)
+        reason = "no approval before the deadline; submit a new request or ask the approvers"
+        return [RequestExpired(request_id=self.request_id, reason=reason, **self._envelope(cause))]
+
+    def _principal(self) -> Principal:
+        return Principal(user_id=self.requester_id, email=self.requester_email)
+
+    def start_grant(
+        self, now: datetime, window: CommandWindow, cause: Event
+    ) -> tuple[GrantCommand, list[Event]]:
+        """The (unsigned) grant command for the connector, and the event recording it went out."""
+        self._move(S.granting)
+        command = GrantCommand(
+            command_id=str(uuid7()),
+            grant_id=self.request_id,
+            connector_id=self.connector_id,
+            integration_id=self.integration_id,
+            issued_at=now,
+            not_after=now + timedelta(seconds=window.validity_seconds),
+            attempt=1,
+            template=self.permission,
+            resource=self.resource_id,
+            parameters={"resource_name": self.resource_name},
+            principal=self._principal(),
+            expires_at=now + timedelta(seconds=self.duration_seconds),
+            requester_public_key=self.requester_public_key,
+            **self._envelope(cause),
+        )
+        self.last_command_id = command.command_id
+        event = GrantRequested(
+            request_id=self.request_id,
+            connector_id=self.connector_id,
+            command_id=command.command_id,
+            attempt=1,
+            **self._envelope(cause),
+        )
+        return command, [event]
+
+    def activate(self, applied: CommandApplied, now: datetime) -> list[Event]:
+        self._move(S.active)
+        self.expires_at = now + timedelta(seconds=self.duration_seconds)
+        return [
+            GrantActivated(
+                request_id=self.request_id,
+                requester_id=self.requester_id,
+                connector_id=self.connector_id,
+                integration_id=self.integration_id,
+                expires_at=self.expires_at,
+                sealed_credentials=applied.sealed_credentials,
+                **self._envelope(applied),
+            )
+        ]
+
+    def fail_grant(self, reason: str, cause: Event) -> list[Event]:
+        self._move(S.failed)
+        return [GrantFailed(request_id=self.request_id, reason=reason, **self._envelope(cause))]
+
+    def start_revoke(
+        self, reason: str, attempt: int, now: datetime, window: CommandWindow, cause: Event
+    ) -> tuple[RevokeCommand, list[Event]]:
+        """A revoke attempt: the (unsigned) command and GrantRevoking with its confirmation deadline."""
+        self._move(S.revoke_overdue if self.state is S.revoke_overdue else S.revoking)
+        if reason != "retry":
+            self.revoke_reason = reason
+        self.revoke_attempt = attempt
+        command = RevokeCommand(
+            command_id=str(uuid7()),
+            grant_id=self.request_id,
+            connector_id=self.connector_id,
+            integration_id=self.integration_id,
+            issued_at=now,
+            not_after=now + timedelta(seconds=window.validity_seconds),
+            attempt=attempt,
+            template=self.permission,
+            resource=self.resource_id,
+            parameters={"resource_name": self.resource_name},
+            principal=self._principal(),
+            rotate_credentials=self.flow.spec.credentials.rotate_after_revoke,
+            **self._envelope(cause),
+        )
+        self.last_command_id = command.command_id
+        event = GrantRevoking(
+            request_id=self.request_id,
+            connector_id=self.connector_id,
+            command_id=command.command_id,
+            attempt=attempt,
+            reason=reason,  # type: ignore[arg-type]
+            confirm_by=now + timedelta(seconds=window.revoke_confirm_seconds),
+            **self._envelope(cause),
+        )
+        return command, [event]
+
+    def confirm_revoked(self, applied: CommandApplied) -> list[Event]:
+        self._move(S.revoked)
+        events: list[Event] = [
+            GrantRevoked(
+                request_id=self.request_id, reason=self.revoke_reason or "revoked", **self._envelope(applied)
+            )
+        ]
+        if applied.credential_rotated:
+            events.append(CredentialRotated(request_id=self.request_id, **self._envelope(applied)))
+        return events
+
+    def revoke_failed(self, failed: CommandFailed) -> list[Event]:
+        """A failed attempt is handed to expiry's retry schedule; a stale attempt's failure is ignored."""
+        if self.state not in REVOCABLE or failed.attempt != self.revoke_attempt:
+            return []
+        return [
+            GrantRevokeFailed(
+                request_id=self.request_id,
+                attempt=failed.attempt,
+                reason=f"{failed.code}: {failed.reason}",
+                **self._envelope(failed),
+            )
+        ]
+
+    def mark_overdue(self, attempts: int, cause: Event) -> list[Event]:
+        self._move(S.revoke_overdue)
+        reason = f"revocation not confirmed after {attempts} attempts; retries continue, check the connector"
+        return [
+            GrantRevokeOverdue(
+                request_id=self.request_id, attempts=attempts, reason=reason, **self._envelope(cause)
+            )
+        ]
+
+    def extend(self, extra_seconds: int, cause: Event) -> list[Event]:
+        """Keep an active grant longer, within the flow's extension policy (the flow of the request)."""
+        if self.state is not S.active or self.expires_at is None:
+            raise Refusal("invalid_state", f"only an active grant can be extended; this one is {self.state}")
+        policy = self.flow.spec.extension
+        if not policy.allowed:
+            raise Refusal("extension_not_allowed", f"flow {self.flow_name} does not allow extensions")
+        if policy.requires_approval:
+            raise Refusal(
+                "extension_needs_approval",
+                f"flow {self.flow_name} requires approval for extensions: submit a new request",
+            )
+        allowance = (policy.max_total if policy.max_total is not None else self.flow.spec.max_duration) - (
+            self.extended_seconds
+        )
+        granted = min(extra_seconds, allowance)
+        if granted <= 0:
+            raise Refusal(
+                "extension_limit",
+                f"this grant has used its extension allowance of {format_duration(self.extended_seconds)}",
+            )
+        self.extended_seconds += granted
+        self.expires_at = self.expires_at + timedelta(seconds=granted)
+        return [
+            GrantExtended(request_id=self.request_id, expires_at=self.expires_at, **self._envelope(cause))
+        ]

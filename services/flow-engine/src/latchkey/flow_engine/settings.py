@@ -1,0 +1,46 @@
+"""flow-engine's settings (environment variables with the LATCHKEY_ prefix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import Field, SecretStr
+
+from latchkey.runtime import ServiceSettings
+from latchkey.runtime.signing import load_private_key, load_private_key_file
+
+
+class FlowEngineSettings(ServiceSettings):
+    service_name: str = "flow-engine"
+    health_port: int = Field(default=8082, ge=0, le=65535)
+
+    signing_key: SecretStr | None = Field(default=None, description="Ed25519 private key, base64 raw or PEM")
+    signing_key_file: Path | None = Field(default=None, description="File holding the signing key instead")
+    signing_key_id: str = Field(default="default", max_length=64, description="Key id connectors know it by")
+    command_validity_seconds: int = Field(default=300, ge=5, description="How long a command may be applied")
+    revoke_confirm_seconds: int = Field(
+        default=120, ge=5, description="A revoke must be confirmed within this"
+    )
+
+    oidc_issuer: str = Field(default="http://127.0.0.1:8080", description="The IdP issuer (iss) to trust")
+    oidc_audience: str = Field(default="latchkey", description="Expected aud of ID tokens")
+    oidc_jwks_url: str | None = Field(
+        default=None, description="JWKS URL; default from the discovery document"
+    )
+    admin_groups: list[str] = Field(
+        default_factory=list, description="Groups (ids or names) that may revoke any grant"
+    )
+    admin_users: list[str] = Field(
+        default_factory=list, description="Users (ids or emails) that may revoke any grant"
+    )
+
+    def private_key(self) -> Ed25519PrivateKey:
+        """The command signing key; flow-engine refuses to start without one."""
+        if self.signing_key is not None:
+            return load_private_key(self.signing_key.get_secret_value())
+        if self.signing_key_file is not None:
+            return load_private_key_file(self.signing_key_file)
+        raise ValueError(
+            "no command signing key: set LATCHKEY_SIGNING_KEY (base64 Ed25519) or LATCHKEY_SIGNING_KEY_FILE"
+        )

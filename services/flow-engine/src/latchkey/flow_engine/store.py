@@ -1,0 +1,437 @@
+"""flow-engine's tables: read models of identities, inventory and flows, and the requests themselves.
+
+Queries here only load and save; every decision is made in `domain/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .domain.approval import ReviewRecord
+from .domain.flow import ApprovalStep
+from .domain.grant import AccessRequest, GrantState
+from .domain.identity import Person, Resource
+
+TS = sa.DateTime(timezone=True)
+
+
+def build_metadata(schema: str) -> sa.MetaData:
+    metadata = sa.MetaData(schema=schema)
+    sa.Table(
+        "users",
+        metadata,
+        sa.Column("user_id", sa.Text, primary_key=True),
+        sa.Column("email", sa.Text, nullable=True),
+        sa.Column("active", sa.Boolean, nullable=False),
+        sa.Column("manager_id", sa.Text, nullable=True),
+        sa.Index("users_email", sa.func.lower(sa.column("email"))),
+    )
+    sa.Table(
+        "groups",
+        metadata,
+        sa.Column("group_id", sa.Text, primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+    )
+    sa.Table(
+        "group_members",
+        metadata,
+        sa.Column("group_id", sa.Text, primary_key=True),
+        sa.Column("user_id", sa.Text, primary_key=True),
+        sa.Index("group_members_user", "user_id"),
+    )
+    sa.Table(
+        "integrations",
+        metadata,
+        sa.Column("integration_id", sa.Text, primary_key=True),
+        sa.Column("connector_id", sa.Text, nullable=False),
+        sa.Column("integration_type", sa.Text, nullable=False),
+    )
+    sa.Table(
+        "resources",
+        metadata,
+        sa.Column("integration_id", sa.Text, primary_key=True),
+        sa.Column("resource_id", sa.Text, primary_key=True),
+        sa.Column("connector_id", sa.Text, nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("resource_type", sa.Text, nullable=False),
+        sa.Column("permissions", JSONB, nullable=False),
+        sa.Column("owner_ids", JSONB, nullable=False),
+        sa.Column("tags", JSONB, nullable=False),
+        sa.Index("resources_name", "integration_id", "name"),
+    )
+    sa.Table(
+        "flows",
+        metadata,
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("document", JSONB, nullable=False),
+        sa.Column("digest", sa.Text, nullable=False),
+        sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+    )
+    sa.Table(
+        "flow_versions",
+        metadata,
+        sa.Column("digest", sa.Text, primary_key=True),
+        sa.Column("document", JSONB, nullable=False),
+    )
+    sa.Table(
+        "requests",
+        metadata,
+        sa.Column("request_id", sa.Text, primary_key=True),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("requester_id", sa.Text, nullable=False),
+        sa.Column("requester_email", sa.Text, nullable=True),
+        sa.Column("integration_id", sa.Text, nullable=False),
+        sa.Column("connector_id", sa.Text, nullable=False),
+        sa.Column("resource_id", sa.Text, nullable=False),
+        sa.Column("resource_name", sa.Text, nullable=False),
+        sa.Column("permission", sa.Text, nullable=False),
+        sa.Column("duration_seconds", sa.Integer, nullable=False),
+        sa.Column("justification", sa.Text, nullable=True),
+        sa.Column("flow_name", sa.Text, nullable=False),
+        sa.Column(
+            "flow_digest", sa.Text, nullable=False, comment="flow_versions.digest: the flow as applied"
+        ),
+        sa.Column("steps", JSONB, nullable=False),
+        sa.Column("current_step", sa.Integer, nullable=False),
+        sa.Column("approvals", JSONB, nullable=False),
+        sa.Column("approval_deadline", TS, nullable=True),
+        sa.Column("requester_public_key", sa.Text, nullable=True),
+        sa.Column("expires_at", TS, nullable=True),
+        sa.Column("extended_seconds", sa.Integer, nullable=False),
+        sa.Column("revoke_attempt", sa.Integer, nullable=False),
+        sa.Column("revoke_reason", sa.Text, nullable=True),
+        sa.Column("last_command_id", sa.Text, nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+        sa.Index("requests_requester_open", "requester_id", "state"),
+    )
+    return metadata
+
+
+class FlowEngineStore:
+    """Loads and saves on one session; tables live in `schema`."""
+
+    def __init__(self, schema: str) -> None:
+        self.metadata = build_metadata(schema)
+        t = self.metadata.tables
+        self.users = t[f"{schema}.users"]
+        self.groups = t[f"{schema}.groups"]
+        self.members = t[f"{schema}.group_members"]
+        self.integrations = t[f"{schema}.integrations"]
+        self.resources = t[f"{schema}.resources"]
+        self.flows = t[f"{schema}.flows"]
+        self.requests = t[f"{schema}.requests"]
+        self.flow_versions = t[f"{schema}.flow_versions"]
+
+    # -- identity ---------------------------------------------------------------------------------
+    async def upsert_users(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            stmt = insert(self.users)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["user_id"],
+                    set_={c: stmt.excluded[c] for c in ("email", "active", "manager_id")},
+                ),
+                list(rows),
+            )
+
+    async def deactivate_users(self, session: AsyncSession, user_ids: Sequence[str]) -> None:
+        if user_ids:
+            u = self.users
+            await session.execute(sa.update(u).where(u.c.user_id.in_(list(user_ids))).values(active=False))
+
+    async def delete_user(self, session: AsyncSession, user_id: str) -> None:
+        await session.execute(sa.delete(self.users).where(self.users.c.user_id == user_id))
+
+    async def active_flags(self, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, bool]:
+        rows = await session.execute(
+            sa.select(self.users.c.user_id, self.users.c.active).where(
+                self.users.c.user_id.in_(list(user_ids))
+            )
+        )
+        return {r.user_id: r.active for r in rows}
+
+    async def replace_group(
+        self, session: AsyncSession, group_id: str, name: str, members: list[str]
+    ) -> None:
+        stmt = insert(self.groups).values(group_id=group_id, name=name)
+        await session.execute(stmt.on_conflict_do_update(index_elements=["group_id"], set_={"name": name}))
+        await session.execute(sa.delete(self.members).where(self.members.c.group_id == group_id))
+        if members:
+            await session.execute(
+                insert(self.members).on_conflict_do_nothing(),
+                [{"group_id": group_id, "user_id": m} for m in dict.fromkeys(members)],
+            )
+
+    async def delete_group(self, session: AsyncSession, group_id: str) -> None:
+        await session.execute(sa.delete(self.members).where(self.members.c.group_id == group_id))
+        await session.execute(sa.delete(self.groups).where(self.groups.c.group_id == group_id))
+
+    async def people(
+        self, session: AsyncSession, user_ids: Iterable[str] = (), emails: Iterable[str] = ()
+    ) -> dict[str, Person]:
+        """People by user id and by lower-cased email (both keys point at the same Person)."""
+        ids, mails = list(set(user_ids)), list({e.lower() for e in emails})
+        if not ids and not mails:
+            return {}
+        u = self.users
+        rows = (
+            await session.execute(
+                sa.select(u).where(sa.or_(u.c.user_id.in_(ids), sa.func.lower(u.c.email).in_(mails)))
+            )
+        ).all()
+        found = [r.user_id for r in rows]
+        groups: dict[str, list[tuple[str, str]]] = {}
+        if found:
+            memberships = await session.execute(
+                sa.select(self.members.c.user_id, self.groups.c.group_id, self.groups.c.name)
+                .join(self.groups, self.groups.c.group_id == self.members.c.group_id)
+                .where(self.members.c.user_id.in_(found))
+            )
+            for m in memberships:
+                groups.setdefault(m.user_id, []).append((m.group_id, m.name))
+        out: dict[str, Person] = {}
+        for r in rows:
+            mine = groups.get(r.user_id, [])
+            person = Person(
+                user_id=r.user_id,
+                email=r.email,
+                active=r.active,
+                manager_id=r.manager_id,
+                group_ids=frozenset(g for g, _ in mine),
+                group_names=tuple(sorted(n for _, n in mine)),
+            )
+            out[r.user_id] = person
+            if r.email:
+                out.setdefault(f"email:{r.email.lower()}", person)
+        return out
+
+    # -- inventory --------------------------------------------------------------------------------
+    async def upsert_integration(
+        self, session: AsyncSession, integration_id: str, connector_id: str, integration_type: str
+    ) -> None:
+        stmt = insert(self.integrations).values(
+            integration_id=integration_id, connector_id=connector_id, integration_type=integration_type
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["integration_id"],
+                set_={"connector_id": connector_id, "integration_type": integration_type},
+            )
+        )
+
+    async def upsert_resources(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            stmt = insert(self.resources)
+            columns = ("connector_id", "name", "resource_type", "permissions", "owner_ids", "tags")
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["integration_id", "resource_id"],
+                    set_={c: stmt.excluded[c] for c in columns},
+                ),
+                list(rows),
+            )
+
+    async def delete_resource(self, session: AsyncSession, integration_id: str, resource_id: str) -> None:
+        r = self.resources
+        await session.execute(
+            sa.delete(r).where(r.c.integration_id == integration_id, r.c.resource_id == resource_id)
+        )
+
+    async def connector_ids(self, session: AsyncSession) -> set[str]:
+        return set((await session.execute(sa.select(self.integrations.c.connector_id).distinct())).scalars())
+
+    async def find_resources(
+        self, session: AsyncSession, wanted: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Resource]:
+        """Resources by (integration_id, resource id or name)."""
+        pairs = list(set(wanted))
+        if not pairs:
+            return {}
+        r = self.resources
+        condition = sa.or_(
+            sa.tuple_(r.c.integration_id, r.c.resource_id).in_(pairs),
+            sa.tuple_(r.c.integration_id, r.c.name).in_(pairs),
+        )
+        out: dict[tuple[str, str], Resource] = {}
+        for row in await session.execute(sa.select(r).where(condition)):
+            resource = Resource(
+                integration_id=row.integration_id,
+                resource_id=row.resource_id,
+                name=row.name,
+                resource_type=row.resource_type,
+                connector_id=row.connector_id,
+                permissions=tuple(row.permissions),
+                owner_ids=frozenset(row.owner_ids),
+                tags=dict(row.tags),
+            )
+            out.setdefault((row.integration_id, row.name), resource)
+            out[(row.integration_id, row.resource_id)] = resource  # an id beats a name
+        return out
+
+    async def owners(
+        self, session: AsyncSession, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], frozenset[str]]:
+        pairs = list(set(keys))
+        if not pairs:
+            return {}
+        r = self.resources
+        rows = await session.execute(
+            sa.select(r.c.integration_id, r.c.resource_id, r.c.owner_ids).where(
+                sa.tuple_(r.c.integration_id, r.c.resource_id).in_(pairs)
+            )
+        )
+        return {(x.integration_id, x.resource_id): frozenset(x.owner_ids) for x in rows}
+
+    # -- flows ------------------------------------------------------------------------------------
+    async def upsert_flow(
+        self, session: AsyncSession, name: str, document: dict[str, Any], digest: str
+    ) -> None:
+        stmt = insert(self.flows).values(name=name, document=document, digest=digest)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["name"],
+                set_={"document": document, "digest": digest, "updated_at": sa.func.now()},
+            )
+        )
+
+    async def delete_flow(self, session: AsyncSession, name: str) -> None:
+        await session.execute(sa.delete(self.flows).where(self.flows.c.name == name))
+
+    async def flow_documents(self, session: AsyncSession) -> list[tuple[str, str, dict[str, Any]]]:
+        rows = await session.execute(
+            sa.select(self.flows.c.name, self.flows.c.digest, self.flows.c.document).order_by(
+                self.flows.c.name
+            )
+        )
+        return [(r.name, r.digest, r.document) for r in rows]
+
+    # -- requests ---------------------------------------------------------------------------------
+    async def lock_requests(
+        self, session: AsyncSession, request_ids: Iterable[str]
+    ) -> dict[str, AccessRequest]:
+        """Load and lock (in id order, so concurrent batches cannot deadlock) the given requests."""
+        ids = sorted(set(request_ids))
+        if not ids:
+            return {}
+        q = self.requests
+        rows = await session.execute(
+            self._select_requests()
+            .where(q.c.request_id.in_(ids))
+            .order_by(q.c.request_id)
+            .with_for_update(of=q)
+        )
+        return {row.request_id: _to_request(row) for row in rows}
+
+    def _select_requests(self) -> sa.Select[Any]:
+        q, v = self.requests, self.flow_versions
+        return sa.select(q, v.c.document.label("flow_document")).join(v, v.c.digest == q.c.flow_digest)
+
+    async def open_requests_of(self, session: AsyncSession, user_id: str) -> dict[str, AccessRequest]:
+        q = self.requests
+        finished = [
+            s.value
+            for s in (
+                GrantState.revoked,
+                GrantState.denied,
+                GrantState.cancelled,
+                GrantState.expired,
+                GrantState.failed,
+            )
+        ]
+        rows = await session.execute(
+            self._select_requests()
+            .where(q.c.requester_id == user_id, q.c.state.not_in(finished))
+            .order_by(q.c.request_id)
+            .with_for_update(of=q)
+        )
+        return {row.request_id: _to_request(row) for row in rows}
+
+    async def save_requests(self, session: AsyncSession, requests: Iterable[AccessRequest]) -> None:
+        changed = list(requests)
+        if not changed:
+            return
+        # Each flow version is stored once; requests point at the version they were created under.
+        versions = {r.flow_digest: r.flow_document for r in changed}
+        await session.execute(
+            insert(self.flow_versions).on_conflict_do_nothing(),
+            [{"digest": d, "document": doc} for d, doc in versions.items()],
+        )
+        rows = [_to_row(r) for r in changed]
+        stmt = insert(self.requests)
+        keep = {"request_id", "created_at"}
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["request_id"],
+                set_={**{c: stmt.excluded[c] for c in rows[0] if c not in keep}, "updated_at": sa.func.now()},
+            ),
+            rows,
+        )
+
+
+def _to_row(r: AccessRequest) -> dict[str, Any]:
+    return {
+        "request_id": r.request_id,
+        "state": r.state.value,
+        "requester_id": r.requester_id,
+        "requester_email": r.requester_email,
+        "integration_id": r.integration_id,
+        "connector_id": r.connector_id,
+        "resource_id": r.resource_id,
+        "resource_name": r.resource_name,
+        "permission": r.permission,
+        "duration_seconds": r.duration_seconds,
+        "justification": r.justification,
+        "flow_name": r.flow_name,
+        "flow_digest": r.flow_digest,
+        "steps": [
+            s.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True) for s in r.steps
+        ],
+        "current_step": r.current_step,
+        "approvals": [
+            {"step": a.step, "reviewer_id": a.reviewer_id, "entries": list(a.entries)} for a in r.approvals
+        ],
+        "approval_deadline": r.approval_deadline,
+        "requester_public_key": r.requester_public_key,
+        "expires_at": r.expires_at,
+        "extended_seconds": r.extended_seconds,
+        "revoke_attempt": r.revoke_attempt,
+        "revoke_reason": r.revoke_reason,
+        "last_command_id": r.last_command_id,
+        "created_at": r.created_at,
+    }
+
+
+def _to_request(row: Any) -> AccessRequest:
+    return AccessRequest(
+        request_id=row.request_id,
+        state=GrantState(row.state),
+        requester_id=row.requester_id,
+        requester_email=row.requester_email,
+        integration_id=row.integration_id,
+        connector_id=row.connector_id,
+        resource_id=row.resource_id,
+        resource_name=row.resource_name,
+        permission=row.permission,
+        duration_seconds=row.duration_seconds,
+        justification=row.justification,
+        flow_name=row.flow_name,
+        flow_document=row.flow_document,
+        flow_digest=row.flow_digest,
+        steps=[ApprovalStep.model_validate(s) for s in row.steps],
+        created_at=row.created_at,
+        current_step=row.current_step,
+        approvals=[ReviewRecord(a["step"], a["reviewer_id"], tuple(a["entries"])) for a in row.approvals],
+        approval_deadline=row.approval_deadline,
+        requester_public_key=row.requester_public_key,
+        expires_at=row.expires_at,
+        extended_seconds=row.extended_seconds,
+        revoke_attempt=row.revoke_attempt,
+        revoke_reason=row.revoke_reason,
+        last_command_id=row.last_command_id,
+    )

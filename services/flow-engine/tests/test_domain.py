@@ -1,0 +1,388 @@
+"""Pure decisions: flow documents, matching, approvals, the state machine, durations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from latchkey.contracts import CommandApplied, CommandFailed, RequestSubmitted
+from latchkey.flow_engine.domain.approval import (
+    Counted,
+    Refused,
+    ReviewContext,
+    record_review,
+)
+from latchkey.flow_engine.domain.documents import parse_flows
+from latchkey.flow_engine.domain.flow import AccessFlow, ApprovalStep, Approver
+from latchkey.flow_engine.domain.grant import (
+    AccessRequest,
+    CommandWindow,
+    GrantState,
+    IllegalTransition,
+    Refusal,
+)
+from latchkey.flow_engine.domain.identity import Person, Resource
+from latchkey.flow_engine.domain.matching import AccessAsk, Match, NoMatch, clamp_duration, match_request
+
+MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SATURDAY = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def flow(name: str, permission: str, approval: dict, **spec: object) -> AccessFlow:
+    return AccessFlow.model_validate(
+        {
+            "apiVersion": "latchkey/v1",
+            "kind": "AccessFlow",
+            "metadata": {"name": name},
+            "spec": {
+                "requesters": {"groups": ["engineering"]},
+                "access": {
+                    "integration": "pg-prod",
+                    "resources": [{"name": "orders*", "type": "database"}],
+                    "permissions": [permission],
+                },
+                "approval": approval,
+                **spec,
+            },
+        }
+    )
+
+
+ALICE = Person(
+    "u-alice",
+    "alice@example.com",
+    manager_id="u-mgr",
+    group_ids=frozenset({"g-eng"}),
+    group_names=("engineering",),
+)
+ORDERS = Resource(
+    "pg-prod",
+    "orders-db",
+    "orders-db",
+    "database",
+    "conn-1",
+    ("readonly", "readwrite"),
+    frozenset({"u-owner"}),
+)
+
+
+def ask(permission: str = "readonly", **kw: object) -> AccessAsk:
+    values: dict = {
+        "integration_id": "pg-prod",
+        "resource": "orders-db",
+        "permission": permission,
+        "duration_seconds": None,
+        "justification": None,
+        "at": MONDAY_NOON,
+    }
+    values.update(kw)
+    return AccessAsk(**values)
+
+
+def test_example_flows_validate() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3] / "examples" / "flows"
+    files = sorted(root.glob("*.yaml"))
+    assert len(files) >= 2
+    for path in files:
+        flows, errors = parse_flows(path.read_text(), str(path))
+        assert errors == [] and flows
+
+
+def test_validation_errors_name_file_line_and_field() -> None:
+    text = """apiVersion: latchkey/v1
+kind: AccessFlow
+metadata:
+  name: broken
+spec:
+  requesters:
+    groups: [engineering]
+  access:
+    integration: pg
+    resources: [{name: "*"}]
+    permissions: [readonly]
+  approval:
+    steps:
+      - anyOf:
+          - manager: true
+            owner: true
+  maxDuration: forever
+  allowSelfAproval: true
+"""
+    _, errors = parse_flows(text, "flows/broken.yaml")
+    rendered = [str(e) for e in errors]
+    assert any(r.startswith("flows/broken.yaml:15: spec.approval.steps[0].anyOf[0]") for r in rendered), (
+        rendered
+    )
+    assert any(r.startswith("flows/broken.yaml:17: spec.maxDuration") for r in rendered), rendered
+    assert any("flows/broken.yaml:18: spec.allowSelfAproval: unknown field" in r for r in rendered), rendered
+
+
+def test_invalid_yaml_reports_its_line() -> None:
+    _, errors = parse_flows("apiVersion: latchkey/v1\nkind: [unclosed\n", "x.yaml")
+    assert len(errors) == 1 and errors[0].line >= 2 and "not valid YAML" in errors[0].message
+
+
+def test_automatic_flow_matches_group_member() -> None:
+    result = match_request(ALICE, ask(), ORDERS, [flow("ro", "readonly", {"automatic": True})])
+    assert isinstance(result, Match) and result.automatic and result.flow.name == "ro"
+
+
+def test_denial_names_the_group_and_the_flows_that_would_work() -> None:
+    result = match_request(
+        ALICE, ask("readwrite"), ORDERS, [flow("orders-readonly", "readonly", {"automatic": True})]
+    )
+    assert isinstance(result, NoMatch)
+    assert result.reason == (
+        "no Access Flow lets group engineering request readwrite on orders-db; "
+        "flows that grant readonly: orders-readonly"
+    )
+
+
+def test_required_justification_and_schedule_are_enforced() -> None:
+    strict = flow(
+        "strict",
+        "readonly",
+        {"automatic": True},
+        justification="required",
+        schedule={"timezone": "UTC", "windows": [{"weekdays": ["mon"], "hours": "09:00-17:00"}]},
+    )
+    assert "requires a justification" in match_request(ALICE, ask(), ORDERS, [strict]).reason  # type: ignore[union-attr]
+    late = match_request(ALICE, ask(justification="incident 42", at=SATURDAY), ORDERS, [strict])
+    assert isinstance(late, NoMatch) and "takes requests only mon 09:00-17:00" in late.reason
+    assert isinstance(match_request(ALICE, ask(justification="incident 42"), ORDERS, [strict]), Match)
+
+
+def test_out_of_hours_adds_the_extra_step() -> None:
+    night = flow(
+        "night",
+        "readonly",
+        {"automatic": True},
+        schedule={
+            "windows": [{"weekdays": ["mon"], "hours": "09:00-17:00"}],
+            "outside": "extraStep",
+            "extraStep": {"anyOf": [{"group": "oncall"}]},
+        },
+    )
+    result = match_request(ALICE, ask(at=SATURDAY), ORDERS, [night])
+    assert isinstance(result, Match) and not result.automatic and len(result.steps) == 1
+
+
+def test_deactivated_or_unknown_resource_is_denied() -> None:
+    ro = [flow("ro", "readonly", {"automatic": True})]
+    gone = Person("u-alice", "alice@example.com", active=False, group_names=("engineering",))
+    assert "deactivated" in match_request(gone, ask(), ORDERS, ro).reason  # type: ignore[union-attr]
+    assert "not in the inventory" in match_request(ALICE, ask(), None, ro).reason  # type: ignore[union-attr]
+
+
+def test_duration_is_clamped_to_flow_maximum() -> None:
+    ro = flow("ro", "readonly", {"automatic": True}, defaultDuration="1h", maxDuration="2h")
+    assert clamp_duration(None, ro.spec) == 3600
+    result = match_request(ALICE, ask(duration_seconds=10 * 3600), ORDERS, [ro])
+    assert isinstance(result, Match) and result.duration_seconds == 7200
+
+
+@given(
+    requested=st.one_of(st.none(), st.integers(min_value=-10, max_value=10**8)),
+    default=st.integers(1, 10**5),
+    extra=st.integers(0, 10**6),
+)
+def test_duration_never_exceeds_the_flow_maximum(requested: int | None, default: int, extra: int) -> None:
+    ro = flow("ro", "readonly", {"automatic": True}, defaultDuration=default, maxDuration=default + extra)
+    duration = clamp_duration(requested, ro.spec)
+    assert 0 < duration <= ro.spec.max_duration
+
+
+# -- approvals -------------------------------------------------------------------------------------
+
+PEOPLE = [
+    Person(
+        f"u{i}",
+        f"u{i}@example.com",
+        manager_id="u1" if i == 0 else None,
+        group_ids=frozenset({f"g{i % 3}", "gall"}),
+        group_names=(f"team{i % 3}",),
+    )
+    for i in range(6)
+]
+REQUESTER = PEOPLE[0]
+OWNERS = frozenset({"u2", "u0"})
+
+approvers = st.one_of(
+    st.builds(lambda i: Approver(user=f"u{i}"), st.integers(0, 5)),
+    st.builds(lambda i: Approver(group=f"g{i}"), st.integers(0, 2)),
+    st.just(Approver(group="gall")),
+    st.just(Approver(manager=True)),
+    st.just(Approver(owner=True)),
+)
+steps_strategy = st.lists(
+    st.builds(
+        lambda kind, entries, required: ApprovalStep(**{kind: entries, "required": required}),
+        st.sampled_from(["any_of", "all_of"]),
+        st.lists(approvers, min_size=1, max_size=3),
+        st.integers(1, 2),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def qualifies(approver: Approver, person: Person) -> bool:
+    if approver.user is not None:
+        return approver.user == person.user_id
+    if approver.group is not None:
+        return approver.group in person.group_ids
+    if approver.manager:
+        return person.user_id == REQUESTER.manager_id
+    return person.user_id in OWNERS
+
+
+def oracle_step_ok(step: ApprovalStep, reviewers: list[Person]) -> bool:
+    """Independent check: enough distinct non-requester people who qualify."""
+    eligible = [p for p in reviewers if p.user_id != REQUESTER.user_id]
+    if step.any_of is not None:
+        return (
+            len({p.user_id for p in eligible if any(qualifies(a, p) for a in step.any_of)}) >= step.required
+        )
+    need = sum(step.required if a.group is not None else 1 for a in step.approvers)
+    return (
+        all(any(qualifies(a, p) for p in eligible) for a in step.approvers)
+        and len({p.user_id for p in eligible}) >= need
+    )
+
+
+def run_reviews(steps: list[ApprovalStep], reviewers: list[int], allow_self: bool = False):
+    context = ReviewContext(REQUESTER, OWNERS, allow_self)
+    current, records, approved, outcomes = 0, [], False, []
+    for index in reviewers:
+        if approved:
+            break
+        outcome = record_review(steps, current, records, PEOPLE[index], context)
+        outcomes.append((index, outcome))
+        if isinstance(outcome, Counted):
+            records.append(outcome.record)
+            if outcome.step_complete:
+                current += 1
+            approved = outcome.approved
+    return approved, records, outcomes
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=steps_strategy, reviewers=st.lists(st.integers(0, 5), max_size=12))
+def test_no_review_sequence_approves_unless_every_step_is_satisfied(
+    steps: list[ApprovalStep], reviewers: list[int]
+) -> None:
+    approved, records, _ = run_reviews(steps, reviewers)
+    if approved:
+        for index, step in enumerate(steps):
+            people = [
+                p for p in PEOPLE if any(r.reviewer_id == p.user_id and r.step == index for r in records)
+            ]
+            assert oracle_step_ok(step, people), (index, step, records)
+        # every step was reviewed by different people
+        assert len({r.reviewer_id for r in records}) == len(records)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=steps_strategy, reviewers=st.lists(st.integers(0, 5), max_size=12))
+def test_self_approval_never_counts(steps: list[ApprovalStep], reviewers: list[int]) -> None:
+    _, records, outcomes = run_reviews(steps, reviewers)
+    assert all(r.reviewer_id != REQUESTER.user_id for r in records)
+    assert all(isinstance(o, Refused) for i, o in outcomes if i == 0)
+    only_self, _, _ = run_reviews(steps, [0] * len(reviewers))
+    assert not only_self
+
+
+def test_requester_in_approver_group_is_refused_with_reason() -> None:
+    steps = [ApprovalStep(any_of=[Approver(group="gall")])]
+    outcome = record_review(steps, 0, [], REQUESTER, ReviewContext(REQUESTER, OWNERS, False))
+    assert isinstance(outcome, Refused) and "own request" in outcome.reason
+    other = record_review(steps, 0, [], PEOPLE[3], ReviewContext(REQUESTER, OWNERS, False))
+    assert isinstance(other, Counted) and other.approved
+
+
+def test_two_steps_group_then_manager() -> None:
+    steps = [ApprovalStep(any_of=[Approver(group="g2")]), ApprovalStep(all_of=[Approver(manager=True)])]
+    context = ReviewContext(REQUESTER, OWNERS, False)
+    manager_first = record_review(steps, 0, [], PEOPLE[1], context)
+    assert isinstance(manager_first, Refused) and "not an approver for step 1" in manager_first.reason
+    first = record_review(steps, 0, [], PEOPLE[2], context)
+    assert isinstance(first, Counted) and first.step_complete and not first.approved
+    second = record_review(steps, 1, [first.record], PEOPLE[1], context)
+    assert isinstance(second, Counted) and second.approved
+
+
+# -- the state machine -----------------------------------------------------------------------------
+
+
+def new_request(approval: dict) -> tuple[AccessRequest, list]:
+    f = flow(
+        "ro",
+        "readonly",
+        approval,
+        extension={"allowed": True, "maxTotal": "1h"},
+        credentials={"rotateAfterRevoke": True},
+    )
+    submitted = RequestSubmitted(
+        request_id="r1", id_token="t", integration_id="pg-prod", resource="orders-db", permission="readonly"
+    )
+    match = match_request(ALICE, ask(), ORDERS, [f])
+    assert isinstance(match, Match)
+    return AccessRequest.create(
+        request_id="r1",
+        requester=ALICE,
+        resource=ORDERS,
+        permission="readonly",
+        justification=None,
+        requester_public_key="pk",
+        match=match,
+        now=MONDAY_NOON,
+        cause=submitted,
+    )
+
+
+def applied(kind: str, attempt: int = 1, rotated: bool = False) -> CommandApplied:
+    return CommandApplied(
+        command_id="c",
+        grant_id="r1",
+        connector_id="conn-1",
+        command_type=kind,
+        attempt=attempt,
+        credential_rotated=rotated,
+    )
+
+
+def test_full_lifecycle_and_illegal_transitions() -> None:
+    request, events = new_request({"automatic": True})
+    assert request.state is GrantState.approved
+    assert [e.type for e in events] == ["access.request.created", "access.request.approved"]
+    window = CommandWindow(300, 60)
+    command, _ = request.start_grant(MONDAY_NOON, window, events[0])
+    assert (
+        command.requester_public_key == "pk"
+        and command.resource == "orders-db"
+        and command.template == "readonly"
+    )
+    assert (command.not_after - command.issued_at).total_seconds() == 300
+    with pytest.raises(IllegalTransition):
+        request.start_revoke("requested", 1, MONDAY_NOON, window, events[0])
+    assert request.state is GrantState.granting
+    request.activate(applied("connector.grant"), MONDAY_NOON)
+    assert request.extend(7200, events[0])[0].expires_at.hour == 14  # 1h default + 1h extension cap
+    with pytest.raises(Refusal):
+        request.extend(60, events[0])
+    revoke, revoking = request.start_revoke("expired", 1, MONDAY_NOON, window, events[0])
+    assert revoke.rotate_credentials and revoking[0].confirm_by > MONDAY_NOON
+    stale = CommandFailed(
+        command_id="c", grant_id="r1", connector_id="conn-1", attempt=7, code="x", reason="y"
+    )
+    assert request.revoke_failed(stale) == []
+    done = request.confirm_revoked(applied("connector.revoke", rotated=True))
+    assert [e.type for e in done] == ["access.grant.revoked", "access.credential.rotated"]
+    with pytest.raises(IllegalTransition):
+        request.cancel(None, events[0])
+    assert request.state is GrantState.revoked

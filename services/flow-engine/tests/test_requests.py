@@ -1,0 +1,497 @@
+"""Requests through a running flow-engine on real Kafka + PostgreSQL: what comes out on
+access.lifecycle.v1 and on the connector's command topic."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer
+
+from latchkey.contracts import (
+    FLOWS,
+    REQUESTS,
+    RESULTS,
+    TIMERS,
+    USERS,
+    AccessFlowDeleted,
+    AccessFlowUpserted,
+    CancelRequested,
+    CommandApplied,
+    CommandFailed,
+    ExtensionRequested,
+    GrantCommand,
+    RequestSubmitted,
+    ReviewApproved,
+    ReviewDenied,
+    RevokeCommand,
+    RevokeOverdue,
+    RevokeRequested,
+    TimerFired,
+    UserDeactivated,
+    dead_letters,
+    utcnow,
+)
+from latchkey.flow_engine.app import FlowEngine
+from latchkey.flow_engine.domain.flow import AccessFlow, flow_digest
+from latchkey.runtime.signing import CommandVerifier, load_private_key, load_public_key, public_key_of
+from latchkey.runtime.testing.oidc import TestIssuer
+
+from .conftest import CONNECTOR, Bus
+
+pytestmark = pytest.mark.infra
+
+
+def rid() -> str:
+    return f"req-{uuid.uuid4().hex[:12]}"
+
+
+def submit(
+    idp: TestIssuer, request_id: str, who: str = "u-alice", permission: str = "readonly", **kw: object
+) -> RequestSubmitted:
+    email = f"{who.removeprefix('u-')}@example.com"
+    values: dict = {"resource": "orders-db", "integration_id": "pg-prod", "permission": permission}
+    values.update(kw)
+    return RequestSubmitted(request_id=request_id, id_token=idp.mint(who, email), **values)
+
+
+def verify(command: dict, signing_key: str) -> GrantCommand | RevokeCommand:
+    parsed = (GrantCommand if command["type"] == "connector.grant" else RevokeCommand).model_validate(command)
+    public = load_public_key(public_key_of(load_private_key(signing_key)))
+    CommandVerifier({"default": public}).verify(parsed)
+    return parsed
+
+
+async def activate(bus: Bus, request_id: str, sealed: str | None = None) -> None:
+    grant = (await bus.wait_for(lambda: bus.commands(request_id), what="grant command"))[0]
+    await bus.publish(
+        RESULTS,
+        CommandApplied(
+            command_id=grant["command_id"],
+            grant_id=request_id,
+            connector_id=CONNECTOR,
+            command_type="connector.grant",
+            attempt=1,
+            sealed_credentials=sealed,
+        ),
+    )
+    await bus.wait_types(request_id, "access.grant.activated")
+
+
+async def test_automatic_flow_sends_signed_grant_to_the_connector(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer, signing_key: str
+) -> None:
+    engine, bus = running
+    request_id = rid()
+    await bus.publish(
+        REQUESTS,
+        submit(
+            idp, request_id, requester_public_key=base64.b64encode(b"k" * 32).decode(), duration_seconds=99999
+        ),
+    )
+    events = await bus.wait_types(request_id, "access.grant.requested")
+    assert [e["type"] for e in events] == [
+        "access.request.created",
+        "access.request.approved",
+        "access.grant.requested",
+    ]
+    created = events[0]
+    assert created["requester_id"] == "u-alice" and created["flow_name"] == "orders-readonly"
+    assert created["duration_seconds"] == 7200  # clamped to the flow's maxDuration
+    command = verify((await bus.wait_commands(request_id, 1))[0], signing_key)
+    assert isinstance(command, GrantCommand)
+    assert (command.template, command.resource, command.principal.user_id) == (
+        "readonly",
+        "orders-db",
+        "u-alice",
+    )
+    assert command.requester_public_key and command.command_id == events[2]["command_id"]
+    assert timedelta(0) < command.not_after - command.issued_at <= timedelta(minutes=5)
+    await activate(bus, request_id, sealed="c2VhbGVk")
+    activated = bus.lifecycle(request_id)[-1]
+    assert activated["sealed_credentials"] == "c2VhbGVk" and activated["connector_id"] == CONNECTOR
+    async with engine.service.engine.connect() as conn:
+        state = await conn.scalar(
+            sa.select(engine.store.requests.c.state).where(engine.store.requests.c.request_id == request_id)
+        )
+    assert state == "active"
+
+
+async def test_two_step_flow_commands_only_after_group_and_manager(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, "u-bob", "readwrite", justification="incident 7"))
+    created = (await bus.wait_types(request_id, "access.request.created"))[0]
+    assert created["automatic"] is False and created["approval_deadline"]
+    # the manager first: not an approver for step 1
+    await bus.publish(
+        REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-mgr", "mgr@example.com"))
+    )
+    await bus.wait_types(request_id, "access.review.refused")
+    # the requester can never approve (bob is not a DBA; alice is DBA but here tries on her own request below)
+    await bus.publish(
+        REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-dba", "dba@example.com"))
+    )
+    await bus.wait_for(lambda: "access.review.recorded" in bus.types(request_id))
+    assert bus.commands(request_id) == []
+    await bus.publish(
+        REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-mgr", "mgr@example.com"))
+    )
+    events = await bus.wait_types(request_id, "access.grant.requested")
+    approved = next(e for e in events if e["type"] == "access.request.approved")
+    assert approved["approver_ids"] == ["u-dba", "u-mgr"]
+    assert len(await bus.wait_commands(request_id, 1)) == 1
+
+
+async def test_self_approval_through_a_group_is_refused(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, "u-alice", "readwrite", justification="migration"))
+    await bus.wait_types(request_id, "access.request.created")
+    await bus.publish(
+        REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-alice", "alice@example.com"))
+    )
+    refused = (await bus.wait_types(request_id, "access.review.refused"))[-1]
+    assert "own request" in refused["reason"]
+    assert "access.review.recorded" not in bus.types(request_id)
+
+
+async def test_unmatched_request_is_denied_with_actionable_reason(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, resource="billing-db"))
+    denied = (await bus.wait_types(request_id, "access.request.denied"))[-1]
+    assert denied["reason"].startswith(
+        "no Access Flow lets groups db-admins, engineering request readonly on billing-db"
+    )
+    no_justification = rid()
+    await bus.publish(REQUESTS, submit(idp, no_justification, "u-bob", "readwrite"))
+    denied = (await bus.wait_types(no_justification, "access.request.denied"))[-1]
+    assert "requires a justification" in denied["reason"]
+
+
+async def test_reviewer_denial_ends_the_request(running: tuple[FlowEngine, Bus], idp: TestIssuer) -> None:
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, "u-bob", "readwrite", justification="x"))
+    await bus.wait_types(request_id, "access.request.created")
+    await bus.publish(
+        REQUESTS,
+        ReviewDenied(
+            request_id=request_id, id_token=idp.mint("u-dba", "dba@example.com"), reason="use readonly"
+        ),
+    )
+    denied = (await bus.wait_types(request_id, "access.request.denied"))[-1]
+    assert denied["denied_by"] == "u-dba" and "use readonly" in denied["reason"]
+    await bus.publish(
+        REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-mgr", "mgr@example.com"))
+    )
+    await bus.wait_for(lambda: bus.types(request_id).count("access.review.refused") == 1)
+    assert bus.commands(request_id) == []
+
+
+async def test_approval_timeout_expires_a_pending_request(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, "u-bob", "readwrite", justification="x"))
+    await bus.wait_types(request_id, "access.request.created")
+    fired = TimerFired(
+        timer_id=f"{request_id}:approval_timeout",
+        kind="approval_timeout",
+        request_id=request_id,
+        due_at=utcnow(),
+    )
+    await bus.publish(TIMERS, fired)
+    await bus.wait_types(request_id, "access.request.expired")
+    await bus.publish(TIMERS, fired)  # the same firing again: processed once
+    await bus.publish(
+        REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-dba", "dba@example.com"))
+    )
+    await bus.wait_types(request_id, "access.review.refused")
+    assert bus.types(request_id).count("access.request.expired") == 1
+
+
+async def test_cancel_by_requester_only(running: tuple[FlowEngine, Bus], idp: TestIssuer) -> None:
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, "u-bob", "readwrite", justification="x"))
+    await bus.wait_types(request_id, "access.request.created")
+    await bus.publish(
+        REQUESTS, CancelRequested(request_id=request_id, id_token=idp.mint("u-carol", "carol@example.com"))
+    )
+    rejected = (await bus.wait_types(request_id, "access.request.rejected"))[-1]
+    assert rejected["code"] == "not_allowed"
+    await bus.publish(
+        REQUESTS,
+        CancelRequested(request_id=request_id, id_token=idp.mint("u-bob", "bob@example.com"), reason="done"),
+    )
+    await bus.wait_types(request_id, "access.request.cancelled")
+
+
+async def test_extension_then_early_revoke_then_confirmation(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer, signing_key: str
+) -> None:
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, "u-carol"))
+    await activate(bus, request_id)
+    expires = bus.lifecycle(request_id)[-1]["expires_at"]
+    await bus.publish(
+        REQUESTS,
+        ExtensionRequested(
+            request_id=request_id, id_token=idp.mint("u-carol", "carol@example.com"), extra_seconds=3600
+        ),
+    )
+    extended = (await bus.wait_types(request_id, "access.grant.extended"))[-1]
+    from datetime import datetime
+
+    gained = datetime.fromisoformat(extended["expires_at"]) - datetime.fromisoformat(expires)
+    assert gained == timedelta(minutes=30)  # capped by extension.maxTotal
+    await bus.publish(
+        REQUESTS,
+        ExtensionRequested(
+            request_id=request_id, id_token=idp.mint("u-carol", "carol@example.com"), extra_seconds=60
+        ),
+    )
+    rejected = (await bus.wait_types(request_id, "access.request.rejected"))[-1]
+    assert rejected["code"] == "extension_limit"
+    # an admin may revoke someone else's grant
+    await bus.publish(
+        REQUESTS, RevokeRequested(request_id=request_id, id_token=idp.mint("u-admin", "admin@example.com"))
+    )
+    revoking = (await bus.wait_types(request_id, "access.grant.revoking"))[-1]
+    assert revoking["reason"] == "requested" and revoking["attempt"] == 1
+    revoke = verify((await bus.wait_commands(request_id, 2))[-1], signing_key)
+    assert isinstance(revoke, RevokeCommand) and revoke.rotate_credentials
+    await bus.publish(
+        RESULTS,
+        CommandFailed(
+            command_id=revoke.command_id,
+            grant_id=request_id,
+            connector_id=CONNECTOR,
+            command_type="connector.revoke",
+            attempt=1,
+            code="target_error",
+            reason="db down",
+            retryable=True,
+        ),
+    )
+    failed = (await bus.wait_types(request_id, "access.grant.revoke_failed"))[-1]
+    assert failed["attempt"] == 1
+    await bus.publish(
+        TIMERS,
+        TimerFired(timer_id="t", kind="revoke_retry", request_id=request_id, due_at=utcnow(), attempt=2),
+    )
+    await bus.wait_for(
+        lambda: [
+            e for e in bus.lifecycle(request_id) if e["type"] == "access.grant.revoking" and e["attempt"] == 2
+        ]
+    )
+    await bus.publish(TIMERS, RevokeOverdue(request_id=request_id, attempts=2, first_due_at=utcnow()))
+    await bus.wait_types(request_id, "access.grant.revoke_overdue")
+    retry = verify((await bus.wait_commands(request_id, 3))[-1], signing_key)
+    assert retry.attempt == 2
+    await bus.publish(
+        RESULTS,
+        CommandApplied(
+            command_id=retry.command_id,
+            grant_id=request_id,
+            connector_id=CONNECTOR,
+            command_type="connector.revoke",
+            attempt=2,
+            credential_rotated=True,
+        ),
+    )
+    events = await bus.wait_types(request_id, "access.grant.revoked", "access.credential.rotated")
+    assert next(e for e in events if e["type"] == "access.grant.revoked")["reason"] == "requested"
+
+
+async def test_grant_end_timer_revokes_and_failed_grant_is_reported(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, "u-dave"))
+    await activate(bus, request_id)
+    expires_at = bus.lifecycle(request_id)[-1]["expires_at"]
+    from datetime import datetime
+
+    await bus.publish(
+        TIMERS,
+        TimerFired(
+            timer_id="e", kind="grant_end", request_id=request_id, due_at=datetime.fromisoformat(expires_at)
+        ),
+    )
+    revoking = (await bus.wait_types(request_id, "access.grant.revoking"))[-1]
+    assert revoking["reason"] == "expired"
+    failing = rid()
+    await bus.publish(REQUESTS, submit(idp, failing, "u-dave"))
+    grant = (await bus.wait_for(lambda: bus.commands(failing)))[0]
+    await bus.publish(
+        RESULTS,
+        CommandFailed(
+            command_id=grant["command_id"],
+            grant_id=failing,
+            connector_id=CONNECTOR,
+            command_type="connector.grant",
+            code="unknown_template",
+            reason="template readonly is not installed",
+        ),
+    )
+    failed = (await bus.wait_types(failing, "access.grant.failed"))[-1]
+    assert "template readonly is not installed" in failed["reason"]
+
+
+async def test_deactivated_requester_loses_pending_and_active_access(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    _, bus = running
+    pending, active = rid(), rid()
+    await bus.publish(REQUESTS, submit(idp, pending, "u-carol", "readwrite", justification="x"))
+    await bus.publish(REQUESTS, submit(idp, active, "u-carol"))
+    await activate(bus, active)
+    await bus.wait_types(pending, "access.request.created")
+    await bus.publish(USERS, UserDeactivated(user_id="u-carol"))
+    await bus.wait_types(pending, "access.request.cancelled")
+    revoking = (await bus.wait_types(active, "access.grant.revoking"))[-1]
+    assert revoking["reason"] == "deactivated"
+    later = rid()
+    await bus.publish(REQUESTS, submit(idp, later, "u-carol"))
+    denied = (await bus.wait_types(later, "access.request.denied"))[-1]
+    assert "deactivated" in denied["reason"]
+
+
+async def test_forged_and_expired_tokens_are_rejected(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    _, bus = running
+    forged, expired = rid(), rid()
+    await bus.publish(
+        REQUESTS,
+        RequestSubmitted(
+            request_id=forged,
+            id_token=idp.forge("u-alice", "alice@example.com"),
+            integration_id="pg-prod",
+            resource="orders-db",
+            permission="readonly",
+        ),
+    )
+    await bus.publish(
+        REQUESTS,
+        RequestSubmitted(
+            request_id=expired,
+            id_token=idp.mint("u-alice", "alice@example.com", expires_in=-300),
+            integration_id="pg-prod",
+            resource="orders-db",
+            permission="readonly",
+        ),
+    )
+    rejected = (await bus.wait_types(forged, "access.request.rejected"))[-1]
+    assert rejected["code"] == "invalid_token" and "signature" in rejected["reason"]
+    assert (await bus.wait_types(expired, "access.request.rejected"))[-1]["code"] == "expired_token"
+    assert bus.commands(forged) == [] and bus.types(forged) == ["access.request.rejected"]
+
+
+async def test_duplicate_event_is_processed_once_and_poison_goes_to_dlq(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    _, bus = running
+    request_id = rid()
+    event = submit(idp, request_id)
+    await bus.publish(REQUESTS, event)
+    await bus.publish(REQUESTS, event)
+    await bus.publish_raw(REQUESTS, b'{"type": "access.request.submitted", "oops": 1}', key="poison")
+    await bus.publish_raw(REQUESTS, b"\xff not json", key="poison")
+    after = rid()
+    await bus.publish(REQUESTS, submit(idp, after))
+    await bus.wait_types(after, "access.grant.requested")
+    await bus.wait_types(request_id, "access.grant.requested")
+    assert bus.types(request_id).count("access.request.created") == 1
+    assert len(await bus.wait_commands(request_id, 1)) == 1
+    consumer = AIOKafkaConsumer(
+        bus.prefix + dead_letters(REQUESTS).name,
+        bootstrap_servers=bus.bootstrap,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        records = await consumer.getmany(timeout_ms=5000)
+        reasons = [r.value for batch in records.values() for r in batch]
+    finally:
+        await consumer.stop()
+    assert len(reasons) >= 2 and any(b"Invalid JSON" in r for r in reasons)
+
+
+async def test_invalid_flow_is_dead_lettered_and_deleted_flow_stops_matching(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    engine, bus = running
+    bad = AccessFlowUpserted(
+        name="broken", spec={"apiVersion": "latchkey/v1", "kind": "AccessFlow"}, digest="x"
+    )
+    await bus.publish(FLOWS, bad)
+    temporary = AccessFlow.model_validate(
+        {
+            "apiVersion": "latchkey/v1",
+            "kind": "AccessFlow",
+            "metadata": {"name": "billing-temp"},
+            "spec": {
+                "requesters": {"users": ["bob@example.com"]},
+                "access": {
+                    "integration": "pg-prod",
+                    "resources": [{"name": "billing-db"}],
+                    "permissions": ["readonly"],
+                },
+                "approval": {"automatic": True},
+            },
+        }
+    ).document()
+    await bus.publish(
+        FLOWS, AccessFlowUpserted(name="billing-temp", spec=temporary, digest=flow_digest(temporary))
+    )
+    flows = engine.store.flows
+
+    async def flow_names() -> set[str]:
+        async with engine.service.engine.connect() as conn:
+            return set((await conn.execute(sa.select(flows.c.name))).scalars())
+
+    deadline = asyncio.get_running_loop().time() + 15
+    while "billing-temp" not in await flow_names():
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+    assert "broken" not in await flow_names()
+    allowed = rid()
+    await bus.publish(REQUESTS, submit(idp, allowed, "u-bob", resource="billing-db"))
+    await bus.wait_types(allowed, "access.grant.requested")
+    await bus.publish(FLOWS, AccessFlowDeleted(name="billing-temp"))
+    await bus.publish_raw(FLOWS, None, key="billing-temp")
+    while "billing-temp" in await flow_names():
+        assert asyncio.get_running_loop().time() < deadline + 15
+        await asyncio.sleep(0.1)
+    refused = rid()
+    await bus.publish(REQUESTS, submit(idp, refused, "u-bob", resource="billing-db"))
+    assert (
+        "no flow covers this resource"
+        in (await bus.wait_types(refused, "access.request.denied"))[-1]["reason"]
+    )
+    dlq = AIOKafkaConsumer(
+        bus.prefix + dead_letters(FLOWS).name, bootstrap_servers=bus.bootstrap, auto_offset_reset="earliest"
+    )
+    await dlq.start()
+    try:
+        records = [r for b in (await dlq.getmany(timeout_ms=5000)).values() for r in b]
+    finally:
+        await dlq.stop()
+    assert any(b"AccessFlow broken is invalid" in r.value for r in records)
