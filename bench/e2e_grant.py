@@ -1,0 +1,229 @@
+"""Request → grant active, through the real system: identity-sync, flow-engine, expiry and a connector
+as separate processes on one broker and one PostgreSQL server.
+
+For the `noop` integration (no target I/O: the cost of Latchkey itself) and the PostgreSQL integration
+(a real login role created per grant, credentials sealed to the requester):
+1. max throughput: a burst of automatic requests, grants activated per second until the last;
+2. latency at half of that rate: an open-loop stream, per request the time from publishing
+   `access.request.submitted` to reading `access.grant.activated` on the lifecycle topic.
+The ratio compares p50 with the raw 4-hop Kafka chain of kafka_baseline (same broker, same run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.kafka_baseline import percentile  # noqa: E402
+from latchkey.contracts import REQUESTS, RequestSubmitted, uuid7  # noqa: E402
+from latchkey.runtime.testing import libpq_url  # noqa: E402
+from tests.support.bus import TopicReader  # noqa: E402
+from tests.support.scenario import ALICE, RunningLatchkey, latchkey_running  # noqa: E402
+from tests.support.system import Requester  # noqa: E402
+
+FAILED = {"access.grant.failed", "access.request.denied", "access.request.rejected"}
+
+
+class Tracker:
+    """Follows the lifecycle topic and times each request from submission to activation."""
+
+    def __init__(self, reader: TopicReader) -> None:
+        self.reader = reader
+        self.submitted: dict[str, float] = {}
+        self.activated: dict[str, float] = {}
+        self.failed: dict[str, str] = {}
+        self._seen = 0
+
+    async def pump(self, timeout_ms: int = 50) -> None:
+        await self.reader.poll(timeout_ms)
+        for record in self.reader.records[self._seen :]:
+            if record.key in self.submitted:
+                if record.type == "access.grant.activated":
+                    self.activated.setdefault(record.key, record.received_at)
+                elif record.type in FAILED and record.key not in self.failed:
+                    self.failed[record.key] = f"{record.type}: {getattr(record.event, 'reason', '')}"
+        self._seen = len(self.reader.records)
+        # The reader keeps every record; a long run only needs the ones not yet looked at.
+        if len(self.reader.records) > 50_000:
+            self.reader.records = self.reader.records[self._seen :]
+            self._seen = 0
+
+    def done(self, ids: list[str]) -> bool:
+        return all(i in self.activated or i in self.failed for i in ids)
+
+    async def wait(self, ids: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.done(ids) and time.monotonic() < deadline:
+            await self.pump()
+
+    def latencies_ms(self, ids: list[str]) -> list[float]:
+        return [(self.activated[i] - self.submitted[i]) * 1000 for i in ids if i in self.activated]
+
+
+def _request(
+    running: RunningLatchkey, token: str, kind: str, requester: Requester | None
+) -> RequestSubmitted:
+    request_id = str(uuid7())
+    if kind == "noop":
+        integration, resource, permission = running.system.noop_integration_id, "noop-resource", "access"
+    else:
+        integration, resource, permission = running.system.integration_id, running.resource, "readonly"
+    return RequestSubmitted(
+        request_id=request_id,
+        id_token=token,  # a frontend reuses the session's ID token for every request
+        integration_id=integration,
+        resource=resource,
+        permission=permission,
+        duration_seconds=3600,
+        justification="benchmark",
+        requester_public_key=requester.public_key if requester else None,
+        producer="bench",
+        correlation_id=request_id,
+    )
+
+
+async def _burst(
+    running: RunningLatchkey, tracker: Tracker, kind: str, count: int, token: str
+) -> dict[str, Any]:
+    requester = Requester(*ALICE) if kind == "postgresql" else None
+    events = [_request(running, token, kind, requester) for _ in range(count)]
+    ids = [e.request_id for e in events]
+    t0 = time.monotonic()
+    for e in events:
+        tracker.submitted[e.request_id] = t0
+    await running.publisher.publish_many(REQUESTS, events)
+    await tracker.wait(ids, timeout=60 + count / 20)
+    done = [tracker.activated[i] for i in ids if i in tracker.activated]
+    elapsed = (max(done) - t0) if done else float("nan")
+    per_second: dict[int, int] = {}
+    for at in done:
+        per_second[int(at - t0)] = per_second.get(int(at - t0), 0) + 1
+    return {
+        "count": count,
+        "activated": len(done),
+        "failed": len([i for i in ids if i in tracker.failed]),
+        "failures": sorted({tracker.failed[i] for i in ids if i in tracker.failed})[:3],
+        "seconds": elapsed,
+        "per_s": len(done) / elapsed if done and elapsed > 0 else 0.0,
+        "series": sorted(per_second.items()),
+    }
+
+
+async def _steady(
+    running: RunningLatchkey, tracker: Tracker, kind: str, rate: float, seconds: float, token: str
+) -> dict[str, Any]:
+    """Open loop: publish at `rate`/s for `seconds` whatever the system does (no coordinated omission)."""
+    requester = Requester(*ALICE) if kind == "postgresql" else None
+    ids: list[str] = []
+    interval = 1.0 / rate
+    t0 = time.monotonic()
+    sent = 0
+    while time.monotonic() - t0 < seconds:
+        due = int((time.monotonic() - t0) / interval) + 1 - sent
+        for _ in range(max(0, due)):
+            event = _request(running, token, kind, requester)
+            tracker.submitted[event.request_id] = time.monotonic()
+            await running.publisher.publish(REQUESTS, event)
+            ids.append(event.request_id)
+            sent += 1
+        await tracker.pump(timeout_ms=5)
+    await tracker.wait(ids, timeout=60)
+    latencies = tracker.latencies_ms(ids)
+    return {
+        "rate_per_s": rate,
+        "sent": len(ids),
+        "activated": len(latencies),
+        "failed": len([i for i in ids if i in tracker.failed]),
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies) if latencies else float("nan"),
+        "latencies": latencies,
+    }
+
+
+def _chain_baseline() -> dict[str, float] | None:
+    path = ROOT / "bench" / "results" / "kafka_baseline.json"
+    if not path.exists():
+        return None
+    metrics = json.loads(path.read_text()).get("metrics", {})
+    return {k: metrics[k] for k in ("chain4_p50_ms", "chain4_p99_ms") if k in metrics} or None
+
+
+async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
+    sizes = (
+        {"noop": (400, 10.0), "postgresql": (60, 6.0)}
+        if quick
+        else {"noop": (3000, 30.0), "postgresql": (300, 20.0)}
+    )
+    metrics: dict[str, Any] = {}
+    samples: dict[str, Any] = {"latency_ms": {}, "throughput": {}}
+    params: dict[str, Any] = {"sizes": {k: {"burst": v[0], "steady_seconds": v[1]} for k, v in sizes.items()}}
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as work:
+        async with latchkey_running(
+            kafka_bootstrap=bootstrap,
+            admin_database_url=libpq_url(database_url),
+            work_dir=Path(work),
+            extra_env={"LATCHKEY_LOG_LEVEL": "WARNING"},
+        ) as running:
+            token = running.token(ALICE, expires_in=3600)
+            tracker = Tracker(running.lifecycle)
+            # warm-up: JIT-free Python still has caches, connections and consumer fetch sessions to fill
+            await _burst(running, tracker, "noop", 20, token)
+            roles: list[str] = []
+            for kind, (count, seconds) in sizes.items():
+                burst = await _burst(running, tracker, kind, count, token)
+                rate = max(1.0, burst["per_s"] / 2)
+                steady = await _steady(running, tracker, kind, rate, seconds, token)
+                metrics[f"{kind}_max_grants_per_s"] = round(burst["per_s"], 1)
+                metrics[f"{kind}_burst_failed"] = burst["failed"]
+                metrics[f"{kind}_half_rate_per_s"] = round(rate, 1)
+                metrics[f"{kind}_p50_ms"] = round(steady["p50_ms"], 1)
+                metrics[f"{kind}_p99_ms"] = round(steady["p99_ms"], 1)
+                metrics[f"{kind}_steady_failed"] = steady["failed"]
+                failures = burst["failures"] or [tracker.failed[i] for i in tracker.failed][:1]
+                if burst["failed"] or steady["failed"]:
+                    metrics[f"{kind}_failure_example"] = failures[0][:200] if failures else "?"
+                samples["latency_ms"][f"{kind} @ {rate:.0f}/s"] = steady["latencies"]
+                samples["throughput"][f"{kind} burst of {count}"] = burst["series"]
+                if kind == "postgresql":
+                    assert running.system.target is not None
+                    roles = running.system.target.login_roles()
+            running.system.cleanup(roles)
+    failed = {k: v for k, v in metrics.items() if k.endswith("_failed") and v}
+    error = None
+    if failed:
+        # Zero loss is a target: a run where grants failed is reported as failed, with its numbers.
+        example = metrics.get("noop_failure_example") or metrics.get("postgresql_failure_example")
+        error = f"grants failed {failed}; e.g. {example}"
+    baseline = _chain_baseline()
+    ratio = None
+    if baseline and metrics.get("noop_p50_ms") == metrics.get("noop_p50_ms"):  # not NaN
+        ratio = {
+            "noop_p50_vs_chain4_p50": round(metrics["noop_p50_ms"] / baseline["chain4_p50_ms"], 2),
+            "postgresql_p50_vs_chain4_p50": round(
+                metrics["postgresql_p50_ms"] / baseline["chain4_p50_ms"], 2
+            ),
+        }
+    return {
+        "name": "e2e_grant",
+        **({"error": error} if error else {}),
+        "params": params,
+        "metrics": metrics,
+        "baseline": baseline,
+        "ratio": ratio,
+        "targets": {"noop_max_grants_per_s": ">= 1000", "noop_p50_vs_chain4_p50": "<= 5"},
+        "samples": samples,
+    }
+
+
+def run(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
+    return asyncio.run(_main(bootstrap, database_url, quick))
