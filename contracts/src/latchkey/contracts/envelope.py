@@ -48,7 +48,7 @@ class Event(BaseModel):
     occurred_at: UtcDatetime = Field(default_factory=utcnow)
     producer: str = Field(default="unknown", min_length=1, max_length=64)
     correlation_id: str | None = Field(
-        default=None, max_length=128, description="The access request id (or sync run id) this belongs to"
+        default=None, max_length=256, description="The access request id (or sync run id) this belongs to"
     )
     causation_id: uuid.UUID | None = Field(default=None, description="event_id of the event that caused it")
 

@@ -201,6 +201,9 @@ class PostgresIntegration(Integration):
         try:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (grantee,))
+                # GRANTs on one schema or database rewrite the same catalog row (its ACL): concurrent
+                # ones fail with "tuple concurrently updated". Grants to one target take turns.
+                await self._lock_target(conn, target)
                 exists = await self._role_exists(conn, grantee)
                 if not issued and not exists:
                     raise IntegrationError(f"role {grantee!r} does not exist in {target.database}")
@@ -257,11 +260,14 @@ class PostgresIntegration(Integration):
                         sql.Identifier(grantee), sql.Literal(self._verifier(conn, grantee, password))
                     )
                 )
-            for statement in statements:
-                try:
-                    await conn.execute(statement)
-                except _MISSING_TARGET:
-                    pass  # the schema/table is gone, so is the privilege on it
+            async with conn.transaction():
+                await self._lock_target(conn, target)
+                for statement in statements:
+                    try:
+                        async with conn.transaction():  # a savepoint: a missing object spoils nothing
+                            await conn.execute(statement)
+                    except _MISSING_TARGET:
+                        pass  # the schema/table is gone, so is the privilege on it
             terminated = await self._terminate_sessions(conn, grantee)
             dropped = False
             if issued:
@@ -397,8 +403,16 @@ class PostgresIntegration(Integration):
         return int(row[0]) if row else 0
 
     @staticmethod
+    async def _lock_target(conn: psycopg.AsyncConnection[Any], target: Target) -> None:
+        """Serialise privilege changes on one database/schema (held until the transaction ends)."""
+        key = ".".join(p for p in (target.database, target.schema) if p)
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"latchkey-acl:{key}",))
+
+    @staticmethod
     def _error(exc: psycopg.Error, phase: str) -> IntegrationError:
         # Server messages name objects, never our password (it only ever travels as a verifier).
         message = exc.diag.message_primary if exc.diag and exc.diag.message_primary else type(exc).__name__
-        retryable = isinstance(exc, psycopg.OperationalError | psycopg.errors.SerializationFailure)
+        retryable = isinstance(exc, psycopg.OperationalError | psycopg.errors.SerializationFailure) or (
+            message == "tuple concurrently updated"  # a catalog race (XX000): the retry succeeds
+        )
         return IntegrationError(f"postgresql {phase} failed: {message}", retryable=retryable)

@@ -268,7 +268,9 @@ class AccessRequest:
             attempt=1,
             template=self.permission,
             resource=self.resource_id,
-            parameters={"resource_name": self.resource_name},
+            # The connector derives a template's parameters from the resource it inventoried; the
+            # control plane names only the resource, so it cannot widen what a template touches.
+            parameters={},
             principal=self._principal(),
             expires_at=now + timedelta(seconds=self.duration_seconds),
             requester_public_key=self.requester_public_key,
@@ -321,7 +323,9 @@ class AccessRequest:
             attempt=attempt,
             template=self.permission,
             resource=self.resource_id,
-            parameters={"resource_name": self.resource_name},
+            # The connector derives a template's parameters from the resource it inventoried; the
+            # control plane names only the resource, so it cannot widen what a template touches.
+            parameters={},
             principal=self._principal(),
             rotate_credentials=self.flow.spec.credentials.rotate_after_revoke,
             **self._envelope(cause),
