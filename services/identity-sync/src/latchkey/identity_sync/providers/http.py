@@ -1,0 +1,329 @@
+"""HTTP access to IdP APIs: bounded retries honouring the server's delay, proactive rate limiting,
+credential refresh on 401 mid-sync, and parsing every page straight into minimised models."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import SecretStr, TypeAdapter, ValidationError
+
+from latchkey.runtime.observability import get_logger
+
+from .base import ProviderError, RequestStats
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class Credentials(ABC):
+    """Supplies the Authorization header; `refresh` gets a new one after a 401 (False: cannot)."""
+
+    @abstractmethod
+    async def authorization(self, http: httpx.AsyncClient) -> str: ...
+
+    async def refresh(self, http: httpx.AsyncClient) -> bool:
+        return False
+
+
+class StaticToken(Credentials):
+    """A fixed token (`SSWS` for Okta API tokens, `Bearer` for SCIM). When read from a file, a 401 re-reads
+    the file, so a rotated secret mount is picked up mid-sync."""
+
+    def __init__(self, scheme: str, token: SecretStr | None = None, token_file: Path | None = None) -> None:
+        if token is None and token_file is None:
+            raise ValueError("a token or a token file is required")
+        self._scheme = scheme
+        self._token = token
+        self._file = token_file
+
+    def _read(self) -> str:
+        if self._file is not None:
+            return self._file.read_text().strip()
+        assert self._token is not None
+        return self._token.get_secret_value()
+
+    async def authorization(self, http: httpx.AsyncClient) -> str:
+        return f"{self._scheme} {self._read()}"
+
+    async def refresh(self, http: httpx.AsyncClient) -> bool:
+        return self._file is not None
+
+
+class OAuthToken(Credentials):
+    """An access token from a token endpoint, fetched lazily and again when the API says it expired."""
+
+    def __init__(self) -> None:
+        self._access_token: str | None = None
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    @abstractmethod
+    async def fetch(self, http: httpx.AsyncClient) -> str: ...
+
+    async def authorization(self, http: httpx.AsyncClient) -> str:
+        async with self._lock:
+            if self._access_token is None:
+                self._access_token = await self.fetch(http)
+                self.fetches += 1
+            return f"Bearer {self._access_token}"
+
+    async def refresh(self, http: httpx.AsyncClient) -> bool:
+        async with self._lock:
+            self._access_token = await self.fetch(http)
+            self.fetches += 1
+        return True
+
+
+class ClientCredentials(OAuthToken):
+    """OAuth 2.0 client credentials via authlib: `client_secret_post`, or `private_key_jwt` (RFC 7523)
+    when a private key is given (Okta service apps, Entra ID certificate credentials)."""
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        scope: str,
+        *,
+        client_secret: SecretStr | None = None,
+        private_key_pem: SecretStr | None = None,
+        key_id: str | None = None,
+    ) -> None:
+        super().__init__()
+        if client_secret is None and private_key_pem is None:
+            raise ValueError("client credentials need a client secret or a private key")
+        self._token_url = token_url
+        self._client_id = client_id
+        self._scope = scope
+        self._secret = client_secret
+        self._private_key = private_key_pem
+        self._key_id = key_id
+
+    async def fetch(self, http: httpx.AsyncClient) -> str:
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+        from authlib.oauth2.rfc7523 import PrivateKeyJWT
+
+        if self._private_key is not None:
+            client = AsyncOAuth2Client(
+                self._client_id,
+                self._private_key.get_secret_value(),
+                token_endpoint_auth_method="private_key_jwt",
+                scope=self._scope,
+                timeout=http.timeout,
+            )
+            client.register_client_auth_method(
+                PrivateKeyJWT(self._token_url, headers={"kid": self._key_id} if self._key_id else None)
+            )
+        else:
+            assert self._secret is not None
+            client = AsyncOAuth2Client(
+                self._client_id,
+                self._secret.get_secret_value(),
+                token_endpoint_auth_method="client_secret_post",
+                scope=self._scope,
+                timeout=http.timeout,
+            )
+        try:
+            async with client:
+                token = await client.fetch_token(self._token_url, grant_type="client_credentials")
+        except Exception as exc:  # authlib/httpx errors may echo the request; keep only the type
+            raise ProviderError(f"token endpoint refused client credentials ({type(exc).__name__})") from None
+        return str(token["access_token"])
+
+
+class ServiceAccountAssertion(OAuthToken):
+    """Google service-account JWT assertion (RFC 7523 grant) signed with authlib; `subject` is the admin
+    the account impersonates through domain-wide delegation."""
+
+    def __init__(
+        self, token_url: str, client_email: str, private_key_pem: SecretStr, subject: str, scopes: str
+    ) -> None:
+        super().__init__()
+        self._token_url = token_url
+        self._issuer = client_email
+        self._key = private_key_pem
+        self._subject = subject
+        self._scopes = scopes
+
+    async def fetch(self, http: httpx.AsyncClient) -> str:
+        from authlib.oauth2.rfc7523 import JWTBearerGrant
+        from joserfc.jwk import RSAKey
+
+        assertion = JWTBearerGrant.sign(
+            RSAKey.import_key(self._key.get_secret_value()),
+            issuer=self._issuer,
+            audience=self._token_url,
+            subject=self._subject,
+            claims={"scope": self._scopes},
+            header={"alg": "RS256"},
+        )
+        response = await http.post(
+            self._token_url,
+            data={"grant_type": JWTBearerGrant.GRANT_TYPE, "assertion": assertion},
+        )
+        if response.status_code != 200:
+            raise ProviderError(
+                f"token endpoint refused the service-account assertion ({response.status_code})"
+            )
+        return str(response.json()["access_token"])
+
+
+def retry_delay(response: httpx.Response, attempt: int, max_delay: float) -> float:
+    """The server's requested delay (Retry-After seconds or date; Okta's X-Rate-Limit-Reset epoch),
+    else exponential backoff with jitter; always bounded by `max_delay`."""
+    retry_after = response.headers.get("Retry-After")
+    if retry_after:
+        try:
+            return min(max_delay, max(0.0, float(retry_after)))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(retry_after)
+            if parsed is not None:
+                return min(max_delay, max(0.0, parsed.timestamp() - time.time()))
+    reset = response.headers.get("X-Rate-Limit-Reset")
+    if reset and response.status_code == 429:
+        try:
+            return min(max_delay, max(0.0, float(reset) - time.time()))
+        except ValueError:
+            pass
+    return float(min(max_delay, 0.2 * 2**attempt * (0.5 + random.random() / 2)))
+
+
+class ApiClient:
+    """GET JSON pages from one IdP API. Transient failures (429, 5xx, network, malformed body) are
+    retried up to `max_retries` times; anything else, or exhaustion, is a `ProviderError`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials | None,
+        stats: RequestStats,
+        *,
+        max_retries: int = 6,
+        max_delay: float = 30.0,
+        timeout: float = 30.0,
+        concurrency: int = 8,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        self._credentials = credentials
+        self.stats = stats
+        self._max_retries = max_retries
+        self._max_delay = max_delay
+        self._pause_until = 0.0  # shared across concurrent requests when the rate limit is exhausted
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._http
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def get(
+        self, url: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """A successful (2xx) response to GET `url`."""
+        refreshed = False
+        attempt = 0
+        while True:
+            wait = self._pause_until - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            request_headers = {"Accept": "application/json", **(headers or {})}
+            if self._credentials is not None:
+                request_headers["Authorization"] = await self._credentials.authorization(self._http)
+            self.stats.requests += 1
+            try:
+                response = await self._http.get(url, params=params, headers=request_headers)
+            except httpx.TransportError as exc:
+                attempt += 1
+                if attempt > self._max_retries:
+                    raise ProviderError(f"GET {_path(url)} failed: {type(exc).__name__}") from None
+                self.stats.retries += 1
+                await asyncio.sleep(min(self._max_delay, 0.2 * 2**attempt))
+                continue
+            if response.status_code < 300:
+                self._note_rate_limit(response)
+                return response
+            if response.status_code == 401 and not refreshed and self._credentials is not None:
+                # access tokens expire mid-sync; one refresh per request, then it is a real refusal
+                refreshed = await self._credentials.refresh(self._http)
+                if refreshed:
+                    self.stats.token_refreshes += 1
+                    log.info("identity provider token refreshed", path=_path(url))
+                    continue
+            if response.status_code == 429 or response.status_code >= 500:
+                attempt += 1
+                if attempt > self._max_retries:
+                    raise ProviderError(
+                        f"GET {_path(url)} still failing with {response.status_code} after "
+                        f"{self._max_retries} retries",
+                        response.status_code,
+                    )
+                delay = retry_delay(response, attempt, self._max_delay)
+                self.stats.retries += 1
+                if response.status_code == 429:
+                    self.stats.throttled += 1
+                    self._pause_until = max(self._pause_until, time.time() + delay)
+                log.info(
+                    "identity provider asked to retry",
+                    path=_path(url),
+                    status=response.status_code,
+                    retry_in=round(delay, 3),
+                    attempt=attempt,
+                )
+                await asyncio.sleep(delay)
+                continue
+            raise ProviderError(f"GET {_path(url)} refused with {response.status_code}", response.status_code)
+
+    async def get_json(
+        self,
+        url: str,
+        adapter: TypeAdapter[T],
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[T, httpx.Response]:
+        """GET and parse one page with `adapter`; a malformed page is fetched again (bounded)."""
+        attempt = 0
+        while True:
+            response = await self.get(url, params, headers)
+            try:
+                return adapter.validate_json(response.content), response
+            except ValidationError as exc:
+                attempt += 1
+                if attempt > self._max_retries:
+                    # only the error locations, never the input values (they may be personal data)
+                    where = sorted(
+                        {".".join(map(str, e["loc"][:3])) for e in exc.errors(include_input=False)}
+                    )
+                    raise ProviderError(
+                        f"GET {_path(url)} returned a malformed page at {where[:5]}"
+                    ) from None
+                self.stats.retries += 1
+                log.info("identity provider returned a malformed page, fetching again", path=_path(url))
+                await asyncio.sleep(min(self._max_delay, 0.1 * 2**attempt))
+
+    def _note_rate_limit(self, response: httpx.Response) -> None:
+        """Okta-style headers: when the window is used up, wait for its reset instead of earning a 429."""
+        remaining = response.headers.get("X-Rate-Limit-Remaining")
+        reset = response.headers.get("X-Rate-Limit-Reset")
+        if remaining is None or reset is None:
+            return
+        try:
+            if int(remaining) <= 0:
+                self._pause_until = max(self._pause_until, min(float(reset), time.time() + self._max_delay))
+        except ValueError:
+            return
+
+
+def _path(url: str) -> str:
+    """The URL without its query (skip tokens and filters can be long, and filters may name people)."""
+    return httpx.URL(url).path
