@@ -1,0 +1,87 @@
+"""Expiry wired up: consumes `access.lifecycle.v1` into durable timers and fires them on
+`expiry.timers.v1`. Handlers are thin: parse (runtime), decide (`domain`), persist + emit (unit of work)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from latchkey.contracts import LIFECYCLE, TIMERS, Event
+from latchkey.runtime import Batch, Service, ServiceSettings
+
+from .domain import RetryPolicy, Revocation, TimerChanges, plan_for_event, revoke_overdue
+from .firing import TimerFiring
+from .settings import ExpirySettings
+from .store import SCHEMA, TimerStore
+
+INBOX_CONSUMER = "expiry.lifecycle"
+"""Name under which processed lifecycle event ids are remembered (the inbox)."""
+
+
+def retry_policy(settings: ExpirySettings) -> RetryPolicy:
+    return RetryPolicy(
+        base_delay=timedelta(seconds=settings.retry_base_delay_seconds),
+        max_delay=timedelta(seconds=settings.retry_max_delay_seconds),
+        overdue_after_attempts=settings.overdue_after_attempts,
+        reminder_lead=timedelta(seconds=settings.reminder_lead_seconds),
+    )
+
+
+class Expiry:
+    """The expiry service: a lifecycle consumer that writes timers and a loop that fires them."""
+
+    def __init__(self, settings: ExpirySettings, *, configure_process: bool = True) -> None:
+        self.settings = settings
+        self.policy = retry_policy(settings)
+        self.service = Service(
+            settings,
+            topics=[LIFECYCLE, TIMERS],
+            schema=SCHEMA,
+            migrations="latchkey.expiry.migrations",
+            configure_process=configure_process,
+        )
+        self.firing = TimerFiring(
+            self.service.engine,
+            self.service.unit_of_work,
+            self.policy,
+            producer=settings.service_name,
+            batch_size=settings.fire_batch_size,
+            idle_recheck_seconds=settings.idle_recheck_seconds,
+        )
+        self.service.subscribe(LIFECYCLE, self.on_lifecycle)
+        self.service.on_startup(self.firing.start)
+        self.service.on_shutdown(self.firing.stop)
+
+    async def on_lifecycle(self, batch: Batch[Event]) -> None:
+        """Schedule, move or cancel the timers the batch's lifecycle events call for (one transaction)."""
+        async with self.service.unit_of_work() as uow:
+            events = await uow.fresh(INBOX_CONSUMER, batch.events)
+            if not events:
+                return
+            store = TimerStore(uow.session)
+            revocations = await store.lock_revocations(str(getattr(e, "request_id", "")) for e in events)
+            changed: dict[str, Revocation] = {}
+            changes = TimerChanges()
+            now = datetime.now(UTC)
+            for event in events:
+                request_id = str(getattr(event, "request_id", ""))
+                plan = plan_for_event(event, revocations.get(request_id), now, self.policy, random.random)
+                changes.add(plan.decisions)
+                if plan.revocation is not None and plan.revocation != revocations.get(request_id):
+                    revocations[request_id] = changed[request_id] = plan.revocation
+            await store.apply(changes)
+            await store.save_revocations(changed.values())
+            for alarm in changes.alarms:
+                uow.emit(TIMERS, revoke_overdue(alarm, self.settings.service_name))
+            earliest = changes.earliest_due
+            if earliest is not None:
+                await store.notify_scheduled(earliest)
+        if earliest is not None:
+            self.firing.timer_scheduled(earliest)
+
+
+def build(settings: ServiceSettings) -> Service:
+    """The service for `latchkey.runtime.cli.service_cli`."""
+    if not isinstance(settings, ExpirySettings):
+        settings = ExpirySettings(**settings.model_dump())
+    return Expiry(settings).service

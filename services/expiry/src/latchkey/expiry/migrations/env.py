@@ -1,0 +1,3 @@
+from latchkey.runtime.migrations import run_env
+
+run_env()

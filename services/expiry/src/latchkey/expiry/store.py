@@ -1,0 +1,292 @@
+"""Expiry's tables and queries: durable timers and the progress of each revocation.
+
+Locking, so that replicas and the consumer never deadlock: the firing loop only ever *skips* locked
+rows (`SKIP LOCKED` on timers and revocations); the lifecycle consumer may wait. A waiter is never
+waited on, so no cycle can form.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from latchkey.contracts import TimerKind, uuid7
+
+from .domain import ALL_KINDS, Revocation, TimerChanges
+
+SCHEMA = "expiry"
+NOTIFY_CHANNEL = "latchkey_expiry_timers"
+"""NOTIFY payload: the earliest due time (epoch seconds) just committed, so other replicas wake early."""
+
+metadata = sa.MetaData(schema=SCHEMA)
+
+_kinds = ", ".join(f"'{k}'" for k in sorted(ALL_KINDS))
+
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("state", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("cause_event_id", UUID(as_uuid=True), nullable=True, comment="lifecycle event that set it"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("fired_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("fired_event_id", UUID(as_uuid=True), nullable=True, comment="event_id of its TimerFired"),
+    sa.CheckConstraint(f"kind IN ({_kinds})", name="timers_kind"),
+    sa.CheckConstraint("state IN ('pending', 'fired', 'cancelled')", name="timers_state"),
+    # At most one pending timer per request and kind: a redelivered or repeated event moves it.
+    sa.Index(
+        "timers_one_pending",
+        "request_id",
+        "kind",
+        unique=True,
+        postgresql_where=sa.text("state = 'pending'"),
+    ),
+    # The firing loop's only access path: oldest due first, pending rows only.
+    sa.Index("timers_due", "due_at", "id", postgresql_where=sa.text("state = 'pending'")),
+    sa.Index("timers_request", "request_id"),
+)
+
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("overdue_alarmed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    """A timer claimed by the firing loop."""
+
+    id: uuid.UUID
+    kind: TimerKind
+    request_id: str
+    due_at: datetime
+    attempt: int
+    cause_event_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class PendingTimer:
+    id: uuid.UUID
+    kind: str
+    request_id: str
+    due_at: datetime
+    attempt: int
+    created_at: datetime
+
+
+class TimerStore:
+    """Queries on one session (one transaction, owned by the caller's unit of work)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- revocations ------------------------------------------------------------------------------
+    async def lock_revocations(
+        self, request_ids: Iterable[str], *, skip_locked: bool = False
+    ) -> dict[str, Revocation]:
+        """The revocations of `request_ids`, locked for this transaction (in id order: no lock cycles)."""
+        ids = sorted(set(request_ids))
+        if not ids:
+            return {}
+        query = (
+            sa.select(revocations)
+            .where(revocations.c.request_id == sa.any_(sa.literal(ids, ARRAY(sa.Text))))
+            .order_by(revocations.c.request_id)
+            .with_for_update(skip_locked=skip_locked)
+        )
+        rows = (await self.session.execute(query)).all()
+        return {
+            row.request_id: Revocation(
+                request_id=row.request_id,
+                started_at=row.started_at,
+                attempts=row.attempts,
+                overdue_alarmed=row.overdue_alarmed_at is not None,
+                closed=row.closed_at is not None,
+            )
+            for row in rows
+        }
+
+    async def existing_revocations(self, request_ids: Iterable[str]) -> set[str]:
+        """Which of `request_ids` have a revocation row (committed), without locking anything."""
+        ids = sorted(set(request_ids))
+        if not ids:
+            return set()
+        rows = await self.session.scalars(
+            sa.select(revocations.c.request_id).where(revocations.c.request_id.in_(ids))
+        )
+        return set(rows)
+
+    async def save_revocations(self, changed: Iterable[Revocation]) -> None:
+        rows = [
+            {
+                "request_id": r.request_id,
+                "started_at": r.started_at,
+                "attempts": r.attempts,
+                "overdue_alarmed_at": sa.func.now() if r.overdue_alarmed else None,
+                "closed_at": sa.func.now() if r.closed else None,
+            }
+            for r in sorted(changed, key=lambda r: r.request_id)
+        ]
+        if not rows:
+            return
+        stmt = insert(revocations).values(rows)
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[revocations.c.request_id],
+                set_={
+                    "attempts": stmt.excluded.attempts,
+                    # keep the first alarm / close time
+                    "overdue_alarmed_at": sa.func.coalesce(
+                        revocations.c.overdue_alarmed_at, stmt.excluded.overdue_alarmed_at
+                    ),
+                    "closed_at": sa.func.coalesce(revocations.c.closed_at, stmt.excluded.closed_at),
+                    "updated_at": sa.func.now(),
+                },
+            )
+        )
+
+    # -- timers -----------------------------------------------------------------------------------
+    async def apply(self, changes: TimerChanges) -> None:
+        """Write the net schedules and cancels: one UPDATE per cancelled kind, one upsert for the rest.
+
+        Request ids travel as one array parameter, so a 500-event batch is a handful of statements
+        that use the (request_id, kind) pending index, not thousands of bound parameters.
+        """
+        by_kind: dict[str, list[str]] = {}
+        for request_id, kind in sorted(changes.cancels):
+            by_kind.setdefault(kind, []).append(request_id)
+        for cancelled_kind, request_ids in by_kind.items():
+            await self.session.execute(
+                sa.update(timers)
+                .where(
+                    timers.c.state == "pending",
+                    timers.c.kind == cancelled_kind,
+                    timers.c.request_id == sa.any_(sa.literal(request_ids, ARRAY(sa.Text))),
+                )
+                .values(state="cancelled", updated_at=sa.func.now())
+            )
+        if changes.schedules:
+            rows = [
+                {
+                    "id": uuid7(),
+                    "kind": s.kind,
+                    "request_id": s.request_id,
+                    "due_at": s.due_at,
+                    "attempt": s.attempt,
+                    "state": "pending",
+                    "cause_event_id": s.cause,
+                }
+                for _, s in sorted(changes.schedules.items())
+            ]
+            stmt = insert(timers)
+            await self.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[timers.c.request_id, timers.c.kind],
+                    # literal, not a bound parameter: PostgreSQL must match the partial index at plan time
+                    index_where=sa.text("state = 'pending'"),
+                    set_={
+                        "due_at": stmt.excluded.due_at,
+                        "attempt": stmt.excluded.attempt,
+                        "cause_event_id": stmt.excluded.cause_event_id,
+                        "updated_at": sa.func.now(),
+                    },
+                ),
+                rows,
+            )
+
+    async def notify_scheduled(self, earliest: datetime) -> None:
+        """Tell every replica (on commit) that a timer is due at `earliest`."""
+        await self.session.execute(
+            sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, f"{earliest.timestamp():.6f}"))
+        )
+
+    async def claim_due(self, limit: int) -> list[DueTimer]:
+        """Lock up to `limit` due timers, oldest first, skipping rows another replica holds."""
+        query = (
+            sa.select(
+                timers.c.id,
+                timers.c.kind,
+                timers.c.request_id,
+                timers.c.due_at,
+                timers.c.attempt,
+                timers.c.cause_event_id,
+            )
+            .where(timers.c.state == "pending", timers.c.due_at <= sa.func.clock_timestamp())
+            .order_by(timers.c.due_at, timers.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await self.session.execute(query)).all()
+        return [DueTimer(r.id, r.kind, r.request_id, r.due_at, r.attempt, r.cause_event_id) for r in rows]
+
+    async def mark_fired(self, fired: dict[uuid.UUID, uuid.UUID]) -> None:
+        """Mark claimed timers fired, recording the event_id of each TimerFired.
+
+        The pairs travel as two array parameters (unnest), not one bound parameter per value."""
+        if not fired:
+            return
+        pairs = (
+            sa.func.unnest(
+                sa.literal(list(fired), ARRAY(UUID(as_uuid=True))),
+                sa.literal(list(fired.values()), ARRAY(UUID(as_uuid=True))),
+            )
+            .table_valued("id", "event_id")
+            .render_derived(name="f")
+        )
+        await self.session.execute(
+            sa.update(timers)
+            .where(timers.c.id == pairs.c.id)
+            .values(
+                state="fired",
+                fired_at=sa.func.clock_timestamp(),
+                updated_at=sa.func.now(),
+                fired_event_id=pairs.c.event_id,
+            )
+        )
+
+
+async def seconds_until_next_due(conn: AsyncConnection) -> float | None:
+    """Seconds from now (database clock, shared by replicas) to the earliest pending timer, or None."""
+    value = await conn.scalar(
+        sa.select(sa.func.extract("epoch", sa.func.min(timers.c.due_at) - sa.func.clock_timestamp())).where(
+            timers.c.state == "pending"
+        )
+    )
+    return None if value is None else float(value)
+
+
+async def pending_due_before(conn: AsyncConnection, before: datetime, limit: int) -> Sequence[PendingTimer]:
+    """Pending timers due before `before`, oldest first (the operator's `list` command)."""
+    rows = (
+        await conn.execute(
+            sa.select(
+                timers.c.id,
+                timers.c.kind,
+                timers.c.request_id,
+                timers.c.due_at,
+                timers.c.attempt,
+                timers.c.created_at,
+            )
+            .where(timers.c.state == "pending", timers.c.due_at < before)
+            .order_by(timers.c.due_at, timers.c.id)
+            .limit(limit)
+        )
+    ).all()
+    return [PendingTimer(r.id, r.kind, r.request_id, r.due_at, r.attempt, r.created_at) for r in rows]
