@@ -18,7 +18,7 @@ from testcontainers.core.container import DockerContainer
 try:  # testcontainers >= 4.10 moved the modules under `community`
     from testcontainers.community.postgres import PostgresContainer
 except ImportError:  # pragma: no cover - older 4.x
-    from testcontainers.postgres import PostgresContainer  # type: ignore[no-redef]
+    from testcontainers.postgres import PostgresContainer  # type: ignore[no-redef,unused-ignore]
 
 from latchkey.runtime.testing.infra import Infra, InfraHandle, libpq_url, sqlalchemy_url
 

@@ -146,7 +146,8 @@ class KafkaCluster:
 
     @property
     def info(self) -> dict[str, Any]:
-        return json.loads((self.state_dir / "kafka.json").read_text())
+        info: dict[str, Any] = json.loads((self.state_dir / "kafka.json").read_text())
+        return info
 
     @property
     def bootstrap(self) -> str:
