@@ -9,9 +9,8 @@ import pytest
 
 from latchkey.contracts.identity import GroupUpserted, UserDeactivated, UserUpserted
 from latchkey.identity_sync.testing import FakeIdp, Population
-
-from .conftest import Harness, by_type
-from .providers import make_provider
+from latchkey.identity_sync.testing.harness import Harness, by_type
+from latchkey.identity_sync.testing.providers import make_provider
 
 pytestmark = pytest.mark.infra
 

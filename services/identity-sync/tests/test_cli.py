@@ -14,8 +14,7 @@ import sqlalchemy as sa
 
 from latchkey.identity_sync.store import SCHEMA
 from latchkey.identity_sync.testing import FakeIdp, Population
-
-from .conftest import Harness, by_type
+from latchkey.identity_sync.testing.harness import Harness, by_type
 
 pytestmark = pytest.mark.infra
 

@@ -9,10 +9,8 @@ import sqlalchemy as sa
 from latchkey.identity_sync.providers.base import ProviderError
 from latchkey.identity_sync.store import SCHEMA
 from latchkey.identity_sync.testing import FakeIdp, FaultPlan, Population
-
-from .conftest import Harness
-from .providers import make_provider
-from .test_providers import assert_matches_population
+from latchkey.identity_sync.testing.harness import Harness, assert_matches_population
+from latchkey.identity_sync.testing.providers import make_provider
 
 pytestmark = pytest.mark.infra
 

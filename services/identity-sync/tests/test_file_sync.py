@@ -9,8 +9,7 @@ import yaml
 
 from latchkey.contracts.identity import GroupUpserted, UserUpserted
 from latchkey.identity_sync.providers.file import FileProvider
-
-from .conftest import Harness, by_type
+from latchkey.identity_sync.testing.harness import Harness, by_type
 
 pytestmark = pytest.mark.infra
 

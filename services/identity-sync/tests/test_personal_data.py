@@ -9,9 +9,8 @@ import logging
 import pytest
 
 from latchkey.identity_sync.testing import FakeIdp, Population
-
-from .conftest import Harness
-from .providers import PROVIDERS, make_provider
+from latchkey.identity_sync.testing.harness import Harness
+from latchkey.identity_sync.testing.providers import PROVIDERS, make_provider
 
 pytestmark = pytest.mark.infra
 
