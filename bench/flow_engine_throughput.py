@@ -22,8 +22,10 @@ import uuid
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from latchkey.contracts import (
     FLOWS,
@@ -130,6 +132,30 @@ async def _seed(producer: AIOKafkaProducer, prefix: str, resources: int) -> None
     document = flows[0].flow.document()
     await send(FLOWS, AccessFlowUpserted(name="bench-readonly", spec=document, digest=flow_digest(document)))
     await producer.flush()
+
+
+async def _wait_for_read_models(database_url: str, resources: int, timeout: float = 120) -> None:
+    engine = create_async_engine(database_url)
+    deadline = time.perf_counter() + timeout
+    try:
+        while True:
+            async with engine.connect() as conn:
+                loaded = (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT (SELECT count(*) FROM flow_engine.resources),"
+                            " (SELECT count(*) FROM flow_engine.group_members),"
+                            " (SELECT count(*) FROM flow_engine.flows)"
+                        )
+                    )
+                ).one()
+            if loaded[0] >= resources and loaded[1] >= 1 and loaded[2] >= 1:
+                return
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"flow-engine read models not loaded in {timeout}s: {tuple(loaded)}")
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
 
 
 class _Commands:
@@ -247,6 +273,9 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
         await producer.start()
         await commands.start()
         await _seed(producer, prefix, 20)
+        # The read models are fed by other consumer groups than requests: a request decided before the
+        # inventory arrived is (rightly) denied and never becomes a command. Wait until they are loaded.
+        await _wait_for_read_models(database_url, 20)
         token = idp.mint("u-bench", "bench@example.com", expires_in=3600)
         # warm-up: read models loaded, consumer groups joined, JWKS fetched
         warm, _ = await _load(producer, prefix, token, 50, None, "warm")

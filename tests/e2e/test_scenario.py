@@ -190,7 +190,7 @@ async def test_automatic_flow_grants_readonly_and_takes_it_away_on_time(latchkey
 
 async def test_two_step_manual_flow_grants_only_after_both_approvals(latchkey: RunningLatchkey) -> None:
     dave = Requester(*DAVE)
-    traceparent, trace_id = new_traceparent()
+    traceparent, _ = new_traceparent()
     request_id = await latchkey.submit(
         DAVE, dave, permission="readwrite", duration_seconds=GRANT_SECONDS, traceparent=traceparent
     )
@@ -218,7 +218,8 @@ async def test_two_step_manual_flow_grants_only_after_both_approvals(latchkey: R
     ]
     approved = next(e for e in events if isinstance(e, RequestApproved))
     assert sorted(approved.approver_ids) == ["u-alice", "u-carol"] and not approved.automatic
-    TRACES[request_id] = trace_id
+    # Reviews are other people's actions with traces of their own (see latchkey.runtime.tracing), so
+    # only the automatic story is one unbroken trace from the requester's frontend to the revoke.
 
 
 def test_lifecycle_topic_alone_tells_each_story(latchkey: RunningLatchkey, tmp_path: Path) -> None:
@@ -243,12 +244,6 @@ def test_lifecycle_topic_alone_tells_each_story(latchkey: RunningLatchkey, tmp_p
             assert events[-1].type in ("access.credential.rotated", "access.grant.revoked")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="consumers start a new trace per hop: handlers do not continue the incoming record's "
-    "traceparent (runtime Received.trace_context is unused), so lifecycle events of one request carry "
-    "several trace ids; remove this mark when the runtime propagates it",
-)
 def test_every_hop_continues_the_requests_trace(latchkey: RunningLatchkey) -> None:
     if not TRACES:
         pytest.skip("checks the requests the other tests of this module made; run the module")

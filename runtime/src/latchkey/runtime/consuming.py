@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from latchkey.contracts import DeadLetter, Event, Topic, dead_letters
 
+from . import tracing
 from .observability import get_logger
 from .outbox import headers_dict
 from .settings import ServiceSettings
@@ -193,7 +194,10 @@ def subscribe(
 
     async def process(items: list[Received[Any]]) -> None:
         delivery: Batch[Any] = Batch(items)
-        await handler(delivery)
+        with tracing.incoming(
+            (item.event.event_id, item.headers.get("traceparent")) for item in items if item.event is not None
+        ):
+            await handler(delivery)
         for item, reason, error_type in delivery.refused:
             await writer.write(
                 topic,

@@ -4,7 +4,10 @@ A consumer remembers the `traceparent` of every event in the batch it is handlin
 with `causation_id` pointing at one of them continues that trace (a new span id, same trace id). An
 event with no traced cause (a timer that fires hours later, a request from a client without tracing)
 gets a trace id derived from its `correlation_id`, the request id, so every hop of one request still
-shares one trace id.
+shares one trace id. Only an event with neither falls back to the active span's context.
+
+A review is another person's action: if their frontend starts a trace, the events the review causes
+continue that trace (linked to the request by `correlation_id`), not the requester's.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from opentelemetry.propagate import inject
 from latchkey.contracts import Event
 
 _incoming: ContextVar[dict[uuid.UUID, str] | None] = ContextVar("latchkey_incoming_traces", default=None)
+_continued: ContextVar[str | None] = ContextVar("latchkey_continued_trace", default=None)
 
 
 def _parse(traceparent: str | None) -> str | None:
@@ -38,7 +42,8 @@ def _parse(traceparent: str | None) -> str | None:
     return parts[1]
 
 
-def _traceparent(trace_id: str) -> str:
+def traceparent(trace_id: str) -> str:
+    """A W3C traceparent in trace `trace_id` (a fresh span id)."""
     return f"00-{trace_id}-{os.urandom(8).hex()}-01"
 
 
@@ -58,14 +63,46 @@ def incoming(pairs: Iterable[tuple[uuid.UUID, str | None]]) -> Iterator[None]:
         _incoming.reset(token)
 
 
+def trace_of(event_id: uuid.UUID | None) -> str | None:
+    """The trace id of an event consumed in the current batch, to store for later (e.g. a timer)."""
+    return (_incoming.get() or {}).get(event_id) if event_id is not None else None
+
+
+@contextmanager
+def continuing(trace_id: str | None) -> Iterator[None]:
+    """Events emitted in this block continue the stored trace `trace_id` (when there is one)."""
+    token = _continued.set(trace_id)
+    try:
+        yield
+    finally:
+        _continued.reset(token)
+
+
+def in_span() -> bool:
+    """Whether an OpenTelemetry span is active (then its context is the most precise to propagate)."""
+    return bool(trace.get_current_span().get_span_context().is_valid)
+
+
+def cause_headers(event: Event) -> dict[str, str] | None:
+    """The trace of the event's cause (consumed in this batch, or restored with `continuing`), if known.
+
+    It wins over an ambient span: a consumer's span covers a whole batch of unrelated requests."""
+    trace_id = _continued.get() or trace_of(event.causation_id)
+    return {"traceparent": traceparent(trace_id)} if trace_id else None
+
+
+def derived_headers(event: Event) -> dict[str, str]:
+    """No traced cause: the trace derived from the request id (see `trace_id_for`), if it has one.
+
+    It wins over an ambient span too, so every untraced hop of one request lands in one trace."""
+    return {"traceparent": traceparent(trace_id_for(event.correlation_id))} if event.correlation_id else {}
+
+
 def trace_headers(event: Event) -> dict[str, str]:
     """Kafka headers carrying the trace `event` belongs to (see the module docstring for the rule)."""
-    if trace.get_current_span().get_span_context().is_valid:
-        headers: dict[str, str] = {}
-        inject(headers)  # an active span (e.g. the connector's per-command span) is the most precise
-        return headers
-    traces = _incoming.get() or {}
-    trace_id = traces.get(event.causation_id) if event.causation_id is not None else None
-    if trace_id is None and event.correlation_id:
-        trace_id = trace_id_for(event.correlation_id)
-    return {"traceparent": _traceparent(trace_id)} if trace_id else {}
+    found = cause_headers(event) or derived_headers(event)
+    if found or not in_span():
+        return found
+    headers: dict[str, str] = {}
+    inject(headers)
+    return headers

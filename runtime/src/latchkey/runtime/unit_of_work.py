@@ -9,12 +9,15 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from opentelemetry import context as otel_context
 from opentelemetry.propagate import inject
+from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from latchkey.contracts import Event, Topic
 
+from . import tracing
 from .db import ServiceTables
 from .settings import ServiceSettings
 
@@ -37,6 +40,7 @@ class UnitOfWork:
         self._tables = tables
         self._settings = settings
         self._pending: list[dict[str, Any]] = []
+        self._headers_of: tuple[object, dict[str, str]] | None = None
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
@@ -63,11 +67,11 @@ class UnitOfWork:
         ids = list(dict.fromkeys(event_ids))
         if not ids:
             return set()
+        # executemany + RETURNING: SQLAlchemy pages the rows into multi-row VALUES with one cached
+        # statement, rather than compiling a new statement for every batch size.
         result = await self.session.execute(
-            insert(self._tables.inbox)
-            .values([{"consumer": consumer, "event_id": i} for i in ids])
-            .on_conflict_do_nothing()
-            .returning(self._tables.inbox.c.event_id)
+            insert(self._tables.inbox).on_conflict_do_nothing().returning(self._tables.inbox.c.event_id),
+            [{"consumer": consumer, "event_id": i} for i in ids],
         )
         return set(result.scalars())
 
@@ -81,16 +85,29 @@ class UnitOfWork:
         self, topic: Topic, event: Event, *, key: str | None = None, topic_name: str | None = None
     ) -> None:
         """Queue `event` for `topic`; it is written to the outbox on commit and relayed in order."""
-        headers: dict[str, str] = {}
-        inject(headers)  # W3C traceparent of the current span, so the trace continues after the relay
         self._pending.append(
             {
                 "topic": topic_name or self._settings.topic(topic.name),
                 "key": key if key is not None else topic.key_of(event),
                 "value": event.model_dump_json().encode(),
-                "headers": headers,
+                "headers": self._trace_headers(event),
             }
         )
+
+    def _trace_headers(self, event: Event) -> dict[str, str]:
+        """W3C traceparent for `event`, so the trace continues after the relay (see `tracing`).
+
+        Under an active span, a handler emits many events in one context: propagate once per
+        OpenTelemetry context (an immutable value, so the same object means the same headers)."""
+        found = tracing.cause_headers(event) or tracing.derived_headers(event)
+        if found or not tracing.in_span():
+            return found
+        current = otel_context.get_current()
+        if self._headers_of is None or self._headers_of[0] is not current:
+            headers: dict[str, str] = {}
+            inject(headers, context=current)
+            self._headers_of = (current, headers)
+        return dict(self._headers_of[1])
 
     def emit_tombstone(self, topic: Topic, key: str) -> None:
         """Queue a tombstone (null value) for `key` on a compacted topic."""
@@ -98,9 +115,22 @@ class UnitOfWork:
             {"topic": self._settings.topic(topic.name), "key": key, "value": None, "headers": {}}
         )
 
+    async def _write_outbox(self) -> None:
+        """COPY the pending rows into the outbox: one statement whatever the batch size, rows numbered
+        (`id`) in emit order, and none of an executemany's per-row parameter handling in Python."""
+        connection = await self.session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        if raw is None:  # pragma: no cover - only an invalidated connection has none
+            raise RuntimeError("the unit of work's database connection is closed")
+        outbox = self._tables.outbox
+        statement = f'COPY "{outbox.schema}"."{outbox.name}" (topic, key, value, headers) FROM STDIN'
+        async with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in self._pending:
+                await copy.write_row((row["topic"], row["key"], row["value"], Jsonb(row["headers"])))
+
     async def commit(self) -> None:
         if self._pending:
-            await self.session.execute(sa.insert(self._tables.outbox), self._pending)
+            await self._write_outbox()
             await self.session.execute(sa.select(sa.func.pg_notify(self._tables.notify_channel, "")))
             self._pending = []
             await self.session.commit()

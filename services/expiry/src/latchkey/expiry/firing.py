@@ -21,7 +21,7 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from latchkey.contracts import TIMERS, TimerFired
-from latchkey.runtime import UnitOfWork
+from latchkey.runtime import UnitOfWork, tracing
 from latchkey.runtime.observability import get_logger
 
 from .domain import (
@@ -136,18 +136,23 @@ class TimerFiring:
                 )
                 for timer in due
             }
-            due, changes = await self._deadlines_passed(store, due, events)
-            fired: dict[uuid.UUID, uuid.UUID] = {}
-            for timer in sorted(due, key=lambda t: (t.due_at, t.id)):
-                uow.emit(TIMERS, events[timer.id])
-                fired[timer.id] = events[timer.id].event_id
-            await store.mark_fired(fired)
-            if changes:
-                await store.apply(changes)
-                for alarm in changes.alarms:
-                    uow.emit(TIMERS, revoke_overdue(alarm, self._producer))
-                if (earliest := changes.earliest_due) is not None:
-                    await store.notify_scheduled(earliest)
+            # A retry scheduled because a deadline passed belongs to the same trace as that deadline.
+            with tracing.incoming(
+                (events[t.id].event_id, tracing.traceparent(t.trace_id)) for t in due if t.trace_id
+            ):
+                due, changes = await self._deadlines_passed(store, due, events)
+                fired: dict[uuid.UUID, uuid.UUID] = {}
+                for timer in sorted(due, key=lambda t: (t.due_at, t.id)):
+                    with tracing.continuing(timer.trace_id):  # the request's trace, hours later
+                        uow.emit(TIMERS, events[timer.id])
+                    fired[timer.id] = events[timer.id].event_id
+                await store.mark_fired(fired)
+                if changes:
+                    await store.apply(changes)
+                    for alarm in changes.alarms:
+                        uow.emit(TIMERS, revoke_overdue(alarm, self._producer))
+                    if (earliest := changes.earliest_due) is not None:
+                        await store.notify_scheduled(earliest)
         self.fired += len(fired)
         log.debug("timers fired", count=len(fired))
         return len(fired)

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from latchkey.contracts import TimerKind, uuid7
+from latchkey.runtime import tracing
 
 from .domain import ALL_KINDS, Revocation, TimerChanges
 
@@ -42,6 +43,7 @@ timers = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("fired_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("fired_event_id", UUID(as_uuid=True), nullable=True, comment="event_id of its TimerFired"),
+    sa.Column("trace_id", sa.Text, nullable=True, comment="W3C trace id of the event that set it"),
     sa.CheckConstraint(f"kind IN ({_kinds})", name="timers_kind"),
     sa.CheckConstraint("state IN ('pending', 'fired', 'cancelled')", name="timers_state"),
     # At most one pending timer per request and kind: a redelivered or repeated event moves it.
@@ -79,6 +81,7 @@ class DueTimer:
     due_at: datetime
     attempt: int
     cause_event_id: uuid.UUID | None
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ class TimerStore:
                     "attempt": s.attempt,
                     "state": "pending",
                     "cause_event_id": s.cause,
+                    "trace_id": tracing.trace_of(s.cause),
                 }
                 for _, s in sorted(changes.schedules.items())
             ]
@@ -205,6 +209,7 @@ class TimerStore:
                         "due_at": stmt.excluded.due_at,
                         "attempt": stmt.excluded.attempt,
                         "cause_event_id": stmt.excluded.cause_event_id,
+                        "trace_id": stmt.excluded.trace_id,
                         "updated_at": sa.func.now(),
                     },
                 ),
@@ -227,6 +232,7 @@ class TimerStore:
                 timers.c.due_at,
                 timers.c.attempt,
                 timers.c.cause_event_id,
+                timers.c.trace_id,
             )
             .where(timers.c.state == "pending", timers.c.due_at <= sa.func.clock_timestamp())
             .order_by(timers.c.due_at, timers.c.id)
@@ -234,7 +240,10 @@ class TimerStore:
             .with_for_update(skip_locked=True)
         )
         rows = (await self.session.execute(query)).all()
-        return [DueTimer(r.id, r.kind, r.request_id, r.due_at, r.attempt, r.cause_event_id) for r in rows]
+        return [
+            DueTimer(r.id, r.kind, r.request_id, r.due_at, r.attempt, r.cause_event_id, r.trace_id)
+            for r in rows
+        ]
 
     async def mark_fired(self, fired: dict[uuid.UUID, uuid.UUID]) -> None:
         """Mark claimed timers fired, recording the event_id of each TimerFired.
