@@ -34,11 +34,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .base import (
     AccessSpec,
-    GrantOutcome,
-    Integration,
     IntegrationError,
     InventoryItem,
-    RevokeOutcome,
+    OperationsIntegration,
     register,
 )
 
@@ -191,7 +189,7 @@ class _AwsSession:
 
 
 @register
-class AwsIntegration(Integration):
+class AwsIntegration(OperationsIntegration):
     type: ClassVar[str] = "aws"
 
     @classmethod
@@ -207,17 +205,6 @@ class AwsIntegration(Integration):
                 raise ValueError("put_inline_policy: document must be an IAM policy mapping")
 
     # -- the interface -----------------------------------------------------------------------------------
-    async def grant(self, access: AccessSpec) -> GrantOutcome:
-        await self._run(access, access.template.grant)
-        return GrantOutcome()
-
-    async def revoke(self, access: AccessSpec) -> RevokeOutcome:
-        await self._run(access, access.template.revoke)
-        return RevokeOutcome(rotated=False)
-
-    async def rotate(self, access: AccessSpec) -> None:
-        await self._run(access, access.template.rotate)
-
     async def sync_inventory(self) -> list[InventoryItem]:
         session = await self._session()
         try:

@@ -38,11 +38,9 @@ import httpx
 from .aws import access_values, check_operations, fill_placeholders
 from .base import (
     AccessSpec,
-    GrantOutcome,
-    Integration,
     IntegrationError,
     InventoryItem,
-    RevokeOutcome,
+    OperationsIntegration,
     register,
 )
 
@@ -66,7 +64,7 @@ def assignment_name(grant_id: str, scope: str, role_definition_id: str, principa
 
 
 @register
-class AzureIntegration(Integration):
+class AzureIntegration(OperationsIntegration):
     type: ClassVar[str] = "azure"
 
     @classmethod
@@ -84,17 +82,6 @@ class AzureIntegration(Integration):
                 )
             if operation.get("principal_type", "User") not in ("User", "Group", "ServicePrincipal"):
                 raise ValueError(f"{operation['op']}: principal_type must be User, Group or ServicePrincipal")
-
-    async def grant(self, access: AccessSpec) -> GrantOutcome:
-        await self._run(access, access.template.grant)
-        return GrantOutcome()
-
-    async def revoke(self, access: AccessSpec) -> RevokeOutcome:
-        await self._run(access, access.template.revoke)
-        return RevokeOutcome(rotated=False)
-
-    async def rotate(self, access: AccessSpec) -> None:
-        await self._run(access, access.template.rotate)
 
     async def sync_inventory(self) -> list[InventoryItem]:
         permissions = [t.name for t in self.templates.for_type(self.type) if t.name in self.config.templates]

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from latchkey.contracts import Principal
 
@@ -100,6 +100,26 @@ class Integration(ABC):
 
     async def close(self) -> None:  # noqa: B027 - most integrations hold nothing open
         """Release connections; called at shutdown."""
+
+
+class OperationsIntegration(Integration):
+    """An integration whose templates list API operations (cloud IAM, Kubernetes RBAC): grant, revoke
+    and rotate each run the template's operations for that phase; the API calls are the subclass's."""
+
+    @abstractmethod
+    async def _run(self, access: AccessSpec, operations: list[dict[str, Any]]) -> None:
+        """Apply `operations` (already validated at load) for `access`; idempotent."""
+
+    async def grant(self, access: AccessSpec) -> GrantOutcome:
+        await self._run(access, access.template.grant)
+        return GrantOutcome()
+
+    async def revoke(self, access: AccessSpec) -> RevokeOutcome:
+        await self._run(access, access.template.revoke)
+        return RevokeOutcome(rotated=False)
+
+    async def rotate(self, access: AccessSpec) -> None:
+        await self._run(access, access.template.rotate)
 
 
 REGISTRY: dict[str, type[Integration]] = {}

@@ -30,11 +30,9 @@ import httpx
 from .aws import access_values, check_operations, fill_placeholders, placeholders_in
 from .base import (
     AccessSpec,
-    GrantOutcome,
-    Integration,
     IntegrationError,
     InventoryItem,
-    RevokeOutcome,
+    OperationsIntegration,
     register,
 )
 
@@ -72,24 +70,13 @@ def apply_binding_change(policy: dict[str, Any], role: str, member: str, *, add:
 
 
 @register
-class GcpIntegration(Integration):
+class GcpIntegration(OperationsIntegration):
     type: ClassVar[str] = "gcp"
 
     @classmethod
     def validate_operations(cls, template: Template) -> None:
         for operation in check_operations(template, SHAPES):
             _check_role_and_member(operation, literal_only=True)
-
-    async def grant(self, access: AccessSpec) -> GrantOutcome:
-        await self._run(access, access.template.grant)
-        return GrantOutcome()
-
-    async def revoke(self, access: AccessSpec) -> RevokeOutcome:
-        await self._run(access, access.template.revoke)
-        return RevokeOutcome(rotated=False)
-
-    async def rotate(self, access: AccessSpec) -> None:
-        await self._run(access, access.template.rotate)
 
     async def sync_inventory(self) -> list[InventoryItem]:
         permissions = [t.name for t in self.templates.for_type(self.type) if t.name in self.config.templates]

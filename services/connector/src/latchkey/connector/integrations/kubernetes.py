@@ -32,11 +32,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .aws import access_values, check_operations, fill_placeholders
 from .base import (
     AccessSpec,
-    GrantOutcome,
-    Integration,
     IntegrationError,
     InventoryItem,
-    RevokeOutcome,
+    OperationsIntegration,
     register,
 )
 
@@ -65,7 +63,7 @@ def binding_name(raw: str) -> str:
 
 
 @register
-class KubernetesIntegration(Integration):
+class KubernetesIntegration(OperationsIntegration):
     type: ClassVar[str] = "kubernetes"
 
     @classmethod
@@ -82,17 +80,6 @@ class KubernetesIntegration(Integration):
                 raise ValueError(f"{operation['op']}: role_kind must be Role or ClusterRole")
             if operation["subject_kind"] not in ("User", "Group"):
                 raise ValueError(f"{operation['op']}: subject_kind must be User or Group")
-
-    async def grant(self, access: AccessSpec) -> GrantOutcome:
-        await self._run(access, access.template.grant)
-        return GrantOutcome()
-
-    async def revoke(self, access: AccessSpec) -> RevokeOutcome:
-        await self._run(access, access.template.revoke)
-        return RevokeOutcome(rotated=False)
-
-    async def rotate(self, access: AccessSpec) -> None:
-        await self._run(access, access.template.rotate)
 
     async def sync_inventory(self) -> list[InventoryItem]:
         api_client = await self._api_client()
