@@ -196,18 +196,7 @@ class CommandProcessor:
             await integration.rotate(self._access(command, admitted, None, None))
             applied["credential_rotated"] = True
         self._count("applied")
-        return CommandApplied(
-            producer=self.producer,
-            correlation_id=command.grant_id,
-            causation_id=command.event_id,
-            command_id=command.command_id,
-            grant_id=command.grant_id,
-            connector_id=self.config.connector_id,
-            command_type=command.type,
-            attempt=command.attempt,
-            replica=self.replica,
-            **applied,
-        )
+        return CommandApplied(**self._result_fields(command), **applied)
 
     @staticmethod
     def _access(
@@ -227,17 +216,23 @@ class CommandProcessor:
             requester_public_key=public_key,
         )
 
+    def _result_fields(self, command: ConnectorCommand) -> dict[str, Any]:
+        """What every result of `command` says about where it came from."""
+        return {
+            "producer": self.producer,
+            "correlation_id": command.grant_id,
+            "causation_id": command.event_id,
+            "command_id": command.command_id,
+            "grant_id": command.grant_id,
+            "connector_id": self.config.connector_id,
+            "command_type": command.type,
+            "attempt": command.attempt,
+            "replica": self.replica,
+        }
+
     def _failed(self, command: ConnectorCommand, code: str, reason: str, *, retryable: bool) -> CommandFailed:
         return CommandFailed(
-            producer=self.producer,
-            correlation_id=command.grant_id,
-            causation_id=command.event_id,
-            command_id=command.command_id,
-            grant_id=command.grant_id,
-            connector_id=self.config.connector_id,
-            command_type=command.type,
-            attempt=command.attempt,
-            replica=self.replica,
+            **self._result_fields(command),
             code=code[:64],
             reason=reason[:2000],
             retryable=retryable,

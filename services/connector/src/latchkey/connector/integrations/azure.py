@@ -41,6 +41,8 @@ from .base import (
     IntegrationError,
     InventoryItem,
     OperationsIntegration,
+    api_error,
+    api_error_field,
     register,
 )
 
@@ -233,18 +235,8 @@ def _identity_options(connection: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _code(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("error", {}).get("code", ""))
-    except ValueError:
-        return ""
+    return api_error_field(response, "code")
 
 
 def _error(what: str, response: httpx.Response) -> IntegrationError:
-    try:
-        message = str(response.json().get("error", {}).get("message", ""))[:300]
-    except ValueError:
-        message = ""
-    return IntegrationError(
-        f"azure {what} failed: {response.status_code} {_code(response)} {message}".strip(),
-        retryable=response.status_code == 429 or response.status_code >= 500,
-    )
+    return api_error("azure", what, response, code_field="code")

@@ -140,3 +140,21 @@ def register(cls: _I) -> _I:
 
 
 IntegrationFactory = Callable[["IntegrationConfig", "SecretResolver", "TemplateSet"], Integration]
+
+
+def api_error_field(response: Any, field: str) -> str:
+    """`error.<field>` of a cloud REST error body (`{"error": {...}}`, as ARM and Google APIs send), or ""."""
+    try:
+        return str(response.json().get("error", {}).get(field, ""))
+    except ValueError:
+        return ""
+
+
+def api_error(service: str, what: str, response: Any, *, code_field: str) -> IntegrationError:
+    """An IntegrationError for a failed cloud REST call; 429 and 5xx are worth retrying."""
+    code = api_error_field(response, code_field)
+    message = api_error_field(response, "message")[:300]
+    return IntegrationError(
+        f"{service} {what} failed: {response.status_code} {code} {message}".strip(),
+        retryable=response.status_code == 429 or response.status_code >= 500,
+    )

@@ -33,6 +33,8 @@ from .base import (
     IntegrationError,
     InventoryItem,
     OperationsIntegration,
+    api_error,
+    api_error_field,
     register,
 )
 
@@ -210,18 +212,8 @@ def _invalid(operation: Mapping[str, Any], at_load: bool, problem: str) -> Excep
 
 
 def _status(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("error", {}).get("status", ""))
-    except ValueError:
-        return ""
+    return api_error_field(response, "status")
 
 
 def _error(what: str, response: httpx.Response) -> IntegrationError:
-    try:
-        message = str(response.json().get("error", {}).get("message", ""))[:300]
-    except ValueError:
-        message = ""
-    return IntegrationError(
-        f"gcp {what} failed: {response.status_code} {_status(response)} {message}".strip(),
-        retryable=response.status_code == 429 or response.status_code >= 500,
-    )
+    return api_error("gcp", what, response, code_field="status")
