@@ -3,6 +3,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
+# Some environments set PYTHONDONTWRITEBYTECODE=1: every service process would then compile every module
+# from source at start-up (seconds of CPU each on a 2-core machine). Let Python cache bytecode.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help setup lint typecheck contracts test test-fast demo bench bench-quick schemas clean-state
 
