@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
@@ -52,6 +53,37 @@ def make_producer(settings: ServiceSettings, **overrides: object) -> AIOKafkaPro
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+_M = 0x5BD1E995
+_WORD = struct.Struct("<I")
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as the Java client and aiokafka
+    compute it, but word-at-a-time: keyed records land on the partition every other client picks."""
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    whole = length & ~3
+    for (k,) in _WORD.iter_unpack(data[:whole]):
+        k = (k * _M) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * _M) & 0xFFFFFFFF
+        h = ((h * _M) & 0xFFFFFFFF) ^ k
+    extra = length & 3
+    if extra >= 3:
+        h ^= data[whole + 2] << 16
+    if extra >= 2:
+        h ^= data[whole + 1] << 8
+    if extra >= 1:
+        h = ((h ^ data[whole]) * _M) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * _M) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives `key` on a topic with `partitions` partitions."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def topic_configs(topic: Topic) -> dict[str, str]:

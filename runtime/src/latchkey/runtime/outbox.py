@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .db import ServiceTables
+from .kafka import partition_for
 from .observability import get_logger
 
 log = get_logger(__name__)
@@ -107,23 +110,45 @@ class OutboxRelay:
         return len(rows)
 
     async def _publish(self, rows: Sequence[Any]) -> None:
-        """Send every row and wait until the brokers acknowledged all of them (acks=all)."""
-        if self._producer is None:
+        """Send every row and wait until the brokers acknowledged all of them (acks=all).
+
+        Rows are appended to one record batch per topic-partition (Kafka's default partitioner on the
+        key, so a key keeps its partition whoever produces it) and each batch is submitted whole:
+        far less work per record than one `send()` each, and still in outbox order per partition."""
+        producer = self._producer
+        if producer is None:
             raise RuntimeError("OutboxRelay.open() was not called")
-        sends = [
-            await self._producer.send(
-                row.topic,
-                value=row.value,
-                key=row.key.encode() if row.key is not None else None,
-                headers=[(k, str(v).encode()) for k, v in (row.headers or {}).items()],
-            )
-            for row in rows
-        ]
-        await asyncio.gather(*sends)
+        counts: dict[str, int] = {}
+        spread = itertools.count()
+        batches: dict[tuple[str, int], Any] = {}
+        sent: list[asyncio.Future[Any]] = []
+        for row in rows:
+            count = counts.get(row.topic)
+            if count is None:
+                count = counts[row.topic] = len(await producer.partitions_for(row.topic))
+            key = row.key.encode() if row.key is not None else None
+            where = (row.topic, partition_for(key, count) if key is not None else next(spread) % count)
+            headers = [(k, str(v).encode()) for k, v in (row.headers or {}).items()]
+            batch = batches.get(where)
+            if batch is None:
+                batch = batches[where] = producer.create_batch()
+            if batch.append(key=key, value=row.value, timestamp=None, headers=headers) is None:
+                # full: submit it (in order) and start the next batch with this record
+                sent.append(await producer.send_batch(batch, where[0], partition=where[1]))
+                batch = batches[where] = producer.create_batch()
+                batch.append(key=key, value=row.value, timestamp=None, headers=headers)
+        for (topic, partition), batch in batches.items():
+            sent.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*sent)
 
     async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
         outbox = self._tables.outbox
-        await conn.execute(sa.update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=sa.func.now()))
+        # One array parameter, not a bound parameter per id (a 1,000-row IN list is slow to bind).
+        await conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id == sa.any_(sa.literal(ids, ARRAY(sa.BigInteger))))
+            .values(sent_at=sa.func.now())
+        )
 
     async def purge_sent(self) -> int:
         outbox = self._tables.outbox

@@ -47,6 +47,7 @@ class Expiry:
             producer=settings.service_name,
             batch_size=settings.fire_batch_size,
             idle_recheck_seconds=settings.idle_recheck_seconds,
+            coalesce_seconds=settings.fire_coalesce_seconds,
         )
         self.service.subscribe(LIFECYCLE, self.on_lifecycle)
         self.service.on_startup(self.firing.start)

@@ -52,6 +52,7 @@ class TimerFiring:
         producer: str,
         batch_size: int,
         idle_recheck_seconds: float,
+        coalesce_seconds: float = 0.0,
     ) -> None:
         self._engine = engine
         self._unit_of_work = unit_of_work
@@ -59,6 +60,7 @@ class TimerFiring:
         self._producer = producer
         self._batch_size = batch_size
         self._idle_recheck = idle_recheck_seconds
+        self._coalesce = coalesce_seconds
         self._wake = asyncio.Event()
         self._stopping = False
         self._next_wake_epoch = float("inf")
@@ -111,6 +113,11 @@ class TimerFiring:
                 wait = self._idle_recheck
             elif wait <= 0:
                 wait = _LOCKED_RETRY_SECONDS  # due but held by another transaction
+            elif fired:
+                # A stream of ends (many grants expiring within the same seconds): rather than one
+                # transaction per timer, which PostgreSQL's commit rate caps, let the next few ms of
+                # timers gather and fire them together. A quiet system fires each timer on the dot.
+                wait = max(wait, self._coalesce)
             wait = min(wait, self._idle_recheck)
             self._next_wake_epoch = time.time() + wait
             with contextlib.suppress(TimeoutError):

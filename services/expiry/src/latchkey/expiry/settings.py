@@ -26,6 +26,13 @@ class ExpirySettings(ServiceSettings):
         description="Lead of the expiry_reminder before a grant ends; 0: none",
     )
     fire_batch_size: int = Field(default=500, ge=1, description="Due timers claimed per transaction")
+    fire_coalesce_seconds: float = Field(
+        default=0.025,
+        ge=0,
+        le=1,
+        description="While timers keep coming due, wait this long after a batch so the next fires together"
+        " (bounds the extra lateness; a lone timer fires on time)",
+    )
     idle_recheck_seconds: float = Field(
         default=300.0,
         gt=0,
