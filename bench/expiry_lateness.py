@@ -1,6 +1,6 @@
 """How late does access end? Lateness from a grant's due time to its `timer.fired` on Kafka.
 
-N active grants (100,000; quick: 5,000) whose ends are spread over 60 s (quick: 15 s) are fed to expiry
+N active grants (100,000; quick: 5,000) whose ends are spread over 60 s (quick: 10 s) are fed to expiry
 **as lifecycle events** (GrantActivated on `access.lifecycle.v1`, as flow-engine publishes them), so
 the service ingests them while it fires: the consumer, the timer table, the firing loop and the
 outbox relay are all on the measured path. Expiry runs as real `python -m latchkey.expiry`
@@ -103,7 +103,13 @@ async def _wait_consuming(
 
 
 async def _scenario(
-    bootstrap: str, admin_url: str, grants: int, spread: float, replicas: int, tail: float = 120
+    bootstrap: str,
+    admin_url: str,
+    grants: int,
+    spread: float,
+    replicas: int,
+    tail: float = 120,
+    min_lead: float = 10.0,
 ) -> dict[str, Any]:
     name = f"bench_expiry_{uuid.uuid4().hex[:8]}"
     database_url = sqlalchemy_url(create_database(libpq_url(admin_url), name))
@@ -127,7 +133,7 @@ async def _scenario(
         startup_s = time.monotonic() - started
 
         # Ends start after a lead long enough to publish and ingest the grants (measured, reported).
-        lead = max(10.0, grants / 1_000)
+        lead = max(min_lead, grants / 1_000)
         first_due = datetime.now(UTC) + timedelta(seconds=lead)
         due_at = {}
         topic = settings.topic(LIFECYCLE.name)
@@ -267,11 +273,12 @@ def _thin(samples: list[float], keep: int = 5_000) -> list[float]:
 
 def run(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
     grants = 5_000 if quick else 100_000
-    spread = 15.0 if quick else 60.0
+    spread = 10.0 if quick else 60.0
+    lead = 6.0 if quick else 10.0  # the least time between publishing the grants and the first end
     baseline = asyncio.run(_kafka_baseline(bootstrap, 100 if quick else 500))
     tail = 30.0 if quick else 120.0  # how long after the last due time to wait for stragglers
-    one = asyncio.run(_scenario(bootstrap, database_url, grants, spread, replicas=1, tail=tail))
-    two = asyncio.run(_scenario(bootstrap, database_url, grants, spread, replicas=2, tail=tail))
+    one = asyncio.run(_scenario(bootstrap, database_url, grants, spread, 1, tail, lead))
+    two = asyncio.run(_scenario(bootstrap, database_url, grants, spread, 2, tail, lead))
     baseline_p99 = percentile(baseline, 99)
     metrics = {
         "p50_ms": one["p50_ms"],

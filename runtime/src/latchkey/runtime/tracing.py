@@ -12,6 +12,7 @@ continue that trace (linked to the request by `correlation_id`), not the request
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import uuid
@@ -47,6 +48,7 @@ def traceparent(trace_id: str) -> str:
     return f"00-{trace_id}-{os.urandom(8).hex()}-01"
 
 
+@functools.lru_cache(maxsize=4096)  # a request's events are emitted together: hash its id once
 def trace_id_for(correlation_id: str) -> str:
     """The trace id of a request that arrived without one: stable, so every hop agrees on it."""
     return hashlib.sha256(f"latchkey-trace:{correlation_id}".encode()).hexdigest()[:32]

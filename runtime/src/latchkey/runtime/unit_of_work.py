@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import inject
 from psycopg.types.json import Jsonb
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from latchkey.contracts import Event, Topic
@@ -67,11 +67,17 @@ class UnitOfWork:
         ids = list(dict.fromkeys(event_ids))
         if not ids:
             return set()
-        # executemany + RETURNING: SQLAlchemy pages the rows into multi-row VALUES with one cached
-        # statement, rather than compiling a new statement for every batch size.
+        # The ids travel as one uuid[] parameter: a short statement that psycopg and PostgreSQL
+        # prepare once, whatever the batch size (a multi-row VALUES is re-parsed for every batch).
+        inbox = self._tables.inbox
+        marked = sa.select(
+            sa.literal(consumer, sa.Text), sa.func.unnest(sa.literal(ids, ARRAY(UUID(as_uuid=True))))
+        )
         result = await self.session.execute(
-            insert(self._tables.inbox).on_conflict_do_nothing().returning(self._tables.inbox.c.event_id),
-            [{"consumer": consumer, "event_id": i} for i in ids],
+            insert(inbox)
+            .from_select(["consumer", "event_id"], marked)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
         )
         return set(result.scalars())
 

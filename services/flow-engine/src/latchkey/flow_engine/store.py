@@ -9,7 +9,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from psycopg.types.json import Jsonb
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .domain.approval import ReviewRecord
@@ -324,7 +325,7 @@ class FlowEngineStore:
         q = self.requests
         rows = await session.execute(
             self._select_requests()
-            .where(q.c.request_id.in_(ids))
+            .where(q.c.request_id == sa.any_(sa.literal(ids, ARRAY(sa.Text))))
             .order_by(q.c.request_id)
             .with_for_update(of=q)
         )
@@ -364,7 +365,14 @@ class FlowEngineStore:
             insert(self.flow_versions).on_conflict_do_nothing(),
             [{"digest": d, "document": doc} for d, doc in versions.items()],
         )
-        rows = [_to_row(r) for r in changed]
+        fresh = [r for r in changed if r.new]
+        if fresh:
+            await self._copy_new_requests(session, fresh)
+        rows = [_to_row(r) for r in changed if not r.new]
+        for request in fresh:
+            request.new = False
+        if not rows:
+            return
         stmt = insert(self.requests)
         keep = {"request_id", "created_at"}
         excluded = stmt.excluded  # a new alias on every access: build it once, not once per column
@@ -378,6 +386,25 @@ class FlowEngineStore:
             ),
             rows,
         )
+
+    async def _copy_new_requests(self, session: AsyncSession, fresh: list[AccessRequest]) -> None:
+        """Insert requests created in this transaction with one COPY: no per-row statement at all.
+
+        A request id that exists already (another replica raced us to it) fails the COPY, so the
+        batch is retried and then finds the row (and treats the event as a reused id)."""
+        rows = [_to_row(r) for r in fresh]
+        columns = list(rows[0])
+        json_columns = {"steps", "approvals"}
+        connection = await session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        if raw is None:  # pragma: no cover - only an invalidated connection has none
+            raise RuntimeError("the database connection is closed")
+        q = self.requests
+        names = ", ".join(f'"{c}"' for c in columns)
+        async with raw.cursor() as cursor:
+            async with cursor.copy(f'COPY "{q.schema}"."{q.name}" ({names}) FROM STDIN') as copy:
+                for row in rows:
+                    await copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
 
 
 def _to_row(r: AccessRequest) -> dict[str, Any]:

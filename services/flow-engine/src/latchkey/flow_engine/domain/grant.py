@@ -131,6 +131,8 @@ class AccessRequest:
     last_command_id: str | None = None
     producer: str = "flow-engine"
     _flow: AccessFlow | None = field(default=None, repr=False, compare=False)
+    new: bool = field(default=False, repr=False, compare=False)
+    """Created in this unit of work and not saved yet (the store inserts it rather than upserting)."""
 
     @property
     def flow(self) -> AccessFlow:
@@ -186,6 +188,7 @@ class AccessRequest:
             requester_public_key=requester_public_key,
             producer=producer,
             _flow=match.flow,
+            new=True,
         )
         events: list[Event] = [
             RequestCreated(
