@@ -122,7 +122,8 @@ def cache_dir() -> Path:
 
 
 def _run_script(script: str, *args: str, state_dir: Path, timeout: float = 300) -> str:
-    env = {**os.environ, "LATCHKEY_STATE_DIR": str(state_dir)}
+    # Readiness on a busy 2-core machine (a restarted node replays its log) can take over a minute.
+    env = {"LATCHKEY_KAFKA_READY_TIMEOUT": "180", **os.environ, "LATCHKEY_STATE_DIR": str(state_dir)}
     proc = subprocess.run(  # noqa: S603 - our own script, fixed arguments
         [str(repo_root() / "deploy" / "local" / script), *args],
         env=env,
