@@ -234,7 +234,13 @@ class TimerStore:
                 timers.c.cause_event_id,
                 timers.c.trace_id,
             )
-            .where(timers.c.state == "pending", timers.c.due_at <= sa.func.clock_timestamp())
+            # The clock is read once, in a scalar subquery: PostgreSQL can then bound the index scan
+            # by it. A bare clock_timestamp() is volatile, so it would be a per-row filter, and every
+            # claim would walk all pending timers, the far-future ones too (O(pending) per batch).
+            .where(
+                timers.c.state == "pending",
+                timers.c.due_at <= sa.select(sa.func.clock_timestamp()).scalar_subquery(),
+            )
             .order_by(timers.c.due_at, timers.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
