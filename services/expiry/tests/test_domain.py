@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from latchkey.contracts import (
     GrantActivated,
     GrantExtended,
+    GrantExtensionDenied,
+    GrantExtensionRequested,
     GrantRevoked,
     GrantRevokeFailed,
     GrantRevoking,
@@ -90,6 +92,29 @@ def test_extension_of_a_grant_being_revoked_changes_nothing() -> None:
         GrantExtended(request_id="r1", expires_at=NOW + timedelta(hours=1)), revocation, NOW, POLICY, top
     )
     assert plan.decisions == []
+
+
+def test_extension_awaiting_approval_times_out_unless_decided() -> None:
+    deadline = NOW + timedelta(minutes=30)
+    asked = GrantExtensionRequested(
+        request_id="r1",
+        requested_by="u",
+        extra_seconds=600,
+        expires_at=NOW + timedelta(hours=1),
+        approval_deadline=deadline,
+    )
+    plan = plan_for_event(asked, None, NOW, POLICY, top)
+    assert plan.decisions == [ScheduleTimer("r1", "approval_timeout", deadline, cause=asked.event_id)]
+    denied = GrantExtensionDenied(request_id="r1", reason="no")
+    assert plan_for_event(denied, None, NOW, POLICY, top).decisions == [
+        CancelTimers("r1", frozenset({"approval_timeout"}), denied.event_id)
+    ]
+    extended = GrantExtended(request_id="r1", expires_at=NOW + timedelta(hours=2), approver_ids=["bob"])
+    cancelled = [
+        d for d in plan_for_event(extended, None, NOW, POLICY, top).decisions if isinstance(d, CancelTimers)
+    ]
+    assert any("approval_timeout" in d.kinds for d in cancelled)
+    assert plan_for_event(asked, Revocation("r1", NOW, 1), NOW, POLICY, top).decisions == []
 
 
 def test_automatic_requests_have_no_approval_timeout() -> None:

@@ -15,6 +15,8 @@ from latchkey.contracts import (
     DeadLetter,
     GrantActivated,
     GrantExtended,
+    GrantExtensionDenied,
+    GrantExtensionRequested,
     GrantRevoked,
     GrantRevoking,
     RequestApproved,
@@ -129,6 +131,33 @@ async def test_pending_request_times_out_and_approval_cancels(
         await timers_topic.settle(0.3)
     assert (fired.kind, fired.due_at) == ("approval_timeout", deadline)
     assert timers_topic.fired(approved) == []
+
+
+async def test_extension_awaiting_approval_times_out_unless_denied(
+    start_expiry: Any, lifecycle: Any, timers_topic: Any, timer_table: Any
+) -> None:
+    waiting, denied = new_request(), new_request()
+
+    def asked(request: str, deadline: datetime) -> GrantExtensionRequested:
+        return GrantExtensionRequested(
+            request_id=request,
+            requested_by="ada",
+            extra_seconds=600,
+            expires_at=at(60),
+            approval_deadline=deadline,
+        )
+
+    async with start_expiry():
+        deadline = at(1.5)
+        await lifecycle.publish(activated(waiting, at(60)), activated(denied, at(60)))
+        await lifecycle.publish(asked(waiting, deadline), asked(denied, at(1.5)))
+        await timer_table.wait_for(lambda rows: any(r.kind == "approval_timeout" for r in rows), 10, denied)
+        await lifecycle.publish(GrantExtensionDenied(request_id=denied, reason="no", denied_by="bob"))
+        [fired] = await timers_topic.wait_for(lambda: timers_topic.fired(waiting), 10, "approval_timeout")
+        await timers_topic.settle(0.3)
+    assert (fired.kind, fired.due_at) == ("approval_timeout", deadline)
+    assert timers_topic.fired(denied) == []
+    assert {r.state for r in await timer_table.rows(denied) if r.kind == "approval_timeout"} == {"cancelled"}
 
 
 async def test_duplicate_events_make_one_timer(

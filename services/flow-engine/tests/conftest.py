@@ -252,6 +252,7 @@ spec:
   justification: required
   defaultDuration: 30m
   maxDuration: 1h
+  extension: {allowed: true, maxTotal: 30m, requiresApproval: true}
 """
 
 

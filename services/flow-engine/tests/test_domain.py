@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from latchkey.contracts import CommandApplied, CommandFailed, RequestSubmitted
+from latchkey.contracts import (
+    CommandApplied,
+    CommandFailed,
+    Event,
+    ExtensionRequested,
+    GrantExtended,
+    GrantExtensionDenied,
+    GrantExtensionRequested,
+    RequestSubmitted,
+    ReviewRecorded,
+)
 from latchkey.flow_engine.domain.approval import (
     Counted,
     Refused,
@@ -372,9 +382,10 @@ def test_full_lifecycle_and_illegal_transitions() -> None:
         request.start_revoke("requested", 1, MONDAY_NOON, window, events[0])
     assert request.state is GrantState.granting
     request.activate(applied("connector.grant"), MONDAY_NOON)
-    assert request.extend(7200, events[0])[0].expires_at.hour == 14  # 1h default + 1h extension cap
+    extended = request.extend(7200, justification=None, requester=ALICE, now=MONDAY_NOON, cause=events[0])
+    assert extended[0].expires_at.hour == 14  # 1h default + 1h extension cap
     with pytest.raises(Refusal):
-        request.extend(60, events[0])
+        request.extend(60, justification=None, requester=ALICE, now=MONDAY_NOON, cause=events[0])
     revoke, revoking = request.start_revoke("expired", 1, MONDAY_NOON, window, events[0])
     assert revoke.rotate_credentials and revoking[0].confirm_by > MONDAY_NOON
     stale = CommandFailed(
@@ -386,3 +397,215 @@ def test_full_lifecycle_and_illegal_transitions() -> None:
     with pytest.raises(IllegalTransition):
         request.cancel(None, events[0])
     assert request.state is GrantState.revoked
+
+
+# -- extensions that need approval -----------------------------------------------------------------
+
+EXTEND = ExtensionRequested(request_id="r1", id_token="t", extra_seconds=1800)
+WINDOW = CommandWindow(300, 60)
+
+
+def active_grant(
+    steps: list[ApprovalStep] | None = None, *, at: datetime = MONDAY_NOON, **spec: object
+) -> AccessRequest:
+    """An active grant (1h from `at`) of REQUESTER under a flow whose extensions need approval
+    through `steps`."""
+    approval: dict = (
+        {"automatic": True}
+        if steps is None
+        else {"steps": [s.model_dump(by_alias=True, exclude_none=True) for s in steps], "timeout": "2h"}
+    )
+    document = {
+        "apiVersion": "latchkey/v1",
+        "kind": "AccessFlow",
+        "metadata": {"name": "rw"},
+        "spec": {
+            "requesters": {"users": [REQUESTER.user_id]},
+            "access": {"integration": "pg-prod", "resources": [{"name": "orders*"}], "permissions": ["rw"]},
+            "approval": approval,
+            "defaultDuration": "1h",
+            "maxDuration": "4h",
+            "extension": {"allowed": True, "maxTotal": "1h", "requiresApproval": True},
+            **spec,
+        },
+    }
+    f = AccessFlow.model_validate(document)
+    request, events = AccessRequest.create(
+        request_id="r1",
+        requester=REQUESTER,
+        resource=ORDERS,
+        permission="rw",
+        justification="x",
+        requester_public_key=None,
+        match=Match(f, 3600, ()),  # granted at once: the extension is what goes through the steps
+        now=at,
+        cause=events_cause(),
+    )
+    request.start_grant(at, WINDOW, events[0])
+    request.activate(applied("connector.grant"), at)
+    return request
+
+
+def events_cause() -> Event:
+    return RequestSubmitted(
+        request_id="r1", id_token="t", integration_id="pg-prod", resource="orders-db", permission="rw"
+    )
+
+
+def ask_extension(request: AccessRequest, requester: Person = REQUESTER, **kw: object) -> list[Event]:
+    values: dict = {"justification": "still migrating", "requester": requester, "now": MONDAY_NOON}
+    values.update(kw)
+    return request.extend(1800, cause=EXTEND, **values)
+
+
+def review(
+    request: AccessRequest, reviewer: Person, approve: bool = True, allow_self: bool = False
+) -> list[Event] | Refused:
+    """What flow-engine does with a review: count it towards `ballot()` by the approval rules."""
+    ballot = request.ballot()
+    assert ballot is not None
+    verdict = record_review(
+        ballot.steps,
+        ballot.current_step,
+        ballot.approvals,
+        reviewer,
+        ReviewContext(REQUESTER, OWNERS, allow_self),
+    )
+    if not isinstance(verdict, Counted):
+        return verdict
+    if not approve:
+        return request.deny_extension("no", reviewer.user_id, EXTEND)
+    return request.count_review(verdict, None, EXTEND)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=steps_strategy, reviewers=st.lists(st.integers(0, 5), max_size=12))
+def test_an_extension_is_never_granted_unless_every_step_is_satisfied(
+    steps: list[ApprovalStep], reviewers: list[int]
+) -> None:
+    request = active_grant(steps)
+    ends = request.expires_at
+    assert [e.type for e in ask_extension(request)] == ["access.grant.extension_requested"]
+    records, extended = [], []
+    for index in reviewers:
+        if request.ballot() is None:
+            break
+        outcome = review(request, PEOPLE[index])
+        if isinstance(outcome, Refused):
+            continue
+        records += [e for e in outcome if isinstance(e, ReviewRecorded)]
+        extended += [e for e in outcome if isinstance(e, GrantExtended)]
+    assert request.state is GrantState.active  # whatever happened, the grant stayed live
+    assert all(r.extension for r in records)
+    event("extended" if extended else "still pending")
+    if extended:
+        for number, step in enumerate(steps):
+            people = [
+                p for p in PEOPLE if any(r.reviewer_id == p.user_id and r.step == number for r in records)
+            ]
+            assert oracle_step_ok(step, people), (number, step, records)
+        assert len({r.reviewer_id for r in records}) == len(records)
+        assert extended[0].approver_ids == list(dict.fromkeys(r.reviewer_id for r in records))
+        assert request.expires_at == ends + timedelta(minutes=30) and request.pending_extension is None
+    else:
+        assert request.expires_at == ends and request.extended_seconds == 0
+        assert request.pending_extension is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=steps_strategy, reviewers=st.lists(st.integers(0, 5), max_size=12))
+def test_self_approval_never_counts_towards_an_extension(
+    steps: list[ApprovalStep], reviewers: list[int]
+) -> None:
+    request = active_grant(steps)
+    ask_extension(request)
+    for index in reviewers:
+        if request.ballot() is None:
+            break
+        outcome = review(request, PEOPLE[index])
+        if index == 0:
+            assert isinstance(outcome, Refused) and "own request" in outcome.reason
+    extension = request.pending_extension
+    assert extension is None or all(r.reviewer_id != REQUESTER.user_id for r in extension.approvals)
+    alone = active_grant(steps)
+    ask_extension(alone)
+    for _ in reviewers:
+        assert isinstance(review(alone, REQUESTER), Refused)
+    assert alone.pending_extension is not None and alone.extended_seconds == 0
+
+
+def test_extension_waits_for_every_step_then_extends_with_the_approvers() -> None:
+    steps = [ApprovalStep(any_of=[Approver(group="g2")]), ApprovalStep(all_of=[Approver(manager=True)])]
+    request = active_grant(steps)
+    ends = request.expires_at
+    assert ends is not None
+    (asked,) = ask_extension(request)
+    assert isinstance(asked, GrantExtensionRequested)
+    assert (asked.requested_by, asked.extra_seconds, asked.expires_at) == ("u0", 1800, ends)
+    assert asked.approval_deadline == ends  # the flow's 2h timeout would outlive the grant's end
+    assert asked.steps == ["step 1: any of group g2", "step 2: all of the requester's manager"]
+    with pytest.raises(Refusal) as twice:
+        ask_extension(request)
+    assert twice.value.code == "extension_pending" and "step 1: any of group g2" in twice.value.reason
+    manager_first = review(request, PEOPLE[1])
+    assert isinstance(manager_first, Refused) and "not an approver for step 1" in manager_first.reason
+    first = review(request, PEOPLE[2])
+    assert [e.type for e in first] == ["access.review.recorded"]  # type: ignore[union-attr]
+    assert request.expires_at == ends and request.pending_extension is not None
+    second = review(request, PEOPLE[1])
+    assert isinstance(second, list) and isinstance(second[-1], GrantExtended)
+    assert second[-1].approver_ids == ["u2", "u1"] and second[-1].expires_at == ends + timedelta(minutes=30)
+    assert request.ballot() is None and request.extended_seconds == 1800
+    # the allowance (maxTotal 1h) is enforced up front: 30m left, so the next ask is cut to 30m
+    (again,) = ask_extension(request, now=MONDAY_NOON + timedelta(minutes=10))
+    assert isinstance(again, GrantExtensionRequested) and again.extra_seconds == 1800
+
+
+def test_denied_lapsed_or_revoked_extension_leaves_the_grant_as_it_was() -> None:
+    request = active_grant([ApprovalStep(any_of=[Approver(group="gall")])])
+    ends = request.expires_at
+    ask_extension(request)
+    (denied,) = review(request, PEOPLE[3], approve=False)  # type: ignore[misc]
+    assert isinstance(denied, GrantExtensionDenied) and denied.denied_by == "u3"
+    assert request.state is GrantState.active and request.expires_at == ends and request.ballot() is None
+    (asked,) = ask_extension(request)
+    assert isinstance(asked, GrantExtensionRequested)
+    assert request.lapse_extension(asked.approval_deadline - timedelta(hours=1), EXTEND) == []  # stale timer
+    (lapsed,) = request.lapse_extension(asked.approval_deadline, EXTEND)
+    assert isinstance(lapsed, GrantExtensionDenied) and "no approval of the extension by" in lapsed.reason
+    assert request.expires_at == ends and request.pending_extension is None
+    ask_extension(request)
+    _, events = request.start_revoke("expired", 1, MONDAY_NOON, WINDOW, EXTEND)
+    assert [e.type for e in events] == ["access.grant.revoking", "access.grant.extension_denied"]
+    assert request.ballot() is None and request.pending_extension is None
+
+
+def test_an_extension_is_evaluated_against_the_flow_like_a_new_request() -> None:
+    step = [ApprovalStep(any_of=[Approver(group="gall")])]
+    weekdays = {"timezone": "UTC", "windows": [{"weekdays": ["mon"], "hours": "09:00-17:00"}]}
+
+    def refusal(request: AccessRequest, **kw: object) -> str:
+        with pytest.raises(Refusal) as refused:
+            ask_extension(request, **kw)
+        return refused.value.code
+
+    assert (
+        refusal(active_grant(step, justification="required"), justification=" ") == "justification_required"
+    )
+    late = MONDAY_NOON + timedelta(hours=5, minutes=10)  # 17:10, the window closed at 17:00
+    granted_at = MONDAY_NOON + timedelta(hours=4, minutes=30)
+    assert refusal(active_grant(step, at=granted_at, schedule=weekdays), now=late) == "outside_schedule"
+    out_of_hours = {**weekdays, "outside": "extraStep", "extraStep": {"anyOf": [{"user": "u5"}]}}
+    (asked,) = ask_extension(active_grant(step, at=granted_at, schedule=out_of_hours), now=late)
+    assert isinstance(asked, GrantExtensionRequested)
+    assert asked.steps == ["step 1: any of group gall", "step 2: any of user u5"]  # out of hours: +1 step
+    assert refusal(active_grant(None)) == "extension_needs_approval"  # automatic flow: nobody to ask
+    left = active_grant(step)
+    left.flow_document["spec"]["requesters"] = {"users": ["someone-else"]}
+    left._flow = None
+    assert refusal(left) == "not_allowed"  # no longer among the flow's requesters
+    used = active_grant(step)
+    used.extended_seconds = 3600
+    assert refusal(used) == "extension_limit"  # maxTotal is checked before anyone is asked
+    ended = active_grant(step)
+    assert refusal(ended, now=MONDAY_NOON + timedelta(hours=2)) == "invalid_state"

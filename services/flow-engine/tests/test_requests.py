@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -316,6 +316,135 @@ async def test_extension_then_early_revoke_then_confirmation(
     )
     events = await bus.wait_types(request_id, "access.grant.revoked", "access.credential.rotated")
     assert next(e for e in events if e["type"] == "access.grant.revoked")["reason"] == "requested"
+
+
+def ask_more(
+    idp: TestIssuer, request_id: str, who: str, justification: str | None = "still migrating"
+) -> ExtensionRequested:
+    email = f"{who.removeprefix('u-')}@example.com"
+    return ExtensionRequested(
+        request_id=request_id, id_token=idp.mint(who, email), extra_seconds=3600, justification=justification
+    )
+
+
+def approve(
+    idp: TestIssuer, request_id: str, who: str, deny: bool = False, reason: str | None = None
+) -> ReviewApproved | ReviewDenied:
+    review = ReviewDenied if deny else ReviewApproved
+    return review(
+        request_id=request_id, id_token=idp.mint(who, f"{who.removeprefix('u-')}@example.com"), reason=reason
+    )
+
+
+async def approved_readwrite_grant(bus: Bus, idp: TestIssuer, who: str) -> str:
+    """An active readwrite grant of `who` (approved by a db admin and the manager)."""
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, who, "readwrite", justification="migration"))
+    await bus.wait_types(request_id, "access.request.created")
+    await bus.publish(REQUESTS, approve(idp, request_id, "u-dba"))
+    await bus.wait_types(request_id, "access.review.recorded")
+    await bus.publish(REQUESTS, approve(idp, request_id, "u-mgr"))
+    await activate(bus, request_id)
+    return request_id
+
+
+async def test_extension_needing_approval_waits_for_every_step_then_extends(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    engine, bus = running
+    request_id = await approved_readwrite_grant(bus, idp, "u-bob")
+    ends = datetime.fromisoformat(bus.lifecycle(request_id)[-1]["expires_at"])
+    await bus.publish(REQUESTS, ask_more(idp, request_id, "u-bob", justification=None))
+    rejected = (await bus.wait_types(request_id, "access.request.rejected"))[-1]
+    assert rejected["code"] == "justification_required"  # the flow's rules apply as to a new request
+    await bus.publish(REQUESTS, ask_more(idp, request_id, "u-bob"))
+    asked = (await bus.wait_types(request_id, "access.grant.extension_requested"))[-1]
+    assert (asked["requested_by"], asked["extra_seconds"]) == ("u-bob", 1800)  # maxTotal 30m
+    assert datetime.fromisoformat(asked["expires_at"]) == ends and len(asked["steps"]) == 2
+    await bus.publish(REQUESTS, approve(idp, request_id, "u-bob"))  # the requester, on their own extension
+    refused = (await bus.wait_types(request_id, "access.review.refused"))[-1]
+    assert "own request" in refused["reason"]
+    await bus.publish(REQUESTS, approve(idp, request_id, "u-dba"))
+    await bus.wait_for(lambda: [e for e in bus.lifecycle(request_id) if e.get("extension")], what="review")
+    await bus.publish(REQUESTS, approve(idp, request_id, "u-mgr"))
+    extended = (await bus.wait_types(request_id, "access.grant.extended"))[-1]
+    assert extended["approver_ids"] == ["u-dba", "u-mgr"]
+    assert datetime.fromisoformat(extended["expires_at"]) == ends + timedelta(minutes=30)
+    types = bus.types(request_id)
+    assert types.count("access.grant.extended") == 1
+    assert types.index("access.grant.extended") > types.index("access.grant.extension_requested")
+    recorded = [e for e in bus.lifecycle(request_id) if e["type"] == "access.review.recorded"]
+    assert [(e["reviewer_id"], e["step"], e["extension"]) for e in recorded] == [
+        ("u-dba", 0, False),
+        ("u-mgr", 1, False),
+        ("u-dba", 0, True),
+        ("u-mgr", 1, True),
+    ]
+    assert len(bus.commands(request_id)) == 1  # the grant command only: an extension needs no new one
+    q = engine.store.requests
+    async with engine.service.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(q.c.state, q.c.expires_at, q.c.extended_seconds, q.c.pending_extension).where(
+                    q.c.request_id == request_id
+                )
+            )
+        ).one()
+    assert (row.state, row.extended_seconds, row.pending_extension) == ("active", 1800, None)
+    assert row.expires_at == ends + timedelta(minutes=30)
+
+
+async def test_denied_timed_out_or_revoked_extension_leaves_the_grant_as_it_was(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    engine, bus = running
+    request_id = await approved_readwrite_grant(bus, idp, "u-dave")
+    ends = bus.lifecycle(request_id)[-1]["expires_at"]
+    await bus.publish(REQUESTS, ask_more(idp, request_id, "u-dave"))
+    await bus.wait_types(request_id, "access.grant.extension_requested")
+    await bus.publish(REQUESTS, ask_more(idp, request_id, "u-dave"))  # a second one while the first waits
+    assert (await bus.wait_types(request_id, "access.request.rejected"))[-1]["code"] == "extension_pending"
+    await bus.publish(REQUESTS, approve(idp, request_id, "u-dba", deny=True, reason="use a new request"))
+    denied = (await bus.wait_types(request_id, "access.grant.extension_denied"))[-1]
+    assert denied["denied_by"] == "u-dba" and "use a new request" in denied["reason"]
+    await bus.publish(REQUESTS, approve(idp, request_id, "u-mgr"))  # nothing is waiting for review now
+    refused = (await bus.wait_types(request_id, "access.review.refused"))[-1]
+    assert "no extension waiting for approval" in refused["reason"]
+
+    await bus.publish(REQUESTS, ask_more(idp, request_id, "u-dave"))
+    await bus.wait_for(lambda: bus.types(request_id).count("access.grant.extension_requested") == 2)
+    deadline = bus.lifecycle(request_id)[-1]["approval_deadline"]
+    await bus.publish(
+        TIMERS,
+        TimerFired(
+            timer_id="x",
+            kind="approval_timeout",
+            request_id=request_id,
+            due_at=datetime.fromisoformat(deadline),
+        ),
+    )
+    await bus.wait_for(lambda: bus.types(request_id).count("access.grant.extension_denied") == 2)
+    assert "no approval of the extension" in bus.lifecycle(request_id)[-1]["reason"]
+
+    await bus.publish(REQUESTS, ask_more(idp, request_id, "u-dave"))
+    await bus.wait_for(lambda: bus.types(request_id).count("access.grant.extension_requested") == 3)
+    await bus.publish(
+        REQUESTS, RevokeRequested(request_id=request_id, id_token=idp.mint("u-dave", "dave@example.com"))
+    )
+    await bus.wait_for(lambda: bus.types(request_id).count("access.grant.extension_denied") == 3)
+    assert bus.types(request_id)[-2:] == ["access.grant.revoking", "access.grant.extension_denied"]
+    assert "access.grant.extended" not in bus.types(request_id)
+    q = engine.store.requests
+    async with engine.service.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(q.c.state, q.c.expires_at, q.c.pending_extension).where(
+                    q.c.request_id == request_id
+                )
+            )
+        ).one()
+    assert (row.state, row.pending_extension) == ("revoking", None)
+    assert row.expires_at == datetime.fromisoformat(ends)
 
 
 async def test_grant_end_timer_revokes_and_failed_grant_is_reported(

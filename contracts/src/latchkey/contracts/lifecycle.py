@@ -44,7 +44,7 @@ class RequestRejected(Event):
 
 
 class ReviewRecorded(Event):
-    """A reviewer's approval counted towards a step."""
+    """A reviewer's approval counted towards a step (of the request, or of its pending extension)."""
 
     type: Literal["access.review.recorded"] = "access.review.recorded"
     request_id: Identifier
@@ -52,6 +52,9 @@ class ReviewRecorded(Event):
     step: int = Field(ge=0)
     step_complete: bool
     reason: str | None = None
+    extension: bool = Field(
+        default=False, description="True: it counted towards the grant's pending extension, not the request"
+    )
 
 
 class ReviewRefused(Event):
@@ -120,9 +123,41 @@ class GrantActivated(Event):
 
 
 class GrantExtended(Event):
+    """The grant now ends at `expires_at`: at once, or after every approval step of the extension."""
+
     type: Literal["access.grant.extended"] = "access.grant.extended"
     request_id: Identifier
     expires_at: UtcDatetime
+    approver_ids: list[Identifier] = Field(
+        default_factory=list, description="Who approved the extension; empty when the flow needs no approval"
+    )
+
+
+class GrantExtensionRequested(Event):
+    """The requester asked for more time on an active grant whose flow requires approval for that.
+
+    The grant stays active until `expires_at`; reviews now count towards the extension, whose steps
+    are `steps`. Exactly one GrantExtended or GrantExtensionDenied follows."""
+
+    type: Literal["access.grant.extension_requested"] = "access.grant.extension_requested"
+    request_id: Identifier
+    requested_by: Identifier
+    extra_seconds: int = Field(gt=0, description="Added to the grant if approved (within extension.maxTotal)")
+    expires_at: UtcDatetime = Field(description="When the grant ends if the extension is not approved")
+    approval_deadline: UtcDatetime = Field(description="The extension lapses if not approved by then")
+    steps: list[str] = Field(default_factory=list, description="The approval steps, in order, in words")
+    justification: str | None = Field(default=None, max_length=2_000)
+
+
+class GrantExtensionDenied(Event):
+    """A pending extension will not be granted (a reviewer denied it, it timed out, or the grant ended).
+
+    The grant itself is unchanged: still active until its current end, or already being revoked."""
+
+    type: Literal["access.grant.extension_denied"] = "access.grant.extension_denied"
+    request_id: Identifier
+    reason: Reason
+    denied_by: Identifier | None = None
 
 
 class GrantRevoking(Event):
@@ -188,6 +223,8 @@ LifecycleEvent = Annotated[
     | GrantRequested
     | GrantActivated
     | GrantExtended
+    | GrantExtensionRequested
+    | GrantExtensionDenied
     | GrantRevoking
     | GrantRevoked
     | GrantRevokeFailed

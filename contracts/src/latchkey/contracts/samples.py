@@ -17,6 +17,8 @@ from . import (
     GrantActivated,
     GrantCommand,
     GrantExtended,
+    GrantExtensionDenied,
+    GrantExtensionRequested,
     GrantFailed,
     GrantRequested,
     GrantRevoked,
@@ -127,7 +129,20 @@ def sample_events(connector_id: str = "c1") -> list[tuple[str, Event]]:
                 requester_id="u-1", connector_id=connector_id, integration_id="appdb", expires_at=later, **rid
             ),
         ),
-        ("access.lifecycle.v1", GrantExtended(expires_at=later, **rid)),
+        ("access.lifecycle.v1", GrantExtended(expires_at=later, approver_ids=["u-2"], **rid)),
+        (
+            "access.lifecycle.v1",
+            GrantExtensionRequested(
+                requested_by="u-1",
+                extra_seconds=1800,
+                expires_at=later,
+                approval_deadline=later,
+                steps=["database admin: any of group db-admins"],
+                justification="the migration is still running",
+                **rid,
+            ),
+        ),
+        ("access.lifecycle.v1", GrantExtensionDenied(reason="not needed", denied_by="u-2", **rid)),
         (
             "access.lifecycle.v1",
             GrantRevoking(

@@ -468,23 +468,28 @@ class FlowEngine:
         now: Any,
         outcome: Outcome,
     ) -> None:
-        if request.state is not GrantState.pending:
+        ballot = request.ballot()
+        if ballot is None:
+            waiting = (
+                " and has no extension waiting for approval" if request.state is GrantState.active else ""
+            )
             self._refuse(
                 event,
                 reviewer.user_id,
                 "invalid_state",
-                f"the request is {request.state}, not pending",
+                f"the request is {request.state}, not pending{waiting}",
                 outcome,
             )
             return
-        verdict = record_review(request.steps, request.current_step, request.approvals, reviewer, context)
+        verdict = record_review(ballot.steps, ballot.current_step, ballot.approvals, reviewer, context)
         if not isinstance(verdict, Counted):
             self._refuse(event, reviewer.user_id, "not_an_approver", verdict.reason, outcome)
             return
         if isinstance(event, ReviewDenied):
             who = reviewer.email or reviewer.user_id
             reason = f"denied by {who}" + (f": {event.reason}" if event.reason else "")
-            outcome.add(request, request.deny(reason, reviewer.user_id, event))
+            deny = request.deny_extension if ballot.extension else request.deny
+            outcome.add(request, deny(reason, reviewer.user_id, event))
             return
         outcome.add(request, request.count_review(verdict, event.reason, event))
         if request.state is GrantState.approved:
@@ -540,7 +545,16 @@ class FlowEngine:
             outcome.add(request, request.cancel(event.reason, event))
             return
         try:
-            outcome.add(request, request.extend(event.extra_seconds, event))
+            outcome.add(
+                request,
+                request.extend(
+                    event.extra_seconds,
+                    justification=event.justification,
+                    requester=actor,
+                    now=now,
+                    cause=event,
+                ),
+            )
         except Refusal as refusal:
             self._refuse(event, actor.user_id, refusal.code, refusal.reason, outcome)
 
@@ -633,6 +647,8 @@ class FlowEngine:
         elif event.kind == "approval_timeout":
             if request.state is GrantState.pending:
                 outcome.add(request, request.expire(event))
+            elif lapsed := request.lapse_extension(event.due_at, event):  # a pending extension's deadline
+                outcome.add(request, lapsed)
             return
         elif event.kind == "revoke_retry":
             if request.state not in REVOCABLE:

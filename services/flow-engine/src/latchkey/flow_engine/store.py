@@ -6,6 +6,7 @@ Queries here only load and save; every decision is made in `domain/`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .domain.approval import ReviewRecord
 from .domain.flow import ApprovalStep
-from .domain.grant import AccessRequest, GrantState
+from .domain.grant import AccessRequest, GrantState, PendingExtension
 from .domain.identity import Person, Resource
 
 TS = sa.DateTime(timezone=True)
@@ -107,6 +108,12 @@ def build_metadata(schema: str) -> sa.MetaData:
         sa.Column("revoke_attempt", sa.Integer, nullable=False),
         sa.Column("revoke_reason", sa.Text, nullable=True),
         sa.Column("last_command_id", sa.Text, nullable=True),
+        sa.Column(
+            "pending_extension",
+            JSONB(none_as_null=True),
+            nullable=True,
+            comment="an extension awaiting approval: seconds, deadline, steps, progress (revision 0002)",
+        ),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
         sa.Index("requests_requester_open", "requester_id", "state"),
@@ -422,13 +429,9 @@ def _to_row(r: AccessRequest) -> dict[str, Any]:
         "justification": r.justification,
         "flow_name": r.flow_name,
         "flow_digest": r.flow_digest,
-        "steps": [
-            s.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True) for s in r.steps
-        ],
+        "steps": _steps_row(r.steps),
         "current_step": r.current_step,
-        "approvals": [
-            {"step": a.step, "reviewer_id": a.reviewer_id, "entries": list(a.entries)} for a in r.approvals
-        ],
+        "approvals": _approvals_row(r.approvals),
         "approval_deadline": r.approval_deadline,
         "requester_public_key": r.requester_public_key,
         "expires_at": r.expires_at,
@@ -436,8 +439,45 @@ def _to_row(r: AccessRequest) -> dict[str, Any]:
         "revoke_attempt": r.revoke_attempt,
         "revoke_reason": r.revoke_reason,
         "last_command_id": r.last_command_id,
+        "pending_extension": _extension_row(r.pending_extension),
         "created_at": r.created_at,
     }
+
+
+def _steps_row(steps: Iterable[ApprovalStep]) -> list[dict[str, Any]]:
+    return [s.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True) for s in steps]
+
+
+def _approvals_row(approvals: Iterable[ReviewRecord]) -> list[dict[str, Any]]:
+    return [{"step": a.step, "reviewer_id": a.reviewer_id, "entries": list(a.entries)} for a in approvals]
+
+
+def _approvals(rows: Iterable[dict[str, Any]]) -> list[ReviewRecord]:
+    return [ReviewRecord(a["step"], a["reviewer_id"], tuple(a["entries"])) for a in rows]
+
+
+def _extension_row(extension: PendingExtension | None) -> dict[str, Any] | None:
+    if extension is None:
+        return None
+    return {
+        "extra_seconds": extension.extra_seconds,
+        "deadline": extension.deadline.isoformat(),
+        "steps": _steps_row(extension.steps),
+        "current_step": extension.current_step,
+        "approvals": _approvals_row(extension.approvals),
+    }
+
+
+def _extension(row: dict[str, Any] | None) -> PendingExtension | None:
+    if row is None:
+        return None
+    return PendingExtension(
+        extra_seconds=row["extra_seconds"],
+        deadline=datetime.fromisoformat(row["deadline"]),
+        steps=[ApprovalStep.model_validate(s) for s in row["steps"]],
+        current_step=row["current_step"],
+        approvals=_approvals(row["approvals"]),
+    )
 
 
 def _to_request(row: Any) -> AccessRequest:
@@ -459,7 +499,7 @@ def _to_request(row: Any) -> AccessRequest:
         steps=[ApprovalStep.model_validate(s) for s in row.steps],
         created_at=row.created_at,
         current_step=row.current_step,
-        approvals=[ReviewRecord(a["step"], a["reviewer_id"], tuple(a["entries"])) for a in row.approvals],
+        approvals=_approvals(row.approvals),
         approval_deadline=row.approval_deadline,
         requester_public_key=row.requester_public_key,
         expires_at=row.expires_at,
@@ -467,4 +507,5 @@ def _to_request(row: Any) -> AccessRequest:
         revoke_attempt=row.revoke_attempt,
         revoke_reason=row.revoke_reason,
         last_command_id=row.last_command_id,
+        pending_extension=_extension(row.pending_extension),
     )

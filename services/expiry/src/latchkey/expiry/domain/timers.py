@@ -17,6 +17,8 @@ from latchkey.contracts import (
     Event,
     GrantActivated,
     GrantExtended,
+    GrantExtensionDenied,
+    GrantExtensionRequested,
     GrantFailed,
     GrantRevoked,
     GrantRevokeFailed,
@@ -127,8 +129,15 @@ def plan_for_event(
             [ScheduleTimer(event.request_id, "approval_timeout", event.approval_deadline, cause=cause)],
             revocation,
         )
-    if isinstance(event, RequestApproved):
+    if isinstance(event, RequestApproved | GrantExtensionDenied):
         return Plan([CancelTimers(event.request_id, frozenset({"approval_timeout"}), cause)], revocation)
+    if isinstance(event, GrantExtensionRequested):
+        if revocation is not None:
+            return Plan([], revocation)  # the grant is ending: nothing is left to approve
+        # The extension's approval deadline reuses approval_timeout: the request's own was cancelled
+        # when it was approved, and GrantExtended / GrantExtensionDenied cancel this one.
+        deadline = ScheduleTimer(event.request_id, "approval_timeout", event.approval_deadline, cause=cause)
+        return Plan([deadline], revocation)
     if isinstance(event, GrantActivated | GrantExtended):
         if revocation is not None:
             return Plan([], revocation)  # already being revoked: the end has passed, nothing to move

@@ -3,14 +3,18 @@
     pending → approved → granting → active → revoking → revoked
     pending → denied | cancelled | expired;  approved/granting → failed;  revoking → revoke_overdue
 
+An active grant may carry one pending extension that passes the flow's approval steps like a new
+request while the grant stays active; it ends in GrantExtended or GrantExtensionDenied.
+
 Every method checks the transition first (IllegalTransition: refused, nothing changes) and returns
 the lifecycle events that record it; the caller persists the new state and the events together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +26,8 @@ from latchkey.contracts import (
     GrantActivated,
     GrantCommand,
     GrantExtended,
+    GrantExtensionDenied,
+    GrantExtensionRequested,
     GrantFailed,
     GrantRequested,
     GrantRevoked,
@@ -42,7 +48,7 @@ from latchkey.contracts import (
 from .approval import Counted, ReviewRecord
 from .flow import AccessFlow, ApprovalStep, format_duration
 from .identity import Person, Resource
-from .matching import Match
+from .matching import FlowRefusal, Match, approval_steps, may_request
 
 
 class GrantState(StrEnum):
@@ -103,6 +109,29 @@ class CommandWindow:
 
 
 @dataclass
+class PendingExtension:
+    """More time asked on an active grant whose flow requires approval for extensions: it passes
+    `steps` (the flow's, as for a new request at the time it was asked) while the grant stays active."""
+
+    extra_seconds: int
+    deadline: datetime
+    steps: list[ApprovalStep]
+    current_step: int = 0
+    approvals: list[ReviewRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """What a review counts towards now: the request's steps while it is pending, or the pending
+    extension's while the grant is active (`extension`)."""
+
+    steps: Sequence[ApprovalStep]
+    current_step: int
+    approvals: Sequence[ReviewRecord]
+    extension: bool
+
+
+@dataclass
 class AccessRequest:
     request_id: str
     state: GrantState
@@ -129,6 +158,7 @@ class AccessRequest:
     revoke_attempt: int = 0
     revoke_reason: str | None = None
     last_command_id: str | None = None
+    pending_extension: PendingExtension | None = None
     producer: str = "flow-engine"
     _flow: AccessFlow | None = field(default=None, repr=False, compare=False)
     new: bool = field(default=False, repr=False, compare=False)
@@ -211,22 +241,36 @@ class AccessRequest:
             events.append(RequestApproved(request_id=request_id, automatic=True, **request._envelope(cause)))
         return request, events
 
+    def ballot(self) -> Ballot | None:
+        """What a review of this request would count towards; None: nothing is awaiting review."""
+        if self.state is S.pending:
+            return Ballot(self.steps, self.current_step, self.approvals, extension=False)
+        extension = self.pending_extension
+        if self.state is S.active and extension is not None:
+            return Ballot(extension.steps, extension.current_step, extension.approvals, extension=True)
+        return None
+
+    def _recorded(self, outcome: Counted, reason: str | None, extension: bool, cause: Event) -> Event:
+        return ReviewRecorded(
+            request_id=self.request_id,
+            reviewer_id=outcome.record.reviewer_id,
+            step=outcome.record.step,
+            step_complete=outcome.step_complete,
+            reason=reason,
+            extension=extension,
+            **self._envelope(cause),
+        )
+
     def count_review(self, outcome: Counted, reason: str | None, cause: Event) -> list[Event]:
+        """Count an approval that `record_review` accepted against `ballot()` (request or extension)."""
+        if self.state is S.active and self.pending_extension is not None:
+            return self._count_extension_review(outcome, reason, cause)
         if self.state is not S.pending:
             raise IllegalTransition(self.request_id, self.state, S.approved)
         if outcome.approved:
             self._move(S.approved)
         self.approvals.append(outcome.record)
-        events: list[Event] = [
-            ReviewRecorded(
-                request_id=self.request_id,
-                reviewer_id=outcome.record.reviewer_id,
-                step=outcome.record.step,
-                step_complete=outcome.step_complete,
-                reason=reason,
-                **self._envelope(cause),
-            )
-        ]
+        events: list[Event] = [self._recorded(outcome, reason, False, cause)]
         if outcome.step_complete:
             self.current_step = outcome.record.step + 1
         if outcome.approved:
@@ -334,16 +378,22 @@ class AccessRequest:
             **self._envelope(cause),
         )
         self.last_command_id = command.command_id
-        event = GrantRevoking(
-            request_id=self.request_id,
-            connector_id=self.connector_id,
-            command_id=command.command_id,
-            attempt=attempt,
-            reason=reason,  # type: ignore[arg-type]
-            confirm_by=now + timedelta(seconds=window.revoke_confirm_seconds),
-            **self._envelope(cause),
-        )
-        return command, [event]
+        events: list[Event] = [
+            GrantRevoking(
+                request_id=self.request_id,
+                connector_id=self.connector_id,
+                command_id=command.command_id,
+                attempt=attempt,
+                reason=reason,  # type: ignore[arg-type]
+                confirm_by=now + timedelta(seconds=window.revoke_confirm_seconds),
+                **self._envelope(cause),
+            )
+        ]
+        if self.pending_extension is not None:
+            events += self._drop_extension(
+                f"the grant is being revoked ({reason}) before the extension was approved", None, cause
+            )
+        return command, events
 
     def confirm_revoked(self, applied: CommandApplied) -> list[Event]:
         self._move(S.revoked)
@@ -378,19 +428,39 @@ class AccessRequest:
             )
         ]
 
-    def extend(self, extra_seconds: int, cause: Event) -> list[Event]:
-        """Keep an active grant longer, within the flow's extension policy (the flow of the request)."""
+    def extend(
+        self,
+        extra_seconds: int,
+        *,
+        justification: str | None,
+        requester: Person,
+        now: datetime,
+        cause: Event,
+    ) -> list[Event]:
+        """Keep an active grant longer, within the extension policy of the request's flow: at once
+        (GrantExtended), or, when the flow requires approval, as a pending extension that passes the
+        flow's approval steps like a new request (GrantExtensionRequested). Refusal otherwise."""
         if self.state is not S.active or self.expires_at is None:
             raise Refusal("invalid_state", f"only an active grant can be extended; this one is {self.state}")
-        policy = self.flow.spec.extension
+        flow = self.flow
+        policy = flow.spec.extension
         if not policy.allowed:
             raise Refusal("extension_not_allowed", f"flow {self.flow_name} does not allow extensions")
-        if policy.requires_approval:
+        if not (requester.active and may_request(flow, requester)):
             raise Refusal(
-                "extension_needs_approval",
-                f"flow {self.flow_name} requires approval for extensions: submit a new request",
+                "not_allowed",
+                f"{requester.describe()} may no longer request access under flow {self.flow_name}, "
+                "so the grant cannot be extended; ask an admin",
             )
-        allowance = (policy.max_total if policy.max_total is not None else self.flow.spec.max_duration) - (
+        pending = self.pending_extension
+        if pending is not None:
+            raise Refusal(
+                "extension_pending",
+                f"an extension of {format_duration(pending.extra_seconds)} is already waiting for approval "
+                f"({pending.steps[pending.current_step].describe(pending.current_step)}); "
+                "wait for its decision before asking again",
+            )
+        allowance = (policy.max_total if policy.max_total is not None else flow.spec.max_duration) - (
             self.extended_seconds
         )
         granted = min(extra_seconds, allowance)
@@ -399,8 +469,89 @@ class AccessRequest:
                 "extension_limit",
                 f"this grant has used its extension allowance of {format_duration(self.extended_seconds)}",
             )
-        self.extended_seconds += granted
-        self.expires_at = self.expires_at + timedelta(seconds=granted)
+        if not policy.requires_approval:
+            return self._lengthen(granted, [], cause)
+        if self.expires_at <= now:
+            raise Refusal("invalid_state", "this grant has reached its end; submit a new request")
+        steps = approval_steps(flow, justification, now)
+        if isinstance(steps, FlowRefusal):
+            raise Refusal(steps.code, steps.reason)
+        if not steps:
+            raise Refusal(
+                "extension_needs_approval",
+                f"flow {self.flow_name} requires approval for extensions but has no approval steps; "
+                "ask an admin to add a step or to set extension.requiresApproval: false",
+            )
+        deadline = min(now + timedelta(seconds=flow.spec.approval.timeout), self.expires_at)
+        self.pending_extension = PendingExtension(granted, deadline, list(steps))
         return [
-            GrantExtended(request_id=self.request_id, expires_at=self.expires_at, **self._envelope(cause))
+            GrantExtensionRequested(
+                request_id=self.request_id,
+                requested_by=requester.user_id,
+                extra_seconds=granted,
+                expires_at=self.expires_at,
+                approval_deadline=deadline,
+                steps=[step.describe(index) for index, step in enumerate(steps)],
+                justification=justification,
+                **self._envelope(cause),
+            )
         ]
+
+    def _lengthen(self, seconds: int, approver_ids: list[str], cause: Event) -> list[Event]:
+        assert self.expires_at is not None  # only an active grant is extended
+        self.extended_seconds += seconds
+        self.expires_at = self.expires_at + timedelta(seconds=seconds)
+        return [
+            GrantExtended(
+                request_id=self.request_id,
+                expires_at=self.expires_at,
+                approver_ids=approver_ids,
+                **self._envelope(cause),
+            )
+        ]
+
+    def _count_extension_review(self, outcome: Counted, reason: str | None, cause: Event) -> list[Event]:
+        extension = self.pending_extension
+        assert extension is not None
+        extension.approvals.append(outcome.record)
+        events: list[Event] = [self._recorded(outcome, reason, True, cause)]
+        if outcome.step_complete:
+            extension.current_step = outcome.record.step + 1
+        if outcome.approved:
+            self.pending_extension = None
+            approvers = list(dict.fromkeys(r.reviewer_id for r in extension.approvals))
+            events += self._lengthen(extension.extra_seconds, approvers, cause)
+        return events
+
+    def deny_extension(self, reason: str, denied_by: str | None, cause: Event) -> list[Event]:
+        """A reviewer denied the pending extension: it is dropped, the grant ends when it would have."""
+        if self.state is not S.active or self.pending_extension is None:
+            raise Refusal("invalid_state", "there is no extension waiting for approval")
+        return self._drop_extension(reason, denied_by, cause)
+
+    def lapse_extension(self, due_at: datetime, cause: Event) -> list[Event]:
+        """The approval deadline of the pending extension passed (a timer of an earlier one: nothing)."""
+        extension = self.pending_extension
+        if self.state is not S.active or extension is None:
+            return []
+        if abs((extension.deadline - due_at).total_seconds()) > 1:
+            return []
+        assert self.expires_at is not None
+        return self._drop_extension(
+            f"no approval of the extension by {_utc(extension.deadline)}; the grant still ends at "
+            f"{_utc(self.expires_at)}; ask again or ask the approvers",
+            None,
+            cause,
+        )
+
+    def _drop_extension(self, reason: str, denied_by: str | None, cause: Event) -> list[Event]:
+        self.pending_extension = None
+        return [
+            GrantExtensionDenied(
+                request_id=self.request_id, reason=reason, denied_by=denied_by, **self._envelope(cause)
+            )
+        ]
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

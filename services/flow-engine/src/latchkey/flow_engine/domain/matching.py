@@ -57,6 +57,36 @@ def covers_resource(flow: AccessFlow, resource: Resource) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class FlowRefusal:
+    """A flow rule that refuses an ask at this moment (`code` machine-readable, `reason` for people)."""
+
+    code: str
+    reason: str
+
+
+def approval_steps(
+    flow: AccessFlow, justification: str | None, at: datetime
+) -> tuple[ApprovalStep, ...] | FlowRefusal:
+    """The approval steps an ask under `flow` at `at` must pass (none: automatic), or the flow rule
+    that refuses it: a missing required justification, or `outside: deny` outside the schedule."""
+    spec = flow.spec
+    if spec.justification is Justification.required and not (justification or "").strip():
+        return FlowRefusal(
+            "justification_required", f"flow {flow.name} requires a justification: add one and submit again"
+        )
+    steps = tuple(spec.approval.steps)
+    if spec.schedule is not None and not spec.schedule.allows(at):
+        if spec.schedule.outside is OutsideSchedule.deny:
+            return FlowRefusal(
+                "outside_schedule",
+                f"flow {flow.name} takes requests only {spec.schedule.describe()}; submit again then",
+            )
+        assert spec.schedule.extra_step is not None  # enforced by Schedule's validator
+        steps = (*steps, spec.schedule.extra_step)
+    return steps
+
+
 def _preference(match: Match) -> tuple[int, int, str]:
     # Fewest approvals first: a requester who may have access at once should not wait for a review.
     return (len(match.steps), -match.duration_seconds, match.flow.name)
@@ -100,20 +130,11 @@ def match_request(
     found: list[Match] = []
     refusals: list[str] = []
     for flow in candidates:
-        spec = flow.spec
-        if spec.justification is Justification.required and not (ask.justification or "").strip():
-            refusals.append(f"flow {flow.name} requires a justification: add one and submit again")
+        steps = approval_steps(flow, ask.justification, ask.at)
+        if isinstance(steps, FlowRefusal):
+            refusals.append(steps.reason)
             continue
-        steps = tuple(spec.approval.steps)
-        if spec.schedule is not None and not spec.schedule.allows(ask.at):
-            if spec.schedule.outside is OutsideSchedule.deny:
-                refusals.append(
-                    f"flow {flow.name} takes requests only {spec.schedule.describe()}; submit again then"
-                )
-                continue
-            assert spec.schedule.extra_step is not None  # enforced by Schedule's validator
-            steps = (*steps, spec.schedule.extra_step)
-        found.append(Match(flow, clamp_duration(ask.duration_seconds, spec), steps))
+        found.append(Match(flow, clamp_duration(ask.duration_seconds, flow.spec), steps))
     if not found:
         return NoMatch("; ".join(refusals))
     # A longer duration than the flow allows still matches: the grant is clamped to the flow's maximum
