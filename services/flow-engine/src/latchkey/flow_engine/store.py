@@ -401,7 +401,7 @@ class FlowEngineStore:
         batch is retried and then finds the row (and treats the event as a reused id)."""
         rows = [_to_row(r) for r in fresh]
         columns = list(rows[0])
-        json_columns = {"steps", "approvals"}
+        json_columns = {c.name for c in self.requests.columns if isinstance(c.type, JSONB)}
         connection = await session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         if raw is None:  # pragma: no cover - only an invalidated connection has none
@@ -411,7 +411,12 @@ class FlowEngineStore:
         async with raw.cursor() as cursor:
             async with cursor.copy(f'COPY "{q.schema}"."{q.name}" ({names}) FROM STDIN') as copy:
                 for row in rows:
-                    await copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
+                    await copy.write_row(
+                        [
+                            Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c]
+                            for c in columns
+                        ]
+                    )
 
 
 def _to_row(r: AccessRequest) -> dict[str, Any]:
