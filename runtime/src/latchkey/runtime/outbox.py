@@ -89,8 +89,14 @@ class OutboxRelay:
         """Publish one batch if this relay holds the lock; returns how many rows were published."""
         outbox = self._tables.outbox
         async with self._engine.begin() as conn:
+            # Marking rows sent need not wait for the WAL flush: should PostgreSQL crash and lose the
+            # mark, the rows are published again and consumers' inboxes drop the repeats. One fsync
+            # less per relayed batch, on the path of every event.
             got_lock = await conn.scalar(
-                sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel)))
+                sa.select(
+                    sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel)),
+                    sa.func.set_config("synchronous_commit", "off", True),
+                )
             )
             if not got_lock:
                 return 0
