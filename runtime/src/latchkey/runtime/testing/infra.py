@@ -158,9 +158,14 @@ class KafkaCluster:
     def node_ids(self) -> list[int]:
         return [int(n["id"]) for n in self.info["nodes"]]
 
+    @property
+    def host(self) -> str:
+        """The address every node binds and advertises (127.0.0.1 unless started with `host`)."""
+        return str(self.info.get("host", "127.0.0.1"))
+
     def node_bootstrap(self, node_id: int) -> str:
-        port = next(n["port"] for n in self.info["nodes"] if n["id"] == node_id)
-        return f"127.0.0.1:{port}"
+        node = next(n for n in self.info["nodes"] if n["id"] == node_id)
+        return f"{node.get('host', '127.0.0.1')}:{node['port']}"
 
     def kill_node(self, node_id: int) -> None:
         """kill -9 one node; its data stays for start_node."""
@@ -179,9 +184,9 @@ class KafkaCluster:
         return True
 
     @classmethod
-    def start(cls, state_dir: Path, nodes: int = 1) -> KafkaCluster:
+    def start(cls, state_dir: Path, nodes: int = 1, host: str = "127.0.0.1") -> KafkaCluster:
         state_dir.mkdir(parents=True, exist_ok=True)
-        _run_script("kafka", "start", "--nodes", str(nodes), state_dir=state_dir)
+        _run_script("kafka", "start", "--nodes", str(nodes), "--host", host, state_dir=state_dir)
         return cls(state_dir)
 
     def stop(self) -> None:
@@ -308,11 +313,17 @@ def _start_external() -> InfraHandle:
     return InfraHandle(Infra(bootstrap, sqlalchemy_url(url), libpq_url(url), mode="external"))
 
 
-def start_local(nodes: int = 1, state_dir: Path | None = None, with_postgres: bool = True) -> InfraHandle:
+def start_local(
+    nodes: int = 1,
+    state_dir: Path | None = None,
+    with_postgres: bool = True,
+    kafka_host: str = "127.0.0.1",
+) -> InfraHandle:
     """Run both scripts in a fresh state dir; the servers start in parallel.
 
     `with_postgres=False` starts only Kafka (e.g. a second, 3-node cluster for HA tests); the
-    handle's database URLs are then empty.
+    handle's database URLs are then empty. `kafka_host` is the local address Kafka binds and
+    advertises (e.g. a veth address that a process in another network namespace can reach).
     """
     if state_dir is None:
         reap_stale_state_dirs()
@@ -336,7 +347,7 @@ def start_local(nodes: int = 1, state_dir: Path | None = None, with_postgres: bo
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            for name, args in (("kafka", ["--nodes", str(nodes)]), ("postgres", []))
+            for name, args in (("kafka", ["--nodes", str(nodes), "--host", kafka_host]), ("postgres", []))
             if name == "kafka" or with_postgres
         }
         failures = []
