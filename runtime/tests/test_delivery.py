@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
@@ -196,3 +196,56 @@ async def test_handler_that_always_fails_on_one_event_isolates_it_and_moves_on(
     dlq = await read_until(kafka_bootstrap, settings.topic(REQUESTS.dlq), lambda rs: len(rs) >= 1)
     record = DeadLetter.model_validate_json(dlq[0].value)
     assert record.error_type == "HandlerError" and "bug triggered by r1" in record.reason
+
+
+async def test_exclusive_subscription_hands_a_partition_over_only_between_batches(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A second member joins while the first is in the middle of a batch: the rebalance waits until
+    that batch is done and committed, so no record is ever worked on by both members."""
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    worked_on: list[tuple[str, int, int]] = []  # (member, partition, offset) when a batch starts
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    def handler(member: str) -> Any:
+        async def handle(batch: Batch[Any]) -> None:
+            worked_on.extend((member, item.partition, item.offset) for item in batch.items)
+            if member == "a" and not holding.is_set():
+                holding.set()
+                await release.wait()  # a slow batch: the target takes its time
+
+        return handle
+
+    first, second = make_broker(settings), make_broker(settings)
+    subscribe(first, settings, REQUESTS, handler("a"), group_id="exclusive", exclusive=True)
+    subscribe(second, settings, REQUESTS, handler("b"), group_id="exclusive", exclusive=True)
+    await first.start()
+    joining: asyncio.Task[Any] | None = None
+    try:
+        events = [
+            RequestSubmitted(
+                request_id=f"r-{i}", id_token="t", integration_id="pg", resource="db", permission="readonly"
+            )
+            for i in range(30)
+        ]
+        for event in events:  # keyed by request id: spread over the three partitions
+            await produce(kafka_bootstrap, settings.topic(REQUESTS.name), [event], key=event.request_id)
+        await asyncio.wait_for(holding.wait(), 30)
+        joining = asyncio.create_task(second.start())
+        await asyncio.sleep(4)  # the join asks `a` to give partitions up; `a` is still in its batch
+        during_batch = [w for w in worked_on if w[0] == "b"]
+        release.set()
+        await wait_for(lambda: len({(p, o) for _, p, o in worked_on}) >= len(events), timeout=60)
+        await joining
+        await asyncio.sleep(1)  # a record worked on twice would show up now
+    finally:
+        release.set()
+        if joining is not None and not joining.done():
+            joining.cancel()
+        await second.stop()
+        await first.stop()
+    assert not during_batch, f"`b` got records while `a` was still working on its batch: {during_batch}"
+    twice = [(p, o) for (p, o), n in Counter((p, o) for _, p, o in worked_on).items() if n > 1]
+    assert not twice, f"records worked on twice: {twice} ({worked_on})"

@@ -8,18 +8,31 @@ Failure policy:
   backoff, for as long as it takes: nothing is skipped while a dependency is down;
 - any other exception → the batch is retried a few times, then split into single events so the one
   that keeps failing is dead-lettered (after `handler_max_attempts`) and the partition moves on.
+
+`exclusive=True` (the connector: its handler changes systems outside Kafka, which no redelivery can
+undo) also makes sure that only one member of the group works on a partition at a time:
+- before a batch runs, the member confirms that it still owns the batch's partitions, by committing
+  their current offsets with its group generation. A member the group coordinator evicted (it was
+  cut off from the network, or paused, past the session timeout) learns it there, instead of running
+  records that another member has already taken over; it rejoins and gets fresh offsets;
+- a rebalance waits (up to `REVOKE_WAIT_SECONDS`) for the running batch to finish and commit before
+  the member gives its partitions away, so the next owner does not start on records still in progress.
+What remains is a member cut off in the middle of a batch: its work up to the cut may be done again
+by the next owner (docs/connector.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -182,15 +195,18 @@ def subscribe(
     from_beginning: bool = True,
     topic_name: str | None = None,
     group_instance_id: str | None = None,
+    exclusive: bool = False,
 ) -> DeadLetterWriter:
     """Subscribe `handler` to `topic` in consumer group `group_id`; returns its dead-letter writer.
 
     Offsets are committed after `handler` returns (at-least-once): handlers must be idempotent.
+    `exclusive`: one member at a time works on a partition (see the module docstring).
     """
     group_id = settings.group(group_id)
     writer = DeadLetterWriter(broker, settings, group_id)
     name = topic_name or settings.topic(topic.name)
     backoff = _Backoff()
+    guard = _OneOwnerAtATime(name) if exclusive else None
 
     async def process(items: list[Received[Any]]) -> None:
         delivery: Batch[Any] = Batch(items)
@@ -231,7 +247,20 @@ def subscribe(
                 items.append(item)
         if not items:
             return
+        if guard is None:
+            await deliver(items)
+            return
+        async with guard.batch_running():
+            await deliver(items, lambda: guard.confirm_ownership(message.consumer, records))
+            # Committed inside the guarded span, so the next owner starts after this batch.
+            await guard.commit(message.consumer)
+
+    async def deliver(
+        items: list[Received[Any]], before: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         try:
+            if before is not None:
+                await before()
             await process(items)
             backoff.reset()
             return
@@ -278,8 +307,73 @@ def subscribe(
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
         group_instance_id=group_instance_id,  # static membership (optional)
         decoder=_no_decode,
+        listener=guard,
     )(consume)
     return writer
+
+
+REVOKE_WAIT_SECONDS = 120.0
+"""How long a rebalance waits for a running exclusive batch; the group's rebalance timeout (the
+consumer's max.poll.interval.ms, 300 s) must stay above it."""
+
+
+class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The `exclusive` guard of one subscription: ownership check before a batch, and partitions
+    released only between batches (aiokafka awaits `on_partitions_revoked` before it rejoins)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def batch_running(self) -> AsyncIterator[None]:
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._idle.set()
+
+    async def confirm_ownership(self, consumer: Any, records: Sequence[Any]) -> None:
+        """Commit the offsets the batch starts at (where the group already is, so nothing moves) with
+        this member's generation: the coordinator refuses it if the partitions are no longer ours."""
+        if not isinstance(consumer, AIOKafkaConsumer):
+            return  # an in-memory test broker has no group
+        starts: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            starts[tp] = min(record.offset, starts.get(tp, record.offset))
+        try:
+            await consumer.commit(starts)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning(
+                "partitions no longer owned; batch left to their new owner",
+                topic=self.topic,
+                partitions=sorted(tp.partition for tp in starts),
+                error=_summarise(exc),
+            )
+            raise TransientError(f"partitions of {self.topic} moved to another member") from exc
+
+    async def commit(self, consumer: Any) -> None:
+        """Commit what the batch consumed; a failure (the group moved on) is left to the next owner."""
+        if not isinstance(consumer, AIOKafkaConsumer):
+            return
+        try:
+            await consumer.commit()
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("batch done but not committed", topic=self.topic, error=_summarise(exc))
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self._idle.is_set():
+            return
+        log.info("rebalance waits for the running batch", topic=self.topic)
+        try:
+            await asyncio.wait_for(self._idle.wait(), REVOKE_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("batch still running; partitions released anyway", topic=self.topic)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None
 
 
 async def _no_decode(message: Any) -> None:

@@ -101,6 +101,8 @@ class Connector:
             self.on_commands,
             group_id=f"connector-{config.connector_id}",
             group_instance_id=settings.group_instance_id,
+            # A command changes a system outside Kafka: never two replicas on one partition at once.
+            exclusive=True,
         )
         self.service.health.add_check("config", self._config_ok)
         self.service.health.add_check("templates", self._templates_ok)
