@@ -34,12 +34,18 @@ def free_port() -> int:
 
 @dataclass
 class ServiceSpec:
-    """How to start one replica: `package` is the part after `latchkey.` (`flow_engine`, `connector`)."""
+    """How to start one replica: `package` is the part after `latchkey.` (`flow_engine`, `connector`).
+
+    `command_prefix` wraps the command (e.g. `ip netns exec NAME` to run it in a network namespace);
+    `health_host` is where its health server listens and is probed (an address the test reaches).
+    """
 
     name: str
     package: str
     env: dict[str, str] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)
+    command_prefix: list[str] = field(default_factory=list)
+    health_host: str = "127.0.0.1"
 
 
 class ServiceProcess:
@@ -69,7 +75,7 @@ class ServiceProcess:
             "PYTHONUNBUFFERED": "1",
             "LATCHKEY_SERVICE_INSTANCE": self.spec.name,
             "LATCHKEY_INSTANCE_ID": self.spec.name,
-            "LATCHKEY_HEALTH_HOST": "127.0.0.1",
+            "LATCHKEY_HEALTH_HOST": self.spec.health_host,
             **self.spec.env,
             "LATCHKEY_HEALTH_PORT": str(self.health_port),
         }
@@ -82,7 +88,13 @@ class ServiceProcess:
         log.write(f"\n=== start #{self.starts + 1} of {self.name} at {time.time():.3f} ===\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"latchkey.{self.spec.package}", *self.spec.args],
+            [
+                *self.spec.command_prefix,
+                sys.executable,
+                "-m",
+                f"latchkey.{self.spec.package}",
+                *self.spec.args,
+            ],
             env=self.environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -97,7 +109,7 @@ class ServiceProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def ready(self) -> bool:
-        ok, _ = probe("127.0.0.1", self.health_port, "/readyz", timeout=2.0)
+        ok, _ = probe(self.spec.health_host, self.health_port, "/readyz", timeout=2.0)
         return ok
 
     def wait_ready(self, timeout: float = 60.0) -> float:

@@ -41,7 +41,7 @@ from latchkey.runtime.testing import create_database, drop_database, sqlalchemy_
 from latchkey.runtime.testing.oidc import TestIssuer
 
 from .bus import Publisher, Record, TopicReader, create_topics, wait_service_consumed
-from .processes import ServiceGroup
+from .processes import ServiceGroup, ServiceSpec
 from .system import LatchkeySystem, Requester, access_flow, flow_event
 
 # The people of examples/identity/directory.yaml
@@ -306,9 +306,14 @@ async def latchkey_running(
     topic_replication: int = 1,
     prefix: str | None = None,
     target_login: tuple[str, str] | None = None,
+    noop_delay_ms: int = 0,
+    adjust_spec: Callable[[ServiceSpec], ServiceSpec] | None = None,
 ) -> AsyncIterator[RunningLatchkey]:
     """Start the whole system (fresh topic prefix, control-plane database, target database, IdP,
-    services) and tear all of it down afterwards, whatever happens."""
+    services) and tear all of it down afterwards, whatever happens.
+
+    `noop_delay_ms` makes each call of the noop target take that long; `adjust_spec` may change how
+    a service is run (e.g. one connector replica inside a network namespace)."""
     report = step or (lambda what, seconds: None)
     prefix = prefix or unique_prefix()
     db_name = f"latchkey_{prefix.strip('.')}"
@@ -328,6 +333,7 @@ async def latchkey_running(
         connector_replicas=connector_replicas,
         extra_env=env,
         target_login=target_login,
+        noop_delay_ms=noop_delay_ms,
     )
     services = ServiceGroup(system.log_dir)
     try:
@@ -356,7 +362,7 @@ async def latchkey_running(
         )
         report(f"topics created under prefix {prefix}", time.monotonic() - t)
         for spec in system.specs():
-            services.add(spec)
+            services.add(adjust_spec(spec) if adjust_spec else spec)
         t = time.monotonic()
         ready = services.start(timeout=120)
         report(

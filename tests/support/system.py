@@ -152,6 +152,7 @@ class LatchkeySystem:
     # (user, password) the connector logs in to the target with; None: the server's admin. A distinct,
     # random password makes it a canary the security suite searches for everywhere.
     target_login: tuple[str, str] | None = None
+    noop_delay_ms: int = 0  # each call of the noop target takes this long (a slow target)
 
     @property
     def public_key(self) -> str:
@@ -216,7 +217,11 @@ class LatchkeySystem:
             {
                 "id": self.noop_integration_id,
                 "type": "noop",
-                "connection": {"journal": str(self.noop_journal), "resources": self.noop_resources},
+                "connection": {
+                    "journal": str(self.noop_journal),
+                    "resources": self.noop_resources,
+                    **({"delay_ms": self.noop_delay_ms} if self.noop_delay_ms else {}),
+                },
                 "templates": ["access"],
             }
         ]
