@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -68,6 +69,12 @@ def _percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -288,8 +295,12 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
         warm, _ = await _load(producer, prefix, token, 50, None, "warm")
         await commands.wait(warm, 180)
 
+        cpu_before = sum(_cpu_seconds(e.pid) for e in engines)
         ids, sent = await _load(producer, prefix, token, burst, None, "burst")
         await commands.wait(ids, 300)
+        # CPU the engine spent per decision in the burst (handler + outbox relay): steadier than
+        # wall-clock rates on a shared machine, since another process's load does not inflate it.
+        cpu_per_decision_ms = (sum(_cpu_seconds(e.pid) for e in engines) - cpu_before) / burst * 1000
         first = min(sent.values())
         last = max(commands.arrived[i] for i in ids)
         decisions_per_s = burst / (last - first)
@@ -316,6 +327,7 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
             },
             "metrics": {
                 "decisions_per_s": round(decisions_per_s, 1),
+                "engine_cpu_ms_per_decision": round(cpu_per_decision_ms, 3),
                 "commands_per_s": round(decisions_per_s, 1),  # one signed grant command per decision
                 "burst_latency_p50_ms": round(_percentile(burst_latency, 0.5), 1),
                 "burst_latency_p99_ms": round(_percentile(burst_latency, 0.99), 1),
