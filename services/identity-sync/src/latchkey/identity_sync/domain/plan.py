@@ -153,7 +153,7 @@ def apply_group_patch(before: IdentityGroup | None, patch: GroupPatch) -> Identi
     if patch.removed:
         return None
     name = patch.name if patch.name is not None else (before.name if before else patch.id)
-    members = set(before.member_ids) if before else set()
+    members = set(patch.members if patch.members is not None else before.member_ids if before else ())
     members -= patch.removed_members
     members |= patch.added_members
     subgroups = set(before.subgroup_ids) if before else set()

@@ -152,6 +152,7 @@ class GraphProvider(IdentityProvider):
             client_secret=settings.idp_client_secret,
             private_key_pem=settings.private_key_pem(),
             key_id=settings.idp_key_id,
+            timeout=settings.idp_timeout_s,
         )
         return cls(
             settings.idp_url,
