@@ -3,12 +3,17 @@
 Several relays (replicas) may run: each batch is taken under a PostgreSQL advisory lock, so exactly
 one relay publishes at a time and order is kept. A relay killed between publishing and marking
 publishes that batch again on restart (at-least-once); consumers' inboxes make the repeat a no-op.
+
+A batch is published as one record batch per (topic, partition), built with the producer's batch API
+and partitioned exactly like `send` (the Java client's murmur2 of the key): a large backlog (an
+identity full sync is ~110k events) costs a fraction of the per-record `send` path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,6 +21,8 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .db import ServiceTables
@@ -31,7 +38,7 @@ class OutboxRelay:
         producer_factory: Callable[[], AIOKafkaProducer],
         tables: ServiceTables,
         *,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         poll_interval: float = 1.0,
         keep_sent_seconds: int = 3600,
     ) -> None:
@@ -93,7 +100,14 @@ class OutboxRelay:
                 return 0
             rows = (
                 await conn.execute(
-                    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+                    # headers as text: a batch usually repeats a few header sets, each decoded once
+                    sa.select(
+                        outbox.c.id,
+                        outbox.c.topic,
+                        outbox.c.key,
+                        outbox.c.value,
+                        sa.cast(outbox.c.headers, sa.Text).label("headers"),
+                    )
                     .where(outbox.c.sent_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
@@ -107,23 +121,47 @@ class OutboxRelay:
         return len(rows)
 
     async def _publish(self, rows: Sequence[Any]) -> None:
-        """Send every row and wait until the brokers acknowledged all of them (acks=all)."""
-        if self._producer is None:
+        """Send every row and wait until the brokers acknowledged all of them (acks=all). Rows of one
+        partition go out in outbox order, in as many record batches as they need."""
+        producer = self._producer
+        if producer is None:
             raise RuntimeError("OutboxRelay.open() was not called")
-        sends = [
-            await self._producer.send(
-                row.topic,
-                value=row.value,
-                key=row.key.encode() if row.key is not None else None,
-                headers=[(k, str(v).encode()) for k, v in (row.headers or {}).items()],
-            )
-            for row in rows
-        ]
-        await asyncio.gather(*sends)
+        partitions: dict[str, list[int]] = {}
+        builders: dict[tuple[str, int], Any] = {}
+        sent: list[asyncio.Future[Any]] = []
+        headers_of: dict[str, list[tuple[str, bytes]]] = {}
+        for row in rows:
+            topic = row.topic
+            if topic not in partitions:
+                partitions[topic] = sorted(await producer.partitions_for(topic))
+            key = row.key.encode() if row.key is not None else None
+            partition = DefaultPartitioner()(key, partitions[topic], partitions[topic])
+            headers = headers_of.get(row.headers)
+            if headers is None:
+                decoded = json.loads(row.headers) if row.headers else {}
+                headers = headers_of[row.headers] = [(k, str(v).encode()) for k, v in decoded.items()]
+            builder = builders.get((topic, partition))
+            if builder is None:
+                builder = builders[(topic, partition)] = producer.create_batch()
+            if builder.append(key=key, value=row.value, timestamp=None, headers=headers) is None:
+                # the record batch is full: queue it and start the partition's next one
+                sent.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[(topic, partition)] = producer.create_batch()
+                if builder.append(key=key, value=row.value, timestamp=None, headers=headers) is None:
+                    raise ValueError(f"outbox row {row.id} is larger than a producer batch")
+        for (topic, partition), builder in builders.items():
+            sent.append(await producer.send_batch(builder, topic, partition=partition))
+        await asyncio.gather(*sent)
 
     async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
         outbox = self._tables.outbox
-        await conn.execute(sa.update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=sa.func.now()))
+        # one array parameter, not an IN list of thousands of parameters
+        await conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id == sa.func.any(sa.cast(sa.bindparam("ids"), ARRAY(sa.BigInteger))))
+            .values(sent_at=sa.func.now()),
+            {"ids": ids},
+        )
 
     async def purge_sent(self) -> int:
         outbox = self._tables.outbox

@@ -31,12 +31,13 @@ T = TypeVar("T")
 
 
 class Credentials(ABC):
-    """Supplies the Authorization header; `refresh` gets a new one after a 401 (False: cannot)."""
+    """Supplies the Authorization header; `refresh` gets a new one after the server refused `rejected`
+    with a 401 (False: cannot)."""
 
     @abstractmethod
     async def authorization(self) -> str: ...
 
-    async def refresh(self) -> bool:
+    async def refresh(self, rejected: str) -> bool:
         return False
 
 
@@ -60,7 +61,7 @@ class StaticToken(Credentials):
     async def authorization(self) -> str:
         return f"{self._scheme} {self._read()}"
 
-    async def refresh(self) -> bool:
+    async def refresh(self, rejected: str) -> bool:
         return self._file is not None
 
 
@@ -89,10 +90,12 @@ class OAuthToken(Credentials):
                 self.fetches += 1
             return f"Bearer {self._access_token}"
 
-    async def refresh(self) -> bool:
+    async def refresh(self, rejected: str) -> bool:
         async with self._locked():
-            self._access_token = await self.fetch()
-            self.fetches += 1
+            # requests in flight all see the expiry: the first fetches a new token, the rest reuse it
+            if self._access_token is None or f"Bearer {self._access_token}" == rejected:
+                self._access_token = await self.fetch()
+                self.fetches += 1
         return True
 
 
@@ -242,7 +245,10 @@ def retry_delay(response: Response, attempt: int, max_delay: float) -> float:
 class ApiClient:
     """GET JSON pages from one IdP API. Transient failures (429, 5xx, network, malformed body) are
     retried up to `max_retries` times; anything else, or exhaustion, is a `ProviderError`.
-    `concurrency` bounds the open connections (and so the requests in flight)."""
+
+    At most `concurrency` requests are in flight. Okta-style rate-limit headers (X-Rate-Limit-Remaining /
+    -Reset) set a budget for the current window, less the requests still in flight; when it is spent,
+    requests wait for the reset instead of earning 429s."""
 
     def __init__(
         self,
@@ -263,7 +269,11 @@ class ApiClient:
         self.stats = stats
         self._max_retries = max_retries
         self._max_delay = max_delay
-        self._pause_until = 0.0  # shared across concurrent requests when the rate limit is exhausted
+        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight = 0
+        self._pause_until = 0.0  # after a 429: every request waits until then
+        self._budget: int | None = None  # requests left in the rate-limit window (None: unknown)
+        self._window_reset = 0.0
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -291,15 +301,18 @@ class ApiClient:
         refreshed = False
         attempt = 0
         while True:
-            wait = self._pause_until - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
             request_headers = {"Accept": "application/json", **(headers or {})}
             if self._credentials is not None:
                 request_headers["Authorization"] = await self._credentials.authorization()
-            self.stats.requests += 1
             try:
-                response = await self._send(url, params, request_headers)
+                async with self._slots:
+                    await self._within_rate_limit()
+                    self.stats.requests += 1
+                    self._in_flight += 1
+                    try:
+                        response = await self._send(url, params, request_headers)
+                    finally:
+                        self._in_flight -= 1
             except (aiohttp.ClientError, TimeoutError) as exc:
                 attempt += 1
                 if attempt > self._max_retries:
@@ -312,7 +325,7 @@ class ApiClient:
                 return response
             if response.status == 401 and not refreshed and self._credentials is not None:
                 # access tokens expire mid-sync; one refresh per request, then it is a real refusal
-                refreshed = await self._credentials.refresh()
+                refreshed = await self._credentials.refresh(request_headers["Authorization"])
                 if refreshed:
                     self.stats.token_refreshes += 1
                     log.info("identity provider token refreshed", path=_path(url))
@@ -368,17 +381,38 @@ class ApiClient:
                 log.info("identity provider returned a malformed page, fetching again", path=_path(url))
                 await asyncio.sleep(min(self._max_delay, 0.1 * 2**attempt))
 
+    async def _within_rate_limit(self) -> None:
+        """Wait while the server asked for a pause (429) or the window's budget is spent; then take one
+        request from the budget."""
+        while True:
+            now = time.time()
+            wait = self._pause_until - now
+            if self._budget is not None and self._budget <= 0:
+                if now >= self._window_reset:
+                    self._budget = None  # a new window: the next response tells its budget
+                else:
+                    wait = max(wait, self._window_reset - now)
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        if self._budget is not None:
+            self._budget -= 1
+
     def _note_rate_limit(self, response: Response) -> None:
-        """Okta-style headers: when the window is used up, wait for its reset instead of earning a 429."""
+        """Okta-style headers: the requests left in the window, less those still in flight (the server
+        may not have counted them yet), until the window's reset (bounded by `max_delay`)."""
         remaining = response.headers.get("X-Rate-Limit-Remaining")
         reset = response.headers.get("X-Rate-Limit-Reset")
         if remaining is None or reset is None:
             return
         try:
-            if int(remaining) <= 0:
-                self._pause_until = max(self._pause_until, min(float(reset), time.time() + self._max_delay))
+            budget = int(remaining) - self._in_flight
+            reset_at = min(float(reset), time.time() + self._max_delay)
         except ValueError:
             return
+        if self._budget is not None and abs(reset_at - self._window_reset) < 0.5:
+            budget = min(budget, self._budget)  # answers of one window may arrive out of order
+        self._budget, self._window_reset = budget, reset_at
 
 
 def _path(url: str) -> str:

@@ -21,7 +21,6 @@ Credentials: an API token (`SSWS`) or an OAuth service app (client credentials, 
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, TypeAdapter
 
 from ..domain.model import GroupPatch, IdentityGroup, IdentityUser, IdpPayload, UserPatch
-from .base import Delta, DeltaExpired, IdentityProvider, Listing, bounded_map
+from .base import Delta, DeltaExpired, IdentityProvider, Listing, bounded_map, concurrently
 from .http import ApiClient, ClientCredentials, Credentials, Response, StaticToken
 
 if TYPE_CHECKING:
@@ -194,7 +193,7 @@ class OktaProvider(IdentityProvider):
         started = await self._now()
         # users and group members are listed at the same time: the member fetches (one request per
         # group) are latency bound, the user pages are parse bound
-        users, groups = await asyncio.gather(self._collect(self.users()), self._groups_with_members())
+        users, groups = await concurrently(self._collect(self.users()), self._groups_with_members())
         return Listing(
             users,
             [IdentityGroup(group.id, group.profile.name, members) for group, members in groups],
@@ -216,7 +215,7 @@ class OktaProvider(IdentityProvider):
         stamp = okta_timestamp(since - self._overlap)
         user_query = {"search": f'lastUpdated gt "{stamp}"'}
         group_query = {"filter": f'lastUpdated gt "{stamp}" or lastMembershipUpdated gt "{stamp}"'}
-        users, groups = await asyncio.gather(
+        users, groups = await concurrently(
             self._collect_patches(user_query), self._groups_with_members(group_query)
         )
         return Delta(
