@@ -61,12 +61,25 @@ class DirectoryStore:
             )
         return users
 
-    async def load_groups(self, session: AsyncSession) -> dict[str, StoredGroup]:
-        result = await session.stream(
+    async def load_nesting(self, session: AsyncSession) -> dict[str, frozenset[str]]:
+        """The subgroup ids of every group that has any (a small part of most directories)."""
+        rows = await session.execute(
             sa.text(
-                f"SELECT group_id, name, direct_member_ids, subgroup_ids, member_ids FROM {self._t('groups')}"
-            ).execution_options(yield_per=STREAM_ROWS // 10)
+                f"SELECT group_id, subgroup_ids FROM {self._t('groups')} WHERE cardinality(subgroup_ids) > 0"
+            )
         )
+        return {group_id: frozenset(subgroups) for group_id, subgroups in rows}
+
+    async def load_groups(
+        self, session: AsyncSession, ids: Iterable[str] | None = None
+    ) -> dict[str, StoredGroup]:
+        """Every stored group, or those in `ids`."""
+        sql = f"SELECT group_id, name, direct_member_ids, subgroup_ids, member_ids FROM {self._t('groups')}"
+        params: dict[str, Any] = {}
+        if ids is not None:
+            sql += " WHERE group_id = ANY(:ids)"
+            params["ids"] = list(ids)
+        result = await session.stream(sa.text(sql).execution_options(yield_per=STREAM_ROWS // 10), params)
         groups: dict[str, StoredGroup] = {}
         async for group_id, name, direct, subgroups, members in result:
             # ids are interned (a user is in many groups) and a flat group shares one set for both

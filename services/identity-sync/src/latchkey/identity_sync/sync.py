@@ -26,7 +26,7 @@ from latchkey.runtime import UnitOfWork
 from latchkey.runtime.observability import get_logger
 
 from .domain.model import admissible_group, admissible_group_patch, admissible_user, admissible_user_patch
-from .domain.plan import SyncPlan, plan_delta, plan_full
+from .domain.plan import SyncPlan, groups_to_replan, plan_delta, plan_full
 from .providers.base import DeltaExpired, IdentityProvider
 from .store import DirectoryStore
 
@@ -125,7 +125,8 @@ class SyncEngine:
                 await self._record(report, started, requests_before, retries_before)
             raise
         report.duration_s = time.perf_counter() - clock
-        release_memory()
+        if report.mode == "full":
+            release_memory()  # only a full run stages a listing worth handing back
         self.runs_ok += 1
         self.last_success = time.time()
         log.info(
@@ -176,9 +177,10 @@ class SyncEngine:
             if await self.store.load_cursor(uow.session, self.provider.name) != cursor:
                 # another run advanced the cursor while we were listing: our delta is stale
                 raise DeltaExpired("cursor moved by a concurrent run")
+            needed = groups_to_replan(await self.store.load_nesting(uow.session), delta.groups)
             plan = plan_delta(
                 await self.store.load_users(uow.session, (p.id for p in delta.users)),
-                await self.store.load_groups(uow.session),
+                await self.store.load_groups(uow.session, needed),
                 delta.users,
                 delta.groups,
             )
