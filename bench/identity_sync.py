@@ -93,9 +93,7 @@ async def _measure_sync(kind: str, fake: dict[str, Any], bootstrap: str, databas
         configure_process=False,
     )
     provider = build_provider(settings)
-    engine = SyncEngine(
-        provider, service.unit_of_work, store=DirectoryStore(schema), topic_prefix=settings.topic_prefix
-    )
+    engine = SyncEngine(provider, service.unit_of_work, store=DirectoryStore(schema))
     async with service.engine.begin() as conn:  # a fresh snapshot, also when run by hand twice
         await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     await upgrade_async(settings.sync_database_url, MIGRATIONS, schema)

@@ -26,6 +26,7 @@ from latchkey.runtime import (
     make_producer,
     make_sessions,
     subscribe,
+    tracing,
 )
 from latchkey.runtime.outbox import OutboxRelay
 from latchkey.runtime.testing.bus import events_of, read_until
@@ -177,3 +178,67 @@ async def test_two_relays_publish_each_row_once_in_commit_order(
     for key in ("k0", "k1", "k2"):
         order = [int(e.resource) for e in events if e.request_id == key]  # type: ignore[attr-defined]
         assert order == sorted(order), f"events of {key} were reordered"
+
+
+async def test_emit_many_streams_its_events_between_the_others_with_keys_and_trace_headers(
+    db: Any, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    engine, tables, _ = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [LIFECYCLE])
+    async with UnitOfWork(make_sessions(engine), tables, settings) as uow:
+        uow.emit(LIFECYCLE, cancelled("first"))
+        uow.emit_many(LIFECYCLE, (cancelled(f"bulk-{i % 7}") for i in range(2000)))
+        uow.emit(LIFECYCLE, cancelled("last"))
+    relay = OutboxRelay(engine, lambda: make_producer(settings), tables)
+    await relay.open()
+    try:
+        while await relay.relay_once():
+            pass
+    finally:
+        await relay.close()
+    records = await read_until(
+        kafka_bootstrap, settings.topic(LIFECYCLE.name), lambda rs: len(rs) >= 2002, settle=0.5
+    )
+    assert len(records) == 2002
+    for record in records:
+        event = LIFECYCLE.parse(record.value)
+        assert record.key.decode() == event.request_id  # type: ignore[attr-defined]
+        # an untraced event continues the trace derived from its request (correlation) id
+        traceparent = dict(record.headers)["traceparent"].decode()
+        assert traceparent.split("-")[1] == tracing.trace_id_for(event.correlation_id or "")
+    async with engine.connect() as conn:
+        result = await conn.execute(sa.select(tables.outbox.c.key).order_by(tables.outbox.c.id))
+        keys = result.scalars().all()
+    assert keys == ["first", *(f"bulk-{i % 7}" for i in range(2000)), "last"], "rows in emit order"
+
+
+async def test_relay_puts_each_key_on_the_partition_a_producer_send_would(
+    db: Any, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    engine, tables, _ = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [LIFECYCLE])
+    topic = settings.topic(LIFECYCLE.name)
+    keys = [f"request-{i}" for i in range(60)]
+    async with UnitOfWork(make_sessions(engine), tables, settings) as uow:
+        uow.emit_many(LIFECYCLE, (cancelled(key) for key in keys))
+    relay = OutboxRelay(engine, lambda: make_producer(settings), tables)
+    await relay.open()
+    try:
+        assert await relay.relay_once() == len(keys)
+    finally:
+        await relay.close()
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for key in keys:
+            await producer.send_and_wait(topic, b"direct", key=key.encode())
+    finally:
+        await producer.stop()
+    records = await read_until(kafka_bootstrap, topic, lambda rs: len(rs) >= 2 * len(keys), settle=0.5)
+    partitions: dict[str, set[int]] = {}
+    for record in records:
+        partitions.setdefault(record.key.decode(), set()).add(record.partition)
+    assert len({p for ps in partitions.values() for p in ps}) > 1, "the keys spread over partitions"
+    assert all(len(ps) == 1 for ps in partitions.values()), "relay and producer disagree on a key"

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from latchkey.identity_sync.domain.model import GroupPatch, IdentityGroup, IdentityUser, UserPatch
-from latchkey.identity_sync.domain.plan import StoredGroup, flatten_memberships, plan_delta, plan_full
+from latchkey.identity_sync.domain.plan import (
+    StoredGroup,
+    flatten_memberships,
+    groups_to_replan,
+    plan_delta,
+    plan_full,
+)
 
 ALICE = IdentityUser("u1", "alice@example.test", True, "u3")
 
@@ -75,3 +81,35 @@ def test_delta_nested_change_republishes_parent() -> None:
     assert sorted(g.id for g in plan.upserted_groups) == ["c", "p"]
     plan = plan_delta({}, stored(parent, child), [], [GroupPatch("c", removed=True)])
     assert plan.delete_groups == ["c"] and [g.id for g in plan.upserted_groups] == ["p"]
+
+
+def test_delta_with_complete_members_replaces_them() -> None:
+    group = IdentityGroup("g", "eng", frozenset({"u1", "u2"}))
+    plan = plan_delta({}, stored(group), [], [GroupPatch("g", name="eng", members=frozenset({"u2", "u3"}))])
+    assert [sorted(g.member_ids) for g in plan.upserted_groups] == [["u2", "u3"]]
+    plan = plan_delta({}, stored(group), [], [GroupPatch("g", name="eng", members=frozenset({"u1", "u2"}))])
+    assert plan.event_count == 0 and plan.write_groups == []
+
+
+def test_a_delta_round_replans_patched_groups_their_ancestors_and_what_they_nest() -> None:
+    # top > mid > leaf > deep; side > leaf; other and lone stand apart
+    nesting = {"top": {"mid"}, "mid": {"leaf"}, "side": {"leaf"}, "leaf": {"deep"}, "other": {"x"}}
+    assert groups_to_replan(nesting, [GroupPatch("lone")]) == {"lone"}
+    assert groups_to_replan(nesting, [GroupPatch("leaf")]) == {"top", "mid", "side", "leaf", "deep"}
+    assert groups_to_replan(nesting, [GroupPatch("new", added_subgroups={"other"})]) == {"new", "other", "x"}
+    # planning with only those groups gives the same plan as with the whole directory
+    groups = [
+        IdentityGroup("top", "top", frozenset({"u1"}), frozenset({"mid"})),
+        IdentityGroup("mid", "mid", frozenset(), frozenset({"leaf"})),
+        IdentityGroup("side", "side", frozenset({"u9"}), frozenset({"leaf"})),
+        IdentityGroup("leaf", "leaf", frozenset({"u2"}), frozenset({"deep"})),
+        IdentityGroup("deep", "deep", frozenset({"u3"})),
+        IdentityGroup("lone", "lone", frozenset({"u4"})),
+    ]
+    everything = stored(*groups)
+    patches = [GroupPatch("deep", added_members={"u5"})]
+    needed = groups_to_replan({g.id: g.subgroup_ids for g in groups if g.subgroup_ids}, patches)
+    partial = plan_delta({}, {k: v for k, v in everything.items() if k in needed}, [], patches)
+    full = plan_delta({}, everything, [], patches)
+    assert sorted(g.id for g in partial.upserted_groups) == ["deep", "leaf", "mid", "side", "top"]
+    assert partial.upserted_groups == full.upserted_groups and partial.write_groups == full.write_groups

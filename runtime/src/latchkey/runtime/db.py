@@ -3,6 +3,9 @@ the transactional outbox and the idempotent inbox, created in the service's own 
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -56,3 +59,44 @@ class ServiceTables:
     @property
     def notify_channel(self) -> str:
         return f"latchkey_outbox_{self.schema}"
+
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_COPY_TRAILER = b"\xff\xff"
+_NULL = struct.pack("!i", -1)
+_LENGTH = struct.Struct("!i")
+
+
+def binary_copy_data(rows: Iterable[Sequence[bytes | None]], fields: int) -> Iterator[bytes]:
+    """PostgreSQL binary COPY data for rows of fields already in binary wire format (None is NULL):
+    text and bytea as their bytes, boolean as one byte, jsonb as b"\\x01" + JSON text. Yielded in
+    ~1 MB chunks; packing rows here is several times cheaper than psycopg's per-row `write_row`."""
+    count = struct.pack("!h", fields)
+    buffer = bytearray(_COPY_SIGNATURE)
+    for row in rows:
+        buffer += count
+        for value in row:
+            if value is None:
+                buffer += _NULL
+            else:
+                buffer += _LENGTH.pack(len(value))
+                buffer += value
+        if len(buffer) > 1 << 20:
+            yield bytes(buffer)
+            buffer.clear()
+    buffer += _COPY_TRAILER
+    yield bytes(buffer)
+
+
+async def copy_binary(
+    session: AsyncSession, target: str, rows: Iterable[Sequence[bytes | None]], fields: int
+) -> None:
+    """`COPY target FROM STDIN (FORMAT BINARY)` on the session's own connection, so in its transaction.
+    `target` is SQL (`"schema".table (col, ...)`); `rows` are consumed as the data streams."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    if raw is None:  # pragma: no cover - only an invalidated connection has none
+        raise RuntimeError("the session's database connection is closed")
+    async with raw.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+        for chunk in binary_copy_data(rows, fields):
+            await copy.write(chunk)

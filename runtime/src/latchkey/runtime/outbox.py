@@ -3,6 +3,10 @@
 Several relays (replicas) may run: each batch is taken under a PostgreSQL advisory lock, so exactly
 one relay publishes at a time and order is kept. A relay killed between publishing and marking
 publishes that batch again on restart (at-least-once); consumers' inboxes make the repeat a no-op.
+
+A batch is published as one record batch per (topic, partition), built with the producer's batch API
+and partitioned exactly like `send` (the Java client's murmur2 of the key): a large backlog (an
+identity full sync is ~110k events) costs a fraction of the per-record `send` path.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,7 +39,7 @@ class OutboxRelay:
         producer_factory: Callable[[], AIOKafkaProducer],
         tables: ServiceTables,
         *,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         poll_interval: float = 1.0,
         keep_sent_seconds: int = 3600,
     ) -> None:
@@ -49,6 +54,11 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.published = 0
+        # While draining a backlog, the next batch starts after the last one: the rows just marked sent
+        # stay in the unsent index as dead entries until vacuum, and rescanning them from the start
+        # made each batch slower than the one before. A partial batch ends the drain; the next one
+        # starts from the beginning again, so a row committed late with a lower id is not skipped.
+        self._resume_after = 0
 
     def wake(self) -> None:
         """Something was committed in this process: publish now rather than at the next poll."""
@@ -92,27 +102,41 @@ class OutboxRelay:
             # Marking rows sent need not wait for the WAL flush: should PostgreSQL crash and lose the
             # mark, the rows are published again and consumers' inboxes drop the repeats. One fsync
             # less per relayed batch, on the path of every event.
+            # Right after a bulk COPY (an identity full sync: 110k rows) the table's statistics still
+            # say "a few hundred rows", and the planner then bitmap-scans and sorts every unsent row
+            # (~0.5 s per batch) instead of reading the next batch off the unsent index (~10 ms).
+            # Both settings are local to this transaction and ride on the lock's round trip.
             got_lock = await conn.scalar(
                 sa.select(
                     sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel)),
                     sa.func.set_config("synchronous_commit", "off", True),
+                    sa.func.set_config("enable_bitmapscan", "off", True),
                 )
             )
             if not got_lock:
                 return 0
             rows = (
                 await conn.execute(
-                    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
-                    .where(outbox.c.sent_at.is_(None))
+                    # headers as text: a batch usually repeats a few header sets, each decoded once
+                    sa.select(
+                        outbox.c.id,
+                        outbox.c.topic,
+                        outbox.c.key,
+                        outbox.c.value,
+                        sa.cast(outbox.c.headers, sa.Text).label("headers"),
+                    )
+                    .where(outbox.c.sent_at.is_(None), outbox.c.id > self._resume_after)
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
                 )
             ).all()
             if not rows:
+                self._resume_after = 0
                 return 0
             await self._publish(rows)
             await self._mark_sent(conn, [row.id for row in rows])
         self.published += len(rows)
+        self._resume_after = rows[-1].id if len(rows) >= self._batch_size else 0
         return len(rows)
 
     async def _publish(self, rows: Sequence[Any]) -> None:
@@ -128,18 +152,23 @@ class OutboxRelay:
         spread = itertools.count()
         batches: dict[tuple[str, int], Any] = {}
         sent: list[asyncio.Future[Any]] = []
+        headers_of: dict[str, list[tuple[str, bytes]]] = {}  # a batch repeats a few header sets
         for row in rows:
             count = counts.get(row.topic)
             if count is None:
                 count = counts[row.topic] = len(await producer.partitions_for(row.topic))
             key = row.key.encode() if row.key is not None else None
             where = (row.topic, partition_for(key, count) if key is not None else next(spread) % count)
-            headers = [(k, str(v).encode()) for k, v in (row.headers or {}).items()]
+            headers = headers_of.get(row.headers)
+            if headers is None:
+                decoded = json.loads(row.headers) if row.headers else {}
+                headers = headers_of[row.headers] = [(k, str(v).encode()) for k, v in decoded.items()]
             batch = batches.get(where)
             if batch is None:
                 batch = batches[where] = producer.create_batch()
             if batch.append(key=key, value=row.value, timestamp=None, headers=headers) is None:
-                # full: submit it (in order) and start the next batch with this record
+                # full: submit it (in order) and start the next batch with this record (a first
+                # record always fits: the builder takes it whatever its size)
                 sent.append(await producer.send_batch(batch, where[0], partition=where[1]))
                 batch = batches[where] = producer.create_batch()
                 batch.append(key=key, value=row.value, timestamp=None, headers=headers)

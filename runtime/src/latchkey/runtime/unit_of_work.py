@@ -3,30 +3,39 @@ it and the events it raised (to the outbox), together or not at all."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import inject
-from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from latchkey.contracts import Event, Topic
 
 from . import tracing
-from .db import ServiceTables
+from .db import ServiceTables, copy_binary
 from .settings import ServiceSettings
 
 E = TypeVar("E", bound=Event)
+# An outbox row in binary COPY format: topic, key (None: no key), value (None: tombstone), headers (jsonb)
+OutboxRow = tuple[bytes, bytes | None, bytes | None, bytes]
+_NO_HEADERS = b"\x01{}"
+
+
+def _jsonb(headers: dict[str, str]) -> bytes:
+    """jsonb's binary wire format: a version byte, then the JSON text."""
+    return b"\x01" + json.dumps(headers).encode() if headers else _NO_HEADERS
 
 
 class UnitOfWork:
     """`async with UnitOfWork(...) as uow:` then `uow.session`, `await uow.first_time(...)`,
-    `uow.emit(topic, event)`; leaving the block commits (or rolls back on an exception)."""
+    `uow.emit(topic, event)` / `uow.emit_many(topic, events)`; leaving the block commits (or rolls
+    back on an exception)."""
 
     def __init__(
         self,
@@ -39,7 +48,8 @@ class UnitOfWork:
         self._sessions = sessions
         self._tables = tables
         self._settings = settings
-        self._pending: list[dict[str, Any]] = []
+        # outbox rows in emit order: lists filled by emit(), lazy iterables from emit_many()
+        self._pending: list[Iterable[OutboxRow]] = []
         self._headers_of: tuple[object, dict[str, str]] | None = None
         self.session: AsyncSession
 
@@ -91,14 +101,41 @@ class UnitOfWork:
         self, topic: Topic, event: Event, *, key: str | None = None, topic_name: str | None = None
     ) -> None:
         """Queue `event` for `topic`; it is written to the outbox on commit and relayed in order."""
-        self._pending.append(
-            {
-                "topic": topic_name or self._settings.topic(topic.name),
-                "key": key if key is not None else topic.key_of(event),
-                "value": event.model_dump_json().encode(),
-                "headers": self._trace_headers(event),
-            }
+        row_key = key if key is not None else topic.key_of(event)
+        self._append(
+            (
+                (topic_name or self._settings.topic(topic.name)).encode(),
+                row_key.encode(),
+                event.model_dump_json().encode(),
+                _jsonb(self._trace_headers(event)),
+            )
         )
+
+    def emit_many(self, topic: Topic, events: Iterable[Event], *, topic_name: str | None = None) -> None:
+        """Queue many events for `topic` (a bulk sync: 100k+), after everything emitted so far.
+
+        `events` is consumed at commit, while the outbox COPY streams: events are built and encoded
+        one at a time, never all held at once. Keys and trace headers follow `emit`'s rules; events
+        with the same cause and correlation share one trace header (encoded once)."""
+        name = (topic_name or self._settings.topic(topic.name)).encode()
+        headers: dict[tuple[uuid.UUID | None, str | None], bytes] = {}
+
+        def rows() -> Iterator[OutboxRow]:
+            for event in events:
+                trace = (event.causation_id, event.correlation_id)
+                encoded = headers.get(trace)
+                if encoded is None:
+                    encoded = headers[trace] = _jsonb(self._trace_headers(event))
+                yield name, topic.key_of(event).encode(), event.model_dump_json().encode(), encoded
+
+        self._pending.append(rows())
+
+    def _append(self, row: OutboxRow) -> None:
+        last = self._pending[-1] if self._pending else None
+        if isinstance(last, list):
+            last.append(row)
+        else:
+            self._pending.append([row])
 
     def _trace_headers(self, event: Event) -> dict[str, str]:
         """W3C traceparent for `event`, so the trace continues after the relay (see `tracing`).
@@ -117,30 +154,34 @@ class UnitOfWork:
 
     def emit_tombstone(self, topic: Topic, key: str) -> None:
         """Queue a tombstone (null value) for `key` on a compacted topic."""
-        self._pending.append(
-            {"topic": self._settings.topic(topic.name), "key": key, "value": None, "headers": {}}
-        )
+        self._append((self._settings.topic(topic.name).encode(), key.encode(), None, _NO_HEADERS))
 
-    async def _write_outbox(self) -> None:
-        """COPY the pending rows into the outbox: one statement whatever the batch size, rows numbered
+    async def _write_outbox(self) -> int:
+        """COPY the pending rows into the outbox: one binary COPY whatever the batch size, rows numbered
         (`id`) in emit order, and none of an executemany's per-row parameter handling in Python."""
-        connection = await self.session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        if raw is None:  # pragma: no cover - only an invalidated connection has none
-            raise RuntimeError("the unit of work's database connection is closed")
+        written = 0
+
+        def rows() -> Iterator[OutboxRow]:
+            nonlocal written
+            for segment in self._pending:
+                for row in segment:
+                    written += 1
+                    yield row
+
         outbox = self._tables.outbox
-        statement = f'COPY "{outbox.schema}"."{outbox.name}" (topic, key, value, headers) FROM STDIN'
-        async with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in self._pending:
-                await copy.write_row((row["topic"], row["key"], row["value"], Jsonb(row["headers"])))
+        await copy_binary(
+            self.session, f'"{outbox.schema}"."{outbox.name}" (topic, key, value, headers)', rows(), 4
+        )
+        return written
 
     async def commit(self) -> None:
         if self._pending:
-            await self._write_outbox()
-            await self.session.execute(sa.select(sa.func.pg_notify(self._tables.notify_channel, "")))
+            written = await self._write_outbox()
             self._pending = []
-            await self.session.commit()
-            if self._on_commit is not None:
-                self._on_commit()
-            return
+            if written:
+                await self.session.execute(sa.select(sa.func.pg_notify(self._tables.notify_channel, "")))
+                await self.session.commit()
+                if self._on_commit is not None:
+                    self._on_commit()
+                return
         await self.session.commit()

@@ -73,9 +73,7 @@ async def run_once(settings: IdentitySyncSettings, *, dry_run: bool, incremental
     provider = build_provider(settings)
     try:
         await upgrade_async(settings.sync_database_url, MIGRATIONS, SCHEMA)
-        engine = SyncEngine(
-            provider, service.unit_of_work, producer=settings.service_name, topic_prefix=settings.topic_prefix
-        )
+        engine = SyncEngine(provider, service.unit_of_work, producer=settings.service_name)
         if dry_run:
             return await engine.run("incremental" if incremental else "full", dry_run=True)
         await ensure_topics(settings, service.topics)

@@ -91,9 +91,7 @@ def build_app(
     """The runnable service with its scheduler wired to start after the broker and stop before it."""
     service = build_service(settings, configure_process=configure_process)
     provider = provider or build_provider(settings)
-    engine = SyncEngine(
-        provider, service.unit_of_work, producer=settings.service_name, topic_prefix=settings.topic_prefix
-    )
+    engine = SyncEngine(provider, service.unit_of_work, producer=settings.service_name)
     scheduler = SyncScheduler(engine, settings)
     service.on_startup(scheduler.start)
     service.on_shutdown(provider.aclose)

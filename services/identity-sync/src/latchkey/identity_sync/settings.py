@@ -41,6 +41,12 @@ class IdentitySyncSettings(ServiceSettings):
     idp_customer: str = Field(default="my_customer", description="Google: customer id")
     idp_graph_delta: bool = Field(default=True, description="Graph: use delta queries between full syncs")
     idp_filter: str | None = Field(default=None, description="SCIM filter applied to /Users")
+    idp_incremental_overlap_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="Okta: incremental runs re-read changes from this long before the previous run started"
+        " (search and filter results come from an eventually consistent index)",
+    )
     idp_page_size: int = Field(default=0, ge=0, description="0: provider default (Okta 200, Graph 999, ...)")
     idp_concurrency: int = Field(default=8, ge=1, le=64, description="parallel requests (per-group members)")
     idp_max_retries: int = Field(default=6, ge=0)

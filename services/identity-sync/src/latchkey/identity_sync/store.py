@@ -4,15 +4,16 @@ never a round trip per row), delta cursors and the run log."""
 from __future__ import annotations
 
 import json
-import struct
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from latchkey.runtime.db import copy_binary
 
 from .domain.model import IdentityUser
 from .domain.plan import StoredGroup, SyncPlan
@@ -25,32 +26,6 @@ SCHEMA = "identity_sync"
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
-_COPY_TRAILER = b"\xff\xff"
-_NULL = struct.pack("!i", -1)
-_LENGTH = struct.Struct("!i")
-
-
-def binary_copy_data(rows: Iterable[Sequence[bytes | None]], fields: int) -> Iterator[bytes]:
-    """PostgreSQL binary COPY data for rows of pre-encoded fields (None is NULL), in ~1 MB chunks.
-    Packing rows here is several times cheaper than psycopg's per-row `write_row` on 100k rows."""
-    count = struct.pack("!h", fields)
-    buffer = bytearray(_COPY_SIGNATURE)
-    for row in rows:
-        buffer += count
-        for value in row:
-            if value is None:
-                buffer += _NULL
-            else:
-                buffer += _LENGTH.pack(len(value))
-                buffer += value
-        if len(buffer) > 1 << 20:
-            yield bytes(buffer)
-            buffer.clear()
-    buffer += _COPY_TRAILER
-    yield bytes(buffer)
 
 
 class DirectoryStore:
@@ -86,12 +61,25 @@ class DirectoryStore:
             )
         return users
 
-    async def load_groups(self, session: AsyncSession) -> dict[str, StoredGroup]:
-        result = await session.stream(
+    async def load_nesting(self, session: AsyncSession) -> dict[str, frozenset[str]]:
+        """The subgroup ids of every group that has any (a small part of most directories)."""
+        rows = await session.execute(
             sa.text(
-                f"SELECT group_id, name, direct_member_ids, subgroup_ids, member_ids FROM {self._t('groups')}"
-            ).execution_options(yield_per=STREAM_ROWS // 10)
+                f"SELECT group_id, subgroup_ids FROM {self._t('groups')} WHERE cardinality(subgroup_ids) > 0"
+            )
         )
+        return {group_id: frozenset(subgroups) for group_id, subgroups in rows}
+
+    async def load_groups(
+        self, session: AsyncSession, ids: Iterable[str] | None = None
+    ) -> dict[str, StoredGroup]:
+        """Every stored group, or those in `ids`."""
+        sql = f"SELECT group_id, name, direct_member_ids, subgroup_ids, member_ids FROM {self._t('groups')}"
+        params: dict[str, Any] = {}
+        if ids is not None:
+            sql += " WHERE group_id = ANY(:ids)"
+            params["ids"] = list(ids)
+        result = await session.stream(sa.text(sql).execution_options(yield_per=STREAM_ROWS // 10), params)
         groups: dict[str, StoredGroup] = {}
         async for group_id, name, direct, subgroups, members in result:
             # ids are interned (a user is in many groups) and a flat group shares one set for both
@@ -159,39 +147,6 @@ class DirectoryStore:
                 sa.text(f"DELETE FROM {self._t('groups')} WHERE group_id = ANY(:ids)"), {"ids": list(chunk)}
             )
 
-    async def write_outbox(
-        self, session: AsyncSession, rows: Iterable[tuple[str, str, bytes]], headers: dict[str, str]
-    ) -> int:
-        """Append events to the runtime's outbox table in order with one binary COPY on the session's own
-        connection (same transaction; a full sync writes 100k+ rows and a statement per row would
-        dominate the run), then NOTIFY the relays, delivered on commit."""
-        # jsonb's binary COPY format is a version byte and the JSON text; encoded once for all rows
-        encoded_headers = b"\x01" + json.dumps(headers).encode()
-        written = 0
-
-        def encoded() -> Iterator[tuple[bytes, bytes, bytes, bytes]]:
-            nonlocal written
-            for topic, key, value in rows:
-                written += 1
-                yield topic.encode(), key.encode(), value, encoded_headers
-
-        await self._copy(session, f"{self._t('outbox')} (topic, key, value, headers)", encoded(), 4)
-        if written:
-            await session.execute(sa.select(sa.func.pg_notify(f"latchkey_outbox_{self.schema}", "")))
-        return written
-
-    async def _copy(
-        self, session: AsyncSession, target: str, rows: Iterable[Sequence[bytes | None]], fields: int
-    ) -> None:
-        """Binary COPY on the session's own connection: same transaction as everything else."""
-        connection = await session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        assert raw is not None  # psycopg.AsyncConnection under SQLAlchemy's adapter
-        async with raw.cursor() as cursor:
-            async with cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
-                for chunk in binary_copy_data(rows, fields):
-                    await copy.write(chunk)
-
     async def _upsert_users_by_copy(
         self, session: AsyncSession, users: Sequence[IdentityUser], source: str
     ) -> None:
@@ -211,7 +166,7 @@ class DirectoryStore:
             )
             for u in users
         )
-        await self._copy(session, "staged_users (user_id, email, active, manager_id)", rows, 4)
+        await copy_binary(session, "staged_users (user_id, email, active, manager_id)", rows, 4)
         await session.execute(
             sa.text(
                 f"""

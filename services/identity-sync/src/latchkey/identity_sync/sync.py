@@ -14,21 +14,19 @@ import ctypes
 import gc
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from opentelemetry.propagate import inject
-
-from latchkey.contracts import GROUPS, USERS, Event
+from latchkey.contracts import GROUPS, USERS
 from latchkey.contracts.envelope import uuid7
 from latchkey.contracts.identity import GroupDeleted, GroupUpserted, UserDeactivated, UserUpserted
 from latchkey.runtime import UnitOfWork
 from latchkey.runtime.observability import get_logger
 
 from .domain.model import admissible_group, admissible_group_patch, admissible_user, admissible_user_patch
-from .domain.plan import SyncPlan, plan_delta, plan_full
+from .domain.plan import SyncPlan, groups_to_replan, plan_delta, plan_full
 from .providers.base import DeltaExpired, IdentityProvider
 from .store import DirectoryStore
 
@@ -87,12 +85,10 @@ class SyncEngine:
         *,
         producer: str = "identity-sync",
         store: DirectoryStore | None = None,
-        topic_prefix: str = "",
     ) -> None:
         self.provider = provider
         self._unit_of_work = unit_of_work
         self._producer = producer
-        self._topic_prefix = topic_prefix
         self.store = store or DirectoryStore()
         self.runs_ok = 0
         self.runs_failed = 0
@@ -129,7 +125,8 @@ class SyncEngine:
                 await self._record(report, started, requests_before, retries_before)
             raise
         report.duration_s = time.perf_counter() - clock
-        release_memory()
+        if report.mode == "full":
+            release_memory()  # only a full run stages a listing worth handing back
         self.runs_ok += 1
         self.last_success = time.time()
         log.info(
@@ -180,9 +177,10 @@ class SyncEngine:
             if await self.store.load_cursor(uow.session, self.provider.name) != cursor:
                 # another run advanced the cursor while we were listing: our delta is stale
                 raise DeltaExpired("cursor moved by a concurrent run")
+            needed = groups_to_replan(await self.store.load_nesting(uow.session), delta.groups)
             plan = plan_delta(
                 await self.store.load_users(uow.session, (p.id for p in delta.users)),
-                await self.store.load_groups(uow.session),
+                await self.store.load_groups(uow.session, needed),
                 delta.users,
                 delta.groups,
             )
@@ -228,14 +226,12 @@ class SyncEngine:
             "causation_id": None,
             "source": source,
         }
-        users_topic = self._topic_prefix + USERS.name
-        groups_topic = self._topic_prefix + GROUPS.name
-
-        def rows() -> Iterator[tuple[str, str, bytes]]:
-            # a generator: events are encoded while COPY streams them, never all held at once
-            event: Event
-            for user in plan.upserted_users:
-                event = UserUpserted.model_construct(
+        # Generators: the unit of work encodes them while its outbox COPY streams at commit (same
+        # transaction as the snapshot rows), so the run's events are never all held at once.
+        uow.emit_many(
+            USERS,
+            (
+                UserUpserted.model_construct(
                     event_id=uuid7(),
                     user_id=user.id,
                     email=user.email,
@@ -243,29 +239,32 @@ class SyncEngine:
                     manager_id=user.manager_id,
                     **envelope,
                 )
-                yield users_topic, user.id, event.model_dump_json().encode()
-            for user_id in plan.deactivated_users:
-                event = UserDeactivated.model_construct(event_id=uuid7(), user_id=user_id, **envelope)
-                yield users_topic, user_id, event.model_dump_json().encode()
-            for group in plan.upserted_groups:
-                event = GroupUpserted.model_construct(
+                for user in plan.upserted_users
+            ),
+        )
+        uow.emit_many(
+            USERS,
+            (
+                UserDeactivated.model_construct(event_id=uuid7(), user_id=user_id, **envelope)
+                for user_id in plan.deactivated_users
+            ),
+        )
+        uow.emit_many(
+            GROUPS,
+            (
+                GroupUpserted.model_construct(
                     event_id=uuid7(),
                     group_id=group.id,
                     name=group.name,
                     member_ids=sorted(group.member_ids),
                     **envelope,
                 )
-                yield groups_topic, group.id, event.model_dump_json().encode()
-            for group_id in plan.delete_groups:
-                event = GroupDeleted.model_construct(event_id=uuid7(), group_id=group_id, **envelope)
-                yield groups_topic, group_id, event.model_dump_json().encode()
-
-        headers: dict[str, str] = {}
-        inject(headers)  # W3C traceparent of this run, like UnitOfWork.emit
-        # Same transaction as the snapshot rows: the outbox gets all of the run's events or none.
-        await self.store.write_outbox(uow.session, rows(), headers)
+                for group in plan.upserted_groups
+            ),
+        )
         for group_id in plan.delete_groups:
-            uow.emit_tombstone(GROUPS, group_id)  # written after the GroupDeleted rows above, at commit
+            uow.emit(GROUPS, GroupDeleted.model_construct(event_id=uuid7(), group_id=group_id, **envelope))
+            uow.emit_tombstone(GROUPS, group_id)
         await self.store.record_run(
             uow.session,
             run_id=report.run_id,

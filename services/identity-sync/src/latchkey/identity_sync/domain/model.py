@@ -52,11 +52,13 @@ class UserPatch:
 
 @dataclass(slots=True)
 class GroupPatch:
-    """A delta-query change to one group's name and direct members."""
+    """A delta-query change to one group's name and direct members: either added/removed ids (Graph),
+    or the complete direct user members when the IdP reports a changed group whole (`members`, Okta)."""
 
     id: str
     removed: bool = False
     name: str | None = None
+    members: frozenset[str] | None = None
     added_members: set[str] = field(default_factory=set)
     removed_members: set[str] = field(default_factory=set)
     added_subgroups: set[str] = field(default_factory=set)
@@ -97,4 +99,5 @@ def admissible_group_patch(patch: GroupPatch) -> bool:
         0 < len(patch.id) <= MAX_ID
         and (patch.name is None or 0 < len(patch.name) <= MAX_NAME)
         and all(0 < len(member) <= MAX_ID for member in patch.added_members)
+        and all(0 < len(member) <= MAX_ID for member in patch.members or ())
     )

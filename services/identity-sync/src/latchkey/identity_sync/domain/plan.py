@@ -153,13 +153,45 @@ def apply_group_patch(before: IdentityGroup | None, patch: GroupPatch) -> Identi
     if patch.removed:
         return None
     name = patch.name if patch.name is not None else (before.name if before else patch.id)
-    members = set(before.member_ids) if before else set()
+    members = set(patch.members if patch.members is not None else before.member_ids if before else ())
     members -= patch.removed_members
     members |= patch.added_members
     subgroups = set(before.subgroup_ids) if before else set()
     subgroups -= patch.removed_subgroups
     subgroups |= patch.added_subgroups
     return IdentityGroup(patch.id, name, frozenset(members), frozenset(subgroups))
+
+
+def groups_to_replan(nesting: Mapping[str, Iterable[str]], group_patches: Iterable[GroupPatch]) -> set[str]:
+    """The stored groups a delta round needs: the patched groups, every group nesting one of them at any
+    depth (its flattened members may change) and every group nested in those (to flatten them).
+    `nesting` maps each stored group that has subgroups to their ids. A round that touches a few flat
+    groups (the common case) needs just those, not the whole directory."""
+    parents: dict[str, list[str]] = {}
+    children: dict[str, set[str]] = {}
+    for parent, subgroups in nesting.items():
+        children[parent] = set(subgroups)
+        for child in subgroups:
+            parents.setdefault(child, []).append(parent)
+    patched = []
+    for patch in group_patches:
+        patched.append(patch.id)
+        children.setdefault(patch.id, set()).update(patch.added_subgroups)
+    affected: set[str] = set()
+    pending = list(patched)
+    while pending:
+        group_id = pending.pop()
+        if group_id not in affected:
+            affected.add(group_id)
+            pending.extend(parents.get(group_id, ()))
+    needed: set[str] = set()
+    pending = list(affected)
+    while pending:
+        group_id = pending.pop()
+        if group_id not in needed:
+            needed.add(group_id)
+            pending.extend(children.get(group_id, ()))
+    return needed
 
 
 def plan_delta(
@@ -169,7 +201,8 @@ def plan_delta(
     group_patches: Iterable[GroupPatch],
 ) -> SyncPlan:
     """The plan for a delta-query round. `stored_users` needs only the patched users; `stored_groups`
-    must be complete, because a change to a nested group changes its parents' flattened members."""
+    needs every stored group `groups_to_replan` names (a change to a nested group changes its parents'
+    flattened members); groups outside that set are unaffected by the round."""
     plan = SyncPlan()
     for patch in user_patches:
         before = stored_users.get(patch.id)

@@ -102,3 +102,19 @@ async def bounded_map(func: Callable[[T], Awaitable[R]], items: Sequence[T], con
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
     return results
+
+
+async def concurrently(first: Awaitable[T], second: Awaitable[R]) -> tuple[T, R]:
+    """Both at once. The first failure cancels the other and is raised as itself (asyncio.gather
+    would leave the other running, still calling the IdP for a run that has already failed)."""
+    tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(first), asyncio.ensure_future(second)]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if (error := task.exception()) is not None:
+            raise error
+    return tasks[0].result(), tasks[1].result()

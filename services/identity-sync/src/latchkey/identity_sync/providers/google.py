@@ -110,6 +110,7 @@ class GoogleProvider(IdentityProvider):
             SecretStr(key.get_secret_value()),
             settings.idp_subject,
             settings.idp_scopes or SCOPES,
+            timeout=settings.idp_timeout_s,
         )
         return cls(
             settings.idp_url,

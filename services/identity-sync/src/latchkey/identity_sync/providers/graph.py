@@ -12,7 +12,6 @@ Credentials: client credentials (secret or certificate private-key JWT) via auth
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,15 @@ from pydantic import Field, TypeAdapter
 
 from ..domain.model import GroupPatch, IdentityGroup, IdentityUser, IdpPayload, UserPatch
 from ..domain.plan import apply_user_patch
-from .base import Delta, DeltaExpired, IdentityProvider, Listing, ProviderError, bounded_map
+from .base import (
+    Delta,
+    DeltaExpired,
+    IdentityProvider,
+    Listing,
+    ProviderError,
+    bounded_map,
+    concurrently,
+)
 from .http import ApiClient, ClientCredentials, Credentials
 
 if TYPE_CHECKING:
@@ -152,6 +159,7 @@ class GraphProvider(IdentityProvider):
             client_secret=settings.idp_client_secret,
             private_key_pem=settings.private_key_pem(),
             key_id=settings.idp_key_id,
+            timeout=settings.idp_timeout_s,
         )
         return cls(
             settings.idp_url,
@@ -210,7 +218,7 @@ class GraphProvider(IdentityProvider):
     async def full_listing(self) -> Listing:
         if not self.supports_delta:
             return await super().full_listing()
-        (user_patches, users_link), (group_patches, groups_link) = await asyncio.gather(
+        (user_patches, users_link), (group_patches, groups_link) = await concurrently(
             self._user_round("/users/delta", {"$select": f"{USER_SELECT},manager"}),
             self._group_round("/groups/delta", {"$select": "displayName,members"}),
         )
@@ -225,7 +233,7 @@ class GraphProvider(IdentityProvider):
     async def delta(self, cursor: dict[str, Any]) -> Delta:
         if "users" not in cursor or "groups" not in cursor:
             raise DeltaExpired("no stored Graph delta links")
-        (user_patches, users_link), (group_patches, groups_link) = await asyncio.gather(
+        (user_patches, users_link), (group_patches, groups_link) = await concurrently(
             self._user_round(cursor["users"], None), self._group_round(cursor["groups"], None)
         )
         return Delta(

@@ -1,8 +1,10 @@
 """Fake IdP HTTP servers (aiohttp) following the real APIs closely enough to exercise a provider:
 
-- okta:   /api/v1/users, /api/v1/groups, /api/v1/groups/{id}/users; `Link: <…>; rel="next"` paging
-          (`limit`, `after`); X-Rate-Limit-Limit/-Remaining/-Reset and 429 E0000047; SSWS API token or
-          OAuth client credentials with a private-key JWT at /oauth2/v1/token.
+- okta:   /api/v1/users (`search`, `filter`; the plain listing leaves out DEPROVISIONED users),
+          /api/v1/groups (`filter`, `search`), /api/v1/groups/{id}/users; `Link: <…>; rel="next"` paging
+          (`limit`, `after`); `lastUpdated` / `lastMembershipUpdated` as the population changes;
+          X-Rate-Limit-Limit/-Remaining/-Reset and 429 E0000047; SSWS API token or OAuth client
+          credentials with a private-key JWT at /oauth2/v1/token.
 - graph:  /v1.0/users/delta, /v1.0/groups/delta (`@odata.nextLink` / `@odata.deltaLink`, `members@delta`,
           `@removed`, 410 for an unknown delta token), /v1.0/users, /v1.0/groups, /v1.0/groups/{id}/members;
           429 with Retry-After; client credentials at /{tenant}/oauth2/v2.0/token.
@@ -28,7 +30,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .population import FakeGroup, FakeUser, Population
+from .okta_query import GROUP_FILTER, GROUP_SEARCH, USER_FILTER, USER_SEARCH, InvalidQuery, compile_query
+from .population import CREATED_AT, FakeGroup, FakeUser, Population
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -49,6 +52,7 @@ class RequestRecord:
     method: str
     path: str
     status: int
+    query: str = ""  # decoded query string (e.g. Okta's search / filter expression)
 
 
 @dataclass
@@ -74,6 +78,12 @@ class FaultPlan:
 
     def statuses(self, path: str = "") -> list[int]:
         return [r.status for r in self.log if path in r.path]
+
+
+def okta_time(epoch: float) -> str:
+    """Okta's timestamp format, in milliseconds: 2024-05-01T09:00:00.000Z."""
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    return f"{whole}.{round(epoch * 1000) % 1000:03d}Z"
 
 
 def _encoded(item: Any) -> bytes:
@@ -193,7 +203,15 @@ class FakeIdp:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await self._guarded(request, handler)
-        self.faults.log.append(RequestRecord(time.time(), request.method, request.path, response.status))
+        self.faults.log.append(
+            RequestRecord(
+                time.time(),
+                request.method,
+                request.path,
+                response.status,
+                "&".join(f"{k}={v}" for k, v in request.query.items()),
+            )
+        )
         return response
 
     async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -241,7 +259,8 @@ class FakeIdp:
     def _error(self, status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
         body: dict[str, Any]
         if self.kind == "okta":
-            code = {401: "E0000011", 429: "E0000047", 404: "E0000007"}.get(status, "E0000009")
+            codes = {400: "E0000031", 401: "E0000011", 404: "E0000007", 429: "E0000047"}
+            code = codes.get(status, "E0000009")
             body = {"errorCode": code, "errorSummary": detail, "errorLink": code, "errorCauses": []}
         elif self.kind == "graph":
             codes = {401: "InvalidAuthenticationToken", 429: "TooManyRequests", 410: "syncStateNotFound"}
@@ -367,17 +386,23 @@ class FakeIdp:
             return web.json_response({"error": "invalid_scope"}, status=400)
         return self._issue_token()
 
+    @staticmethod
+    def okta_status(user: FakeUser) -> str:
+        if user.deprovisioned:
+            return "DEPROVISIONED"
+        return "ACTIVE" if user.active else "SUSPENDED"
+
     def okta_user(self, user: FakeUser) -> dict[str, Any]:
         pii = self.population.pii(user)
         manager = self.population.users[user.manager] if user.manager is not None else None
         return {
             "id": user.id,
-            "status": "ACTIVE" if user.active else "SUSPENDED",
-            "created": "2020-01-01T00:00:00.000Z",
-            "activated": "2020-01-01T00:00:00.000Z",
+            "status": self.okta_status(user),
+            "created": okta_time(CREATED_AT - 86400),
+            "activated": okta_time(CREATED_AT - 86400),
             "statusChanged": None,
             "lastLogin": "2024-05-01T09:00:00.000Z",
-            "lastUpdated": "2024-05-01T09:00:00.000Z",
+            "lastUpdated": okta_time(user.updated_at),
             "passwordChanged": "2023-01-01T00:00:00.000Z",
             "type": {"id": "oty1fake"},
             "profile": {
@@ -401,52 +426,125 @@ class FakeIdp:
             "_links": {"self": {"href": f"{self.base_url}/api/v1/users/{user.id}"}},
         }
 
+    def okta_group(self, group: FakeGroup) -> dict[str, Any]:
+        return {
+            "id": group.id,
+            "created": okta_time(CREATED_AT - 86400),
+            "lastUpdated": okta_time(group.updated_at),
+            "lastMembershipUpdated": okta_time(group.members_updated_at),
+            "objectClass": ["okta:user_group"],
+            "type": "OKTA_GROUP",
+            "profile": {"name": group.name, "description": f"Cost centre owner {group.index}"},
+        }
+
+    def _okta_user_field(self, user: FakeUser, attribute: str) -> Any:
+        """A user's attribute for filter/search (dates as epoch seconds, rounded like the JSON)."""
+        if attribute == "lastUpdated":
+            return round(user.updated_at, 3)
+        if attribute in ("created", "activated"):
+            return CREATED_AT - 86400
+        if attribute == "id":
+            return user.id
+        if attribute == "status":
+            return self.okta_status(user)
+        if attribute == "type.id":
+            return "oty1fake"
+        if attribute in ("profile.login", "profile.email"):
+            return user.email
+        if attribute.startswith("profile."):
+            return self.okta_user(user)["profile"].get(attribute.removeprefix("profile."))
+        return None
+
+    def _okta_group_field(self, group: FakeGroup, attribute: str) -> Any:
+        if attribute == "lastUpdated":
+            return round(group.updated_at, 3)
+        if attribute == "lastMembershipUpdated":
+            return round(group.members_updated_at, 3)
+        if attribute == "created":
+            return CREATED_AT - 86400
+        if attribute == "id":
+            return group.id
+        if attribute == "type":
+            return "OKTA_GROUP"
+        if attribute.startswith("profile."):
+            return self.okta_group(group)["profile"].get(attribute.removeprefix("profile."))
+        return None
+
     def _okta_page(
         self, request: web.Request, items: list[Any], render: Callable[[Any], Any]
     ) -> web.Response:
         limit = min(int(request.query.get("limit", self.page_size or 200)), self.page_size or 1000)
         offset = int(request.query.get("after", "0") or 0)
         page, following = self._paged("after", items, offset, limit)
-        headers = {"Link": f'<{self.base_url}{request.path}?limit={limit}>; rel="self"'}
+        # like Okta, the next link repeats the query (search, filter, ...) with the new cursor
+        query = {k: v for k, v in request.query.items() if k not in ("after", "limit")}
+        here = urlencode({**query, "limit": limit})
+        headers = {"Link": f'<{self.base_url}{request.path}?{here}>; rel="self"'}
         if following is not None:
-            query = urlencode({"limit": limit, "after": following})
-            headers["Link"] += f', <{self.base_url}{request.path}?{query}>; rel="next"'
+            following_query = urlencode({**query, "limit": limit, "after": following})
+            headers["Link"] += f', <{self.base_url}{request.path}?{following_query}>; rel="next"'
         return web.Response(
             body=b"[" + b",".join(_encoded(render(item)) for item in page) + b"]",
             content_type="application/json",
             headers=headers,
         )
 
-    def _okta_listing(self, request: web.Request, key: str, build: Callable[[], list[Any]]) -> list[Any]:
+    def _okta_listing(self, request: web.Request, build: Callable[[], list[Any]]) -> list[Any]:
         """The collection being paged, snapshotted at its first page (the `after` cursor is an offset)."""
+        key = f"okta:{request.path}?search={request.query.get('search')}&filter={request.query.get('filter')}"
         if not request.query.get("after") or key not in self._rounds:
             self._rounds[key] = build()
         return self._rounds[key]
 
+    def _okta_predicate(
+        self, request: web.Request, filter_fields: frozenset[str], search_fields: frozenset[str]
+    ) -> Callable[[Callable[[str], Any]], bool] | None:
+        if "search" in request.query:
+            return compile_query(request.query["search"], search_fields, search=True)
+        if "filter" in request.query:
+            return compile_query(request.query["filter"], filter_fields)
+        return None
+
     async def _okta_users(self, request: web.Request) -> web.Response:
-        # Like Okta: the default listing leaves out DEPROVISIONED (here: deleted) users.
-        users = self._okta_listing(request, "okta-users", self.population.live_users)
+        try:
+            predicate = self._okta_predicate(request, USER_FILTER, USER_SEARCH)
+        except InvalidQuery as exc:
+            return self._error(400, f"Invalid search criteria: {exc}")
+
+        def build() -> list[FakeUser]:
+            if predicate is None:
+                # Like Okta: the plain listing leaves out DEPROVISIONED users (search and filter do not)
+                return [u for u in self.population.live_users() if not u.deprovisioned]
+            return [
+                u
+                for u in self.population.live_users()
+                if predicate(lambda attribute, u=u: self._okta_user_field(u, attribute))  # type: ignore[misc]
+            ]
+
+        users = self._okta_listing(request, build)
         return self._okta_page(request, users, lambda u: self._user_json("okta", u))
 
     async def _okta_groups(self, request: web.Request) -> web.Response:
-        def render(group: FakeGroup) -> dict[str, Any]:
-            return {
-                "id": group.id,
-                "created": "2020-01-01T00:00:00.000Z",
-                "lastUpdated": "2024-01-01T00:00:00.000Z",
-                "lastMembershipUpdated": "2024-01-01T00:00:00.000Z",
-                "objectClass": ["okta:user_group"],
-                "type": "OKTA_GROUP",
-                "profile": {"name": group.name, "description": f"Cost centre owner {group.index}"},
-            }
+        try:
+            predicate = self._okta_predicate(request, GROUP_FILTER, GROUP_SEARCH)
+        except InvalidQuery as exc:
+            return self._error(400, f"Invalid search criteria: {exc}")
 
-        groups = self._okta_listing(request, "okta-groups", self.population.live_groups)
-        return self._okta_page(request, groups, render)
+        def build() -> list[FakeGroup]:
+            return [
+                g
+                for g in self.population.live_groups()
+                if predicate is None or predicate(lambda attribute, g=g: self._okta_group_field(g, attribute))  # type: ignore[misc]
+            ]
+
+        groups = self._okta_listing(request, build)
+        return self._okta_page(request, groups, self.okta_group)
 
     async def _okta_group_users(self, request: web.Request) -> web.Response:
         group = self.population.by_group_id.get(request.match_info["group_id"])
         if group is None or group.deleted:
             return self._error(404, "Not found: Resource not found")
+        # deactivated (DEPROVISIONED) users stay members, as in Okta; deleted users are gone
         members = [self.population.users[i] for i in sorted(group.members)]
         return self._okta_page(
             request, [u for u in members if not u.deleted], lambda u: self._user_json("okta", u)

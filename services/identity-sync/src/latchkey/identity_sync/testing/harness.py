@@ -86,12 +86,7 @@ class Harness:
     reader: TopicReader
 
     def engine(self, provider: IdentityProvider) -> SyncEngine:
-        return SyncEngine(
-            provider,
-            self.service.unit_of_work,
-            producer="identity-sync",
-            topic_prefix=self.settings.topic_prefix,
-        )
+        return SyncEngine(provider, self.service.unit_of_work, producer="identity-sync")
 
     async def drain_outbox(self, timeout: float = 30.0) -> None:
         """Wait until the relay has published everything committed so far."""

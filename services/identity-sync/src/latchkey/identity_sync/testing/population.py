@@ -4,8 +4,13 @@ correct sync must drop (names, phones, addresses, custom attributes)."""
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+# When the generated directory was last changed (2024-05-01T09:00:00Z): changes made by a test or the
+# benchmark carry the real time, so IdP "changed since" queries find exactly them.
+CREATED_AT = 1714554000.0
 
 
 @dataclass(slots=True)
@@ -16,7 +21,9 @@ class FakeUser:
     active: bool = True
     manager: int | None = None
     deleted: bool = False
+    deprovisioned: bool = False  # Okta's "deactivated": kept (and in its groups) with status DEPROVISIONED
     version: int = 0
+    updated_at: float = CREATED_AT
 
 
 @dataclass(slots=True)
@@ -28,6 +35,8 @@ class FakeGroup:
     subgroups: set[int] = field(default_factory=set)
     deleted: bool = False
     version: int = 0
+    updated_at: float = CREATED_AT  # profile (name)
+    members_updated_at: float = CREATED_AT  # membership
     # (version, kind "user"/"group", index, added?) for delta queries
     log: list[tuple[int, str, int, bool]] = field(default_factory=list)
 
@@ -113,14 +122,20 @@ class Population:
                 pending.extend(child.subgroups)
         return {self.users[i].id for i in members if not self.users[i].deleted}
 
-    # -- changes (each bumps the version so delta queries report it) ------------------------------
+    # -- changes (each bumps the version so delta queries report it, and the change time) ----------
+    def now(self) -> float:
+        """Wall-clock time of a change, in whole milliseconds like Okta's timestamps."""
+        return round(time.time(), 3)
+
     def _touch_user(self, user: FakeUser) -> None:
         self.version += 1
         user.version = self.version
+        user.updated_at = self.now()
 
     def _member_change(self, group: FakeGroup, kind: str, index: int, added: bool) -> None:
         self.version += 1
         group.version = self.version
+        group.members_updated_at = self.now()
         group.log.append((self.version, kind, index, added))
 
     def add_user(self, *, groups: tuple[int, ...] = ()) -> FakeUser:
@@ -139,8 +154,22 @@ class Population:
         self._touch_user(user)
 
     def deactivate(self, i: int) -> None:
+        """Suspend / disable the account (Okta: SUSPENDED)."""
         self.users[i].active = False
         self._touch_user(self.users[i])
+
+    def deprovision(self, i: int) -> None:
+        """Okta's "deactivate" (status DEPROVISIONED, memberships kept); elsewhere a disabled account."""
+        self.users[i].active = False
+        self.users[i].deprovisioned = True
+        self._touch_user(self.users[i])
+
+    def rename_group(self, g: int, name: str) -> None:
+        group = self.groups[g]
+        group.name = name
+        self.version += 1
+        group.version = self.version
+        group.updated_at = self.now()
 
     def delete_user(self, i: int) -> None:
         user = self.users[i]

@@ -7,7 +7,12 @@ from pydantic import SecretStr
 from latchkey.identity_sync.providers.base import IdentityProvider
 from latchkey.identity_sync.providers.google import SCOPES, GoogleProvider
 from latchkey.identity_sync.providers.graph import GraphProvider
-from latchkey.identity_sync.providers.http import ClientCredentials, ServiceAccountAssertion, StaticToken
+from latchkey.identity_sync.providers.http import (
+    ClientCredentials,
+    Credentials,
+    ServiceAccountAssertion,
+    StaticToken,
+)
 from latchkey.identity_sync.providers.okta import OktaProvider
 from latchkey.identity_sync.providers.scim import ScimProvider
 from latchkey.identity_sync.testing import FakeIdp
@@ -20,6 +25,7 @@ FAST = {"max_delay": 2.0, "max_retries": 4}
 def make_provider(variant: str, fake: FakeIdp, **options: object) -> IdentityProvider:
     kind, _, flavour = variant.partition(":")
     opts = {**FAST, **options}
+    credentials: Credentials
     if kind == "okta":
         if flavour == "private_key_jwt":
             credentials = ClientCredentials(
