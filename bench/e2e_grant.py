@@ -160,7 +160,7 @@ def _chain_baseline() -> dict[str, float] | None:
 
 async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
     sizes = (
-        {"noop": (400, 10.0), "postgresql": (60, 6.0)}
+        {"noop": (300, 6.0), "postgresql": (40, 4.0)}
         if quick
         else {"noop": (3000, 30.0), "postgresql": (300, 20.0)}
     )
