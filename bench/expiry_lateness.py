@@ -1,6 +1,6 @@
 """How late does access end? Lateness from a grant's due time to its `timer.fired` on Kafka.
 
-N active grants (100,000; quick: 5,000) whose ends are spread over 60 s (quick: 8 s) are fed to expiry
+N active grants (100,000; quick: 4,000) whose ends are spread over 60 s (quick: 5 s) are fed to expiry
 **as lifecycle events** (GrantActivated on `access.lifecycle.v1`, as flow-engine publishes them), so
 the service ingests them while it fires: the consumer, the timer table, the firing loop and the
 outbox relay are all on the measured path. Expiry runs as real `python -m latchkey.expiry`
@@ -272,9 +272,9 @@ def _thin(samples: list[float], keep: int = 5_000) -> list[float]:
 
 
 def run(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
-    grants = 5_000 if quick else 100_000
-    spread = 8.0 if quick else 60.0
-    lead = 5.0 if quick else 10.0  # the least time between publishing the grants and the first end
+    grants = 4_000 if quick else 100_000
+    spread = 5.0 if quick else 60.0
+    lead = 4.0 if quick else 10.0  # the least time between publishing the grants and the first end
     baseline = asyncio.run(_kafka_baseline(bootstrap, 100 if quick else 500))
     tail = 30.0 if quick else 120.0  # how long after the last due time to wait for stragglers
     one = asyncio.run(_scenario(bootstrap, database_url, grants, spread, 1, tail, lead))

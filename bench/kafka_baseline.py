@@ -196,7 +196,7 @@ def run(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
     direct = f"{prefix}direct"
     chain = [f"{prefix}hop{i}" for i in range(HOPS + 1)]
     pings = 200 if quick else 2_000
-    blast = 5_000 if quick else 50_000
+    blast = 3_000 if quick else 50_000
     asyncio.run(_create(bootstrap, [direct, *chain]))
     ctx = multiprocessing.get_context("spawn")  # no inherited event loop or sockets
     relays = [
