@@ -242,3 +242,40 @@ async def test_relay_puts_each_key_on_the_partition_a_producer_send_would(
         partitions.setdefault(record.key.decode(), set()).add(record.partition)
     assert len({p for ps in partitions.values() for p in ps}) > 1, "the keys spread over partitions"
     assert all(len(ps) == 1 for ps in partitions.values()), "relay and producer disagree on a key"
+
+
+async def test_a_backlog_is_relayed_in_pipelined_batches_each_row_once_in_order(
+    db: Any, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    engine, tables, _ = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [LIFECYCLE])
+    async with UnitOfWork(make_sessions(engine), tables, settings) as uow:
+        uow.emit_many(
+            LIFECYCLE,
+            (
+                RequestCancelled(request_id=f"k{i % 4}", producer="test", correlation_id=f"{i:03d}")
+                for i in range(95)
+            ),
+        )
+    relay = OutboxRelay(
+        engine, lambda: make_producer(settings), tables, batch_size=10, batches_per_transaction=3
+    )
+    await relay.open()
+    try:
+        # three full batches per transaction, all marked sent when it commits
+        assert await relay.relay_once() == 30
+        async with engine.connect() as conn:
+            sent = await conn.scalar(sa.select(sa.func.count()).where(tables.outbox.c.sent_at.is_not(None)))
+        assert sent == 30
+        assert [await relay.relay_once() for _ in range(4)] == [30, 30, 5, 0]
+    finally:
+        await relay.close()
+    records = await read_until(
+        kafka_bootstrap, settings.topic(LIFECYCLE.name), lambda rs: len(rs) >= 95, settle=0.5
+    )
+    events = events_of(LIFECYCLE, records)
+    assert sorted(e.correlation_id or "" for e in events) == [f"{i:03d}" for i in range(95)], "each once"
+    for key in ("k0", "k1", "k2", "k3"):
+        mine = [e.correlation_id for e in events if e.request_id == key]  # type: ignore[attr-defined]
+        assert mine == sorted(mine), f"events of {key} were reordered"

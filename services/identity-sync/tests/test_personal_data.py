@@ -21,7 +21,8 @@ async def test_no_personal_data_reaches_database_topics_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     kind = variant.split(":")[0]
-    async with FakeIdp(kind, Population(40, 4), page_size=15) as fake:
+    # the fake serves every personal field even where the provider selects fewer (Graph's $select)
+    async with FakeIdp(kind, Population(40, 4), page_size=15, honour_select=False) as fake:
         fake.faults.add("status", status=502, retry_after=0.05)  # error paths log too
         population = fake.population
         pii = population.pii_values()

@@ -40,6 +40,7 @@ class OutboxRelay:
         tables: ServiceTables,
         *,
         batch_size: int = 5000,
+        batches_per_transaction: int = 4,
         poll_interval: float = 1.0,
         keep_sent_seconds: int = 3600,
     ) -> None:
@@ -48,6 +49,7 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._tables = tables
         self._batch_size = batch_size
+        self._batches_per_transaction = max(1, batches_per_transaction)
         self._poll_interval = poll_interval
         self._keep_sent_seconds = keep_sent_seconds
         self._wake = asyncio.Event()
@@ -96,8 +98,12 @@ class OutboxRelay:
         await self.close()
 
     async def relay_once(self) -> int:
-        """Publish one batch if this relay holds the lock; returns how many rows were published."""
-        outbox = self._tables.outbox
+        """Publish what is unsent, up to `batches_per_transaction` batches, if this relay holds the
+        lock; returns how many rows were published.
+
+        The batches of one call are pipelined: the next batch is read and handed to the producer
+        while the brokers acknowledge the previous one, whose rows are then marked sent. They commit
+        together, so a relay killed mid-call publishes at most that many batches again."""
         async with self._engine.begin() as conn:
             # Marking rows sent need not wait for the WAL flush: should PostgreSQL crash and lose the
             # mark, the rows are published again and consumers' inboxes drop the repeats. One fsync
@@ -115,32 +121,57 @@ class OutboxRelay:
             )
             if not got_lock:
                 return 0
-            rows = (
-                await conn.execute(
-                    # headers as text: a batch usually repeats a few header sets, each decoded once
-                    sa.select(
-                        outbox.c.id,
-                        outbox.c.topic,
-                        outbox.c.key,
-                        outbox.c.value,
-                        sa.cast(outbox.c.headers, sa.Text).label("headers"),
-                    )
-                    .where(outbox.c.sent_at.is_(None), outbox.c.id > self._resume_after)
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+            rows = await self._next_batch(conn, self._resume_after)
             if not rows:
                 self._resume_after = 0
                 return 0
-            await self._publish(rows)
-            await self._mark_sent(conn, [row.id for row in rows])
-        self.published += len(rows)
+            published = 0
+            in_flight = [await self._send(rows)]
+            try:
+                for batch in range(1, self._batches_per_transaction + 1):
+                    following: Sequence[Any] = ()
+                    if len(rows) >= self._batch_size and batch < self._batches_per_transaction:
+                        following = await self._next_batch(conn, rows[-1].id)
+                    if following:
+                        in_flight.append(await self._send(following))
+                    await in_flight[0]
+                    await self._mark_sent(conn, [row.id for row in rows])
+                    published += len(rows)
+                    in_flight.pop(0)
+                    if not following:
+                        break
+                    rows = following
+            finally:
+                # after a failure a batch may still be in flight: collect it (its rows stay unsent)
+                await asyncio.gather(*in_flight, return_exceptions=True)
+        self.published += published
         self._resume_after = rows[-1].id if len(rows) >= self._batch_size else 0
-        return len(rows)
+        return published
+
+    async def _next_batch(self, conn: AsyncConnection, after: int) -> Sequence[Any]:
+        outbox = self._tables.outbox
+        result = await conn.execute(
+            # headers as text: a batch usually repeats a few header sets, each decoded once
+            sa.select(
+                outbox.c.id,
+                outbox.c.topic,
+                outbox.c.key,
+                outbox.c.value,
+                sa.cast(outbox.c.headers, sa.Text).label("headers"),
+            )
+            .where(outbox.c.sent_at.is_(None), outbox.c.id > after)
+            .order_by(outbox.c.id)
+            .limit(self._batch_size)
+        )
+        return result.all()
 
     async def _publish(self, rows: Sequence[Any]) -> None:
-        """Send every row and wait until the brokers acknowledged all of them (acks=all).
+        """Send every row and wait until the brokers acknowledged all of them (acks=all)."""
+        await (await self._send(rows))
+
+    async def _send(self, rows: Sequence[Any]) -> asyncio.Future[Any]:
+        """Hand every row to the producer; the returned future completes when the brokers have
+        acknowledged all of them.
 
         Rows are appended to one record batch per topic-partition (Kafka's default partitioner on the
         key, so a key keeps its partition whoever produces it) and each batch is submitted whole:
@@ -174,7 +205,7 @@ class OutboxRelay:
                 batch.append(key=key, value=row.value, timestamp=None, headers=headers)
         for (topic, partition), batch in batches.items():
             sent.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*sent)
+        return asyncio.gather(*sent)
 
     async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
         outbox = self._tables.outbox
@@ -216,8 +247,8 @@ class OutboxRelay:
                 continue
             if self._stopping.is_set():
                 return
-            if published >= self._batch_size:
-                continue  # more are waiting
+            if self._resume_after:
+                continue  # the last batch was full: more are waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             if self._stopping.is_set() and published == 0:

@@ -14,7 +14,7 @@ import ctypes
 import gc
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -66,6 +66,21 @@ class SyncReport:
         }
 
 
+@contextlib.contextmanager
+def collector_held_back() -> Iterator[None]:
+    """Run a sync with the cyclic garbage collector mostly held back. A 100k-user run allocates
+    millions of objects that live until its end (parsed pages, patches, the plan, events); at the
+    default thresholds the collector runs every 700 allocations and its older generations walk that
+    whole staged listing again and again, which was half of a full sync's CPU time. The run's data
+    has no reference cycles; what little cyclic garbage appears waits for `release_memory`."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 200_000), max(before[1], 100), max(before[2], 100))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def release_memory() -> None:
     """Hand the staged listing's memory back to the OS between runs. A full listing allocates ~100 MB
     of short-lived sets and lists; without a trim glibc keeps that heap, and the next run's peak
@@ -104,15 +119,16 @@ class SyncEngine:
         report = SyncReport(run_id, self.provider.name, mode, started_at=started)
         report.http_requests_before, report.http_retries_before = requests_before, retries_before
         try:
-            if mode == "incremental" and self.provider.supports_delta:
-                try:
-                    await self._delta_run(report, dry_run)
-                except DeltaExpired:
-                    log.info("delta cursor expired, running a full sync", provider=self.provider.name)
-                    report.mode = "full"
+            with collector_held_back():
+                if mode == "incremental" and self.provider.supports_delta:
+                    try:
+                        await self._delta_run(report, dry_run)
+                    except DeltaExpired:
+                        log.info("delta cursor expired, running a full sync", provider=self.provider.name)
+                        report.mode = "full"
+                        await self._full_run(report, dry_run)
+                else:
                     await self._full_run(report, dry_run)
-            else:
-                await self._full_run(report, dry_run)
         except Exception as exc:
             report.status = "failed"
             # first line only: driver errors append the SQL parameters (directory data) below it

@@ -34,6 +34,8 @@ from .okta_query import GROUP_FILTER, GROUP_SEARCH, USER_FILTER, USER_SEARCH, In
 from .population import CREATED_AT, FakeGroup, FakeUser, Population
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# the properties the graph provider selects (to pre-render them for the benchmark)
+GRAPH_USER_SELECT = "id,mail,userPrincipalName,accountEnabled,manager"
 
 
 @dataclass
@@ -120,6 +122,7 @@ class FakeIdp:
         rate_window_s: float = 60.0,
         members_per_object: int = 500,
         with_private_key: bool = True,
+        honour_select: bool = True,
     ) -> None:
         if kind not in ("okta", "graph", "google", "scim"):
             raise ValueError(f"unknown fake IdP {kind!r}")
@@ -130,6 +133,10 @@ class FakeIdp:
         self.rate_limit = rate_limit
         self.rate_window_s = rate_window_s
         self.members_per_object = members_per_object
+        # Graph returns only the `$select`ed properties; False serves everything regardless (a server
+        # sending more than asked, for the personal-data tests)
+        self.honour_select = honour_select
+        self._selects: list[frozenset[str] | None] = [None]  # by delta-token suffix
         self.api_token = "fake-api-" + secrets.token_hex(8)
         self.client_id = "latchkey-sync-client"
         self.client_secret = "fake-secret-" + secrets.token_hex(8)
@@ -327,15 +334,26 @@ class FakeIdp:
         key = (flavour, user.index, user.version)
         cached = self._json_cache.get(key)
         if cached is None:
-            render = {"okta": self.okta_user, "graph-delta": lambda u: self.graph_user(u, delta=True)}[
-                flavour
-            ]
-            cached = self._json_cache[key] = json.dumps(render(user)).encode()  # type: ignore[no-untyped-call]
+            if flavour == "okta":
+                body = self.okta_user(user)
+            else:  # "graph-delta" or "graph-delta:<selected,properties>"
+                body = self._selected(self.graph_user(user, delta=True), flavour.partition(":")[2])
+            cached = self._json_cache[key] = json.dumps(body).encode()
         return cached
 
+    @staticmethod
+    def _selected(body: dict[str, Any], select: str) -> dict[str, Any]:
+        """Graph's `$select`: the id, the selected properties and their `@delta` annotations."""
+        if not select:
+            return body
+        wanted = set(select.split(","))
+        return {k: v for k, v in body.items() if k == "id" or k.startswith("@") or k.split("@")[0] in wanted}
+
     def warm(self) -> None:
-        """Render every user up front (the benchmark starts timing after this)."""
+        """Render every user up front as a sync will ask for them (the benchmark times after this)."""
         flavour = {"okta": "okta", "graph": "graph-delta"}.get(self.kind)
+        if self.kind == "graph" and self.honour_select:
+            flavour = f"graph-delta:{','.join(sorted(GRAPH_USER_SELECT.split(',')))}"
         if flavour is not None:
             for user in self.population.users:
                 self._user_json(flavour, user)
@@ -625,7 +643,7 @@ class FakeIdp:
         round_id: str,
         offset: int,
         size: int,
-        delta_token: int | None,
+        delta_token: str | None,
     ) -> web.Response:
         page, following = self._paged("skip", objects, offset, size)
         links: dict[str, Any] = {}
@@ -637,31 +655,45 @@ class FakeIdp:
         body = head + b', "value": [' + b",".join(_encoded(item) for item in page) + b"]}"
         return web.Response(body=body, content_type="application/json")
 
-    def _graph_delta_args(self, request: web.Request) -> tuple[str | None, int, int | None]:
+    def _graph_delta_args(self, request: web.Request) -> tuple[str | None, int, int | None, int]:
+        """(round, offset) of a next link, or (since, select) of a delta link / a first request. Like
+        Graph, the `$select` of a round's first request holds for its delta links."""
         skip = request.query.get("$skiptoken")
         if skip:
             round_id, offset = skip.split(".")
-            return round_id, int(offset), None
+            return round_id, int(offset), None, 0
         token = request.query.get("$deltatoken")
-        return None, 0, int(token) if token is not None else None
+        if token is not None:
+            since, _, index = token.partition(".")
+            return None, 0, int(since), int(index or 0)
+        selected = request.query.get("$select") if self.honour_select else None
+        wanted = frozenset(selected.split(",")) if selected else None
+        if wanted not in self._selects:
+            self._selects.append(wanted)
+        return None, 0, None, self._selects.index(wanted)
+
+    def _select_of(self, index: int) -> str:
+        wanted = self._selects[index] if index < len(self._selects) else None
+        return ",".join(sorted(wanted)) if wanted else ""
 
     async def _graph_users_delta(self, request: web.Request) -> web.Response:
-        round_token, offset, since = self._graph_delta_args(request)
+        round_token, offset, since, select = self._graph_delta_args(request)
         if round_token is not None and round_token not in self._rounds:
             return self._error(410, "sync state expired, restart from scratch")
         version = self.population.version
+        flavour = f"graph-delta:{self._select_of(select)}" if self._select_of(select) else "graph-delta"
 
         def build() -> list[Any]:
-            out: list[Any] = [version]
+            out: list[Any] = [f"{version}.{select}"]
             for user in self.population.users:
                 if since is None:
                     if not user.deleted:
-                        out.append(self._user_json("graph-delta", user))
+                        out.append(self._user_json(flavour, user))
                 elif user.version > since:
                     out.append(
                         {"id": user.id, "@removed": {"reason": "changed"}}
                         if user.deleted
-                        else self._user_json("graph-delta", user)
+                        else self._user_json(flavour, user)
                     )
             return out
 
@@ -687,14 +719,15 @@ class FakeIdp:
         return out
 
     async def _graph_groups_delta(self, request: web.Request) -> web.Response:
-        round_token, offset, since = self._graph_delta_args(request)
+        round_token, offset, since, select = self._graph_delta_args(request)
         if round_token is not None and round_token not in self._rounds:
             return self._error(410, "sync state expired, restart from scratch")
         version = self.population.version
         per_object = self.members_per_object
+        selected = self._select_of(select)
 
         def build() -> list[Any]:
-            out: list[Any] = [version]
+            out: list[Any] = [f"{version}.{select}"]
             for group in self.population.groups:
                 if since is not None and group.version <= since:
                     continue
@@ -717,14 +750,13 @@ class FakeIdp:
                     ]
                 # Like Graph, a large member list is split over several objects for the same group.
                 for start in range(0, max(1, len(refs)), per_object):
-                    out.append(
-                        {
-                            "id": group.id,
-                            "displayName": group.name,
-                            "description": self._owner_note(),
-                            "members@delta": refs[start : start + per_object],
-                        }
-                    )
+                    body = {
+                        "id": group.id,
+                        "displayName": group.name,
+                        "description": self._owner_note(),
+                        "members@delta": refs[start : start + per_object],
+                    }
+                    out.append(self._selected(body, selected))
             return out
 
         round_id, objects = self._round(build, round_token)
@@ -734,8 +766,19 @@ class FakeIdp:
 
     async def _graph_users(self, request: web.Request) -> web.Response:
         skip = request.query.get("$skiptoken")
+        select = request.query.get("$select", "") if self.honour_select else ""
+        expand = request.query.get("$expand", "")
+        if "manager" in expand:
+            select += ",manager" if select else ""
+
+        def render(user: FakeUser) -> dict[str, Any]:
+            body = self._selected(self.graph_user(user, delta=False), select)
+            if "manager" in body and "manager($select=id)" in expand and self.honour_select:
+                body["manager"] = {k: v for k, v in body["manager"].items() if k in ("id", "@odata.type")}
+            return body
+
         round_id, objects = self._round(
-            lambda: [self.graph_user(u, delta=False) for u in self.population.live_users()],
+            lambda: [render(u) for u in self.population.live_users()],
             skip.split(".")[0] if skip else None,
         )
         offset = int(skip.split(".")[1]) if skip else 0
