@@ -1,6 +1,8 @@
 """identity-sync: full sync of 100k users / 10k groups from the fake Okta and the fake Microsoft Graph
-servers, then an incremental run after 100 changes: wall time, events published, peak RSS.
-Target (issue 7): full <= 30 s, incremental <= 2 s, peak RSS <= 300 MB.
+servers, then an incremental run after 100 changes (Graph: delta links; Okta: search/filter since the
+stored high-water mark): wall time until committed and until the relay published every event, events,
+HTTP requests, peak RSS. Target (issue 7): full <= 30 s until published, incremental <= 2 s,
+peak RSS <= 300 MB.
 
 Each fake IdP runs in its own process (its memory and CPU are not the sync's), and each sync in a fresh
 spawned process so its peak RSS is its own. The baseline is raw aiokafka produce throughput for the same
@@ -38,20 +40,15 @@ def _start_fake(kind: str, users: int, groups: int) -> tuple[subprocess.Popen[st
     return process, json.loads(line)
 
 
-async def _wait_published(service: Any, schema: str, timeout: float = 300.0) -> None:
-    import sqlalchemy as sa
-
+async def _wait_published(relay: Any, target: int, timeout: float = 300.0) -> None:
+    """Until the relay's count of published outbox rows (acknowledged by the brokers and marked sent)
+    reaches `target`. Its own counter: polling the outbox table would load the database the relay is
+    working on."""
     deadline = time.monotonic() + timeout
-    while True:
-        async with service.engine.connect() as conn:
-            unsent = await conn.scalar(
-                sa.text(f'SELECT count(*) FROM "{schema}".outbox WHERE sent_at IS NULL')
-            )
-        if unsent == 0:
-            return
+    while relay.published < target:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{unsent} events not relayed")
-        await asyncio.sleep(0.05)
+            raise TimeoutError(f"{target - relay.published} events not relayed")
+        await asyncio.sleep(0.01)
 
 
 async def _measure_sync(kind: str, fake: dict[str, Any], bootstrap: str, database_url: str) -> dict[str, Any]:
@@ -100,30 +97,36 @@ async def _measure_sync(kind: str, fake: dict[str, Any], bootstrap: str, databas
     await ensure_topics(settings, service.topics)
     assert service.relay is not None
     await service.relay.start()
+    relay = service.relay
     try:
+        published_before = relay.published
         started = time.perf_counter()
         full = await engine.run("full")
         full_synced = time.perf_counter() - started
-        await _wait_published(service, schema)
+        await _wait_published(relay, published_before + full.events)
         full_published = time.perf_counter() - started
+        full_events, full_requests = full.events, provider.stats.requests
+        del full  # its plan holds the whole directory
         full_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         async with httpx.AsyncClient() as http:
             changed = (await http.post(f"{fake['base_url']}/_fake/changes", params={"count": CHANGES})).json()
+        published_before = relay.published
         started = time.perf_counter()
         incremental = await engine.run("incremental")
         incremental_synced = time.perf_counter() - started
-        await _wait_published(service, schema)
+        await _wait_published(relay, published_before + incremental.events)
         incremental_published = time.perf_counter() - started
         return {
             "full_sync_s": round(full_synced, 2),
             "full_until_published_s": round(full_published, 2),
-            "full_events": full.events,
-            "full_http_requests": provider.stats.requests,
+            "full_events": full_events,
+            "full_http_requests": full_requests,
             "incremental_mode": incremental.mode,
             "incremental_sync_s": round(incremental_synced, 3),
             "incremental_until_published_s": round(incremental_published, 3),
             "incremental_events": incremental.events,
+            "incremental_http_requests": provider.stats.requests - full_requests,
             "incremental_changes_made": sum(len(v) for v in changed.values()),
             "peak_rss_mb_after_full": round(full_rss_mb, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -213,9 +216,12 @@ def run(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
         "raw_produce_per_s": round(events / raw_s),
     }
     full_worst = max(metrics["okta_full_until_published_s"], metrics["graph_full_until_published_s"])
+    incremental_worst = max(
+        metrics["okta_incremental_until_published_s"], metrics["graph_incremental_until_published_s"]
+    )
     metrics["targets"] = {
-        "full_sync_s<=30": full_worst <= 30,
-        "incremental_s<=2 (graph delta)": metrics["graph_incremental_until_published_s"] <= 2,
+        "full_until_published_s<=30": full_worst <= 30,
+        "incremental_until_published_s<=2": incremental_worst <= 2,
         "peak_rss_mb<=300": max(metrics["okta_peak_rss_mb"], metrics["graph_peak_rss_mb"]) <= 300,
     }
     return {
