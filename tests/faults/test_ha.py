@@ -24,9 +24,9 @@ from latchkey.contracts import REQUESTS, RequestSubmitted, uuid7
 from latchkey.runtime.testing import InfraHandle, KafkaCluster
 from tests.support.scenario import ALICE, BOB, DAVE, RunningLatchkey, latchkey_running, noop_flow
 
-pytestmark = [pytest.mark.infra, pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.infra, pytest.mark.slow, pytest.mark.timeout(600)]
 
-REQUESTS_TOTAL = int(os.environ.get("LATCHKEY_HA_REQUESTS", "300"))
+REQUESTS_TOTAL = int(os.environ.get("LATCHKEY_HA_REQUESTS", "1000"))  # a 1,000-request stream
 RATE = 20.0  # requests per second: the stream lasts REQUESTS_TOTAL / RATE seconds
 GRANT_SECONDS = 20
 STORY = [
