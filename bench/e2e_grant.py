@@ -5,7 +5,9 @@ For the `noop` integration (no target I/O: the cost of Latchkey itself) and the 
 (a real login role created per grant, credentials sealed to the requester):
 1. max throughput: a burst of automatic requests, grants activated per second until the last;
 2. latency at half of that rate: an open-loop stream, per request the time from publishing
-   `access.request.submitted` to reading `access.grant.activated` on the lifecycle topic.
+   `access.request.submitted` to reading `access.grant.activated` on the lifecycle topic;
+3. (noop) how late access ends: short grants, from each grant's `expires_at` to its
+   `access.grant.revoked` (written when flow-engine applies the connector's revoke result).
 The ratio compares p50 with the raw 4-hop Kafka chain of kafka_baseline (same broker, same run).
 """
 
@@ -41,6 +43,8 @@ class Tracker:
         self.submitted: dict[str, float] = {}
         self.activated: dict[str, float] = {}
         self.failed: dict[str, str] = {}
+        self.expires_at: dict[str, float] = {}  # epoch seconds, from access.grant.activated
+        self.revoked_wall: dict[str, float] = {}  # epoch seconds this reader saw access.grant.revoked
         self._seen = 0
 
     async def pump(self, timeout_ms: int = 50) -> None:
@@ -49,6 +53,10 @@ class Tracker:
             if record.key in self.submitted:
                 if record.type == "access.grant.activated":
                     self.activated.setdefault(record.key, record.received_at)
+                    self.expires_at.setdefault(record.key, record.event.expires_at.timestamp())
+                elif record.type == "access.grant.revoked":
+                    seen_wall = time.time() - (time.monotonic() - record.received_at)
+                    self.revoked_wall.setdefault(record.key, seen_wall)
                 elif record.type in FAILED and record.key not in self.failed:
                     self.failed[record.key] = f"{record.type}: {getattr(record.event, 'reason', '')}"
         self._seen = len(self.reader.records)
@@ -70,7 +78,11 @@ class Tracker:
 
 
 def _request(
-    running: RunningLatchkey, token: str, kind: str, requester: Requester | None
+    running: RunningLatchkey,
+    token: str,
+    kind: str,
+    requester: Requester | None,
+    duration_seconds: int = 3600,
 ) -> RequestSubmitted:
     request_id = str(uuid7())
     if kind == "noop":
@@ -83,7 +95,7 @@ def _request(
         integration_id=integration,
         resource=resource,
         permission=permission,
-        duration_seconds=3600,
+        duration_seconds=duration_seconds,
         justification="benchmark",
         requester_public_key=requester.public_key if requester else None,
         producer="bench",
@@ -150,6 +162,38 @@ async def _steady(
     }
 
 
+async def _revoke_lateness(
+    running: RunningLatchkey, tracker: Tracker, count: int, duration: int, token: str
+) -> dict[str, Any]:
+    """`count` noop grants of `duration` s at once; per grant, how late access really ended: from its
+    `expires_at` to `access.grant.revoked` on the lifecycle topic, which flow-engine writes when it
+    applies the connector's revoke result (expiry's timer → flow-engine → connector → result)."""
+    events = [_request(running, token, "noop", None, duration) for _ in range(count)]
+    ids = [e.request_id for e in events]
+    for e in events:
+        tracker.submitted[e.request_id] = time.monotonic()
+    await running.publisher.publish_many(REQUESTS, events)
+    deadline = time.monotonic() + duration + 90
+    while time.monotonic() < deadline and not all(
+        i in tracker.revoked_wall or i in tracker.failed for i in ids
+    ):
+        await tracker.pump()
+    lateness = [
+        (tracker.revoked_wall[i] - tracker.expires_at[i]) * 1000
+        for i in ids
+        if i in tracker.revoked_wall and i in tracker.expires_at
+    ]
+    return {
+        "count": count,
+        "duration_s": duration,
+        "revoked": len(lateness),
+        "p50_ms": percentile(lateness, 50),
+        "p99_ms": percentile(lateness, 99),
+        "max_ms": max(lateness) if lateness else float("nan"),
+        "latencies": lateness,
+    }
+
+
 def _chain_baseline() -> dict[str, float] | None:
     path = ROOT / "bench" / "results" / "kafka_baseline.json"
     if not path.exists():
@@ -164,6 +208,7 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
         if quick
         else {"noop": (3000, 30.0), "postgresql": (300, 20.0)}
     )
+    revoke_size = (200, 5) if quick else (1000, 15)  # grants, seconds each
     metrics: dict[str, Any] = {}
     samples: dict[str, Any] = {"latency_ms": {}, "throughput": {}}
     params: dict[str, Any] = {"sizes": {k: {"burst": v[0], "steady_seconds": v[1]} for k, v in sizes.items()}}
@@ -197,8 +242,17 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
                 if kind == "postgresql":
                     assert running.system.target is not None
                     roles = running.system.target.login_roles()
+            ending = await _revoke_lateness(running, tracker, *revoke_size, token)
+            metrics["noop_revoke_lateness_p50_ms"] = round(ending["p50_ms"], 1)
+            metrics["noop_revoke_lateness_p99_ms"] = round(ending["p99_ms"], 1)
+            metrics["noop_revoke_lateness_max_ms"] = round(ending["max_ms"], 1)
+            metrics["noop_revoke_not_confirmed"] = ending["count"] - ending["revoked"]
+            samples["latency_ms"][f"revoke lateness, {ending['count']} grants"] = ending["latencies"]
+            params["revoke_lateness"] = {"grants": ending["count"], "duration_s": ending["duration_s"]}
             running.system.cleanup(roles)
-    failed = {k: v for k, v in metrics.items() if k.endswith("_failed") and v}
+    failed = {
+        k: v for k, v in metrics.items() if (k.endswith("_failed") or k.endswith("_not_confirmed")) and v
+    }
     error = None
     if failed:
         # Zero loss is a target: a run where grants failed is reported as failed, with its numbers.
