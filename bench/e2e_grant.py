@@ -45,6 +45,7 @@ class Tracker:
         self.failed: dict[str, str] = {}
         self.expires_at: dict[str, float] = {}  # epoch seconds, from access.grant.activated
         self.revoked_wall: dict[str, float] = {}  # epoch seconds this reader saw access.grant.revoked
+        self.revoking_at: dict[str, float] = {}  # when flow-engine sent the revoke (its occurred_at)
         self._seen = 0
 
     async def pump(self, timeout_ms: int = 50) -> None:
@@ -54,6 +55,8 @@ class Tracker:
                 if record.type == "access.grant.activated":
                     self.activated.setdefault(record.key, record.received_at)
                     self.expires_at.setdefault(record.key, record.event.expires_at.timestamp())
+                elif record.type == "access.grant.revoking":
+                    self.revoking_at.setdefault(record.key, record.event.occurred_at.timestamp())
                 elif record.type == "access.grant.revoked":
                     seen_wall = time.time() - (time.monotonic() - record.received_at)
                     self.revoked_wall.setdefault(record.key, seen_wall)
@@ -183,10 +186,16 @@ async def _revoke_lateness(
         for i in ids
         if i in tracker.revoked_wall and i in tracker.expires_at
     ]
+    to_command = [
+        (tracker.revoking_at[i] - tracker.expires_at[i]) * 1000
+        for i in ids
+        if i in tracker.revoking_at and i in tracker.expires_at
+    ]
     return {
         "count": count,
         "duration_s": duration,
         "revoked": len(lateness),
+        "to_revoke_command_p50_ms": percentile(to_command, 50),
         "p50_ms": percentile(lateness, 50),
         "p99_ms": percentile(lateness, 99),
         "max_ms": max(lateness) if lateness else float("nan"),
@@ -247,6 +256,8 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
             metrics["noop_revoke_lateness_p99_ms"] = round(ending["p99_ms"], 1)
             metrics["noop_revoke_lateness_max_ms"] = round(ending["max_ms"], 1)
             metrics["noop_revoke_not_confirmed"] = ending["count"] - ending["revoked"]
+            # the part up to flow-engine sending the revoke command (expiry's timer + flow-engine)
+            metrics["noop_expiry_to_revoke_command_p50_ms"] = round(ending["to_revoke_command_p50_ms"], 1)
             samples["latency_ms"][f"revoke lateness, {ending['count']} grants"] = ending["latencies"]
             params["revoke_lateness"] = {"grants": ending["count"], "duration_s": ending["duration_s"]}
             running.system.cleanup(roles)
