@@ -33,6 +33,7 @@ from latchkey.contracts import (
     ResourceDiscovered,
     ReviewApproved,
     ReviewDenied,
+    Topic,
     UserUpserted,
     connector_commands,
     uuid7,
@@ -292,6 +293,21 @@ async def wait_read_models(running: RunningLatchkey, *, people: Sequence[str], t
     running.timings["flow-engine caught up"] = time.monotonic() - t0
 
 
+def system_topics(connector_id: str) -> list[Topic]:
+    """Every topic the four services use, with the connector's command topic."""
+    return [
+        USERS,
+        GROUPS,
+        FLOWS,
+        REQUESTS,
+        LIFECYCLE,
+        RESULTS,
+        INVENTORY,
+        TIMERS,
+        connector_commands(connector_id),
+    ]
+
+
 @asynccontextmanager
 async def latchkey_running(
     *,
@@ -347,17 +363,7 @@ async def latchkey_running(
         await create_topics(
             kafka_bootstrap,
             prefix,
-            [
-                USERS,
-                GROUPS,
-                FLOWS,
-                REQUESTS,
-                LIFECYCLE,
-                RESULTS,
-                INVENTORY,
-                TIMERS,
-                connector_commands(system.connector_id),
-            ],
+            system_topics(system.connector_id),
             replication=topic_replication,
         )
         report(f"topics created under prefix {prefix}", time.monotonic() - t)
@@ -431,17 +437,7 @@ async def services_running(
         await create_topics(
             kafka_bootstrap,
             prefix,
-            [
-                USERS,
-                GROUPS,
-                FLOWS,
-                REQUESTS,
-                LIFECYCLE,
-                RESULTS,
-                INVENTORY,
-                TIMERS,
-                connector_commands(system.connector_id),
-            ],
+            system_topics(system.connector_id),
         )
         for spec in system.specs():
             if spec.name in names:
