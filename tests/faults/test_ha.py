@@ -22,21 +22,21 @@ import pytest
 
 from latchkey.contracts import REQUESTS, RequestSubmitted, uuid7
 from latchkey.runtime.testing import InfraHandle, KafkaCluster
-from tests.support.scenario import ALICE, BOB, DAVE, RunningLatchkey, latchkey_running, noop_flow
+from tests.support.scenario import (
+    ALICE,
+    AUTOMATIC_GRANT_STORY,
+    BOB,
+    DAVE,
+    RunningLatchkey,
+    latchkey_running,
+    noop_flow,
+)
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow, pytest.mark.timeout(600)]
 
 REQUESTS_TOTAL = int(os.environ.get("LATCHKEY_HA_REQUESTS", "1000"))  # a 1,000-request stream
 RATE = 20.0  # requests per second: the stream lasts REQUESTS_TOTAL / RATE seconds
 GRANT_SECONDS = 20
-STORY = [
-    "access.request.created",
-    "access.request.approved",
-    "access.grant.requested",
-    "access.grant.activated",
-    "access.grant.revoking",
-    "access.grant.revoked",
-]
 
 
 def restart_postgres(handle: InfraHandle) -> None:
@@ -164,7 +164,7 @@ async def test_requests_survive_replica_broker_and_restarts(
         incomplete = {
             i: sorted(t for t, e in by_request[i].items() if e)
             for i in ids
-            if any(t not in by_request[i] for t in STORY)
+            if any(t not in by_request[i] for t in AUTOMATIC_GRANT_STORY)
         }
         reasons = Counter(
             str(getattr(r.event, "reason", ""))[:160]

@@ -61,7 +61,15 @@ from latchkey.runtime.testing import Infra, default_mode, start_local
 from tests.support.bus import Record, TopicReader
 from tests.support.netns import IsolatedNetwork, isolated_network, unavailable
 from tests.support.processes import ServiceSpec
-from tests.support.scenario import ALICE, BOB, DAVE, RunningLatchkey, latchkey_running, noop_flow
+from tests.support.scenario import (
+    ALICE,
+    AUTOMATIC_GRANT_STORY,
+    BOB,
+    DAVE,
+    RunningLatchkey,
+    latchkey_running,
+    noop_flow,
+)
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -72,14 +80,6 @@ CUT_SECONDS = 30.0
 AFTER_RETURN = 8.0  # the stream goes on this long after the link is back
 GRANT_SECONDS = 6
 NOOP_DELAY_MS = 150
-STORY = [
-    "access.request.created",
-    "access.request.approved",
-    "access.grant.requested",
-    "access.grant.activated",
-    "access.grant.revoking",
-    "access.grant.revoked",
-]
 
 
 @pytest.fixture
@@ -388,7 +388,7 @@ def check(
     for record in running.lifecycle.records:
         if record.key in wanted and record.event is not None:
             steps[record.key][record.event.type].add(str(record.event.event_id))
-    incomplete = {i: sorted(steps[i]) for i in ids if any(t not in steps[i] for t in STORY)}
+    incomplete = {i: sorted(steps[i]) for i in ids if any(t not in steps[i] for t in AUTOMATIC_GRANT_STORY)}
     expect(not incomplete, f"{len(incomplete)} requests lost a step, e.g. {list(incomplete.items())[:2]}")
     twice = {i: {t: len(e) for t, e in steps[i].items() if len(e) > 1} for i in ids}
     twice = {i: t for i, t in twice.items() if t}

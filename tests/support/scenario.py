@@ -293,6 +293,17 @@ async def wait_read_models(running: RunningLatchkey, *, people: Sequence[str], t
     running.timings["flow-engine caught up"] = time.monotonic() - t0
 
 
+AUTOMATIC_GRANT_STORY = [
+    "access.request.created",
+    "access.request.approved",
+    "access.grant.requested",
+    "access.grant.activated",
+    "access.grant.revoking",
+    "access.grant.revoked",
+]
+"""The lifecycle of an automatically approved grant that expires, in order."""
+
+
 def system_topics(connector_id: str) -> list[Topic]:
     """Every topic the four services use, with the connector's command topic."""
     return [
