@@ -6,6 +6,8 @@ raw aiokafka produce→consume throughput on the same broker in the same run.
 runs it against LATCHKEY_KAFKA_BOOTSTRAP / LATCHKEY_DATABASE_URL. flow-engine runs as a subprocess
 (its own interpreter, as deployed); the load generator and the measuring consumer run here.
 Use a scratch database: flow-engine creates its `flow_engine` schema in it.
+For profiling: BENCH_FLOW_BURST (requests in the burst), BENCH_FLOW_PACED_SECONDS and
+BENCH_FLOW_PACED_RATE (default: half the burst's rate) change the sizes; BENCH_REPLICAS the engines.
 """
 
 from __future__ import annotations
@@ -243,8 +245,8 @@ async def _load(
 
 async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) -> dict[str, Any]:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
-    burst = 2_000 if quick else 20_000
-    paced_seconds = 3 if quick else 10
+    burst = int(os.environ.get("BENCH_FLOW_BURST", 2_000 if quick else 20_000))
+    paced_seconds = float(os.environ.get("BENCH_FLOW_PACED_SECONDS", 3 if quick else 10))
     ports = [_free_port() for _ in range(replicas)]
     idp = TestIssuer().start()
     env = {
@@ -306,7 +308,7 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
         decisions_per_s = burst / (last - first)
         burst_latency = [(commands.arrived[i] - sent[i]) * 1000 for i in ids]
 
-        rate = max(50.0, decisions_per_s / 2)
+        rate = float(os.environ.get("BENCH_FLOW_PACED_RATE", 0)) or max(50.0, decisions_per_s / 2)
         paced_count = int(rate * paced_seconds)
         paced, paced_sent = await _load(producer, prefix, token, paced_count, rate, "paced")
         await commands.wait(paced, 120)

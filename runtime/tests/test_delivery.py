@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import json
 from collections import Counter, defaultdict
 from typing import Any
@@ -249,3 +250,101 @@ async def test_exclusive_subscription_hands_a_partition_over_only_between_batche
     assert not during_batch, f"`b` got records while `a` was still working on its batch: {during_batch}"
     twice = [(p, o) for (p, o), n in Counter((p, o) for _, p, o in worked_on).items() if n > 1]
     assert not twice, f"records worked on twice: {twice} ({worked_on})"
+
+
+async def test_offsets_are_committed_after_each_batch_and_at_shutdown_so_a_restart_redelivers_nothing(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Offsets are committed in the background (not before the next poll); a graceful stop still
+    commits what was processed, and a new member of the group starts after it."""
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    events = [
+        RequestSubmitted(
+            request_id=f"r{i}", id_token="t", integration_id="pg", resource="db", permission="ro"
+        )
+        for i in range(30)
+    ]
+    first: list[Event] = []
+
+    async def handler(batch: Batch[Any]) -> None:
+        first.extend(batch.events)
+
+    broker = make_broker(settings)
+    subscribe(broker, settings, REQUESTS, handler, group_id="commits")
+    await broker.start()
+    try:
+        await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events[:20])
+        await wait_for(lambda: len(first) == 20)
+    finally:
+        await broker.stop()
+
+    second: list[Event] = []
+
+    async def again(batch: Batch[Any]) -> None:
+        second.extend(batch.events)
+
+    broker = make_broker(settings)
+    subscribe(broker, settings, REQUESTS, again, group_id="commits")
+    await broker.start()
+    try:
+        await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events[20:])
+        await wait_for(lambda: len(second) >= 10)
+        await asyncio.sleep(1.0)  # anything redelivered would arrive with or before the new ones
+    finally:
+        await broker.stop()
+    assert sorted(e.event_id for e in second) == sorted(e.event_id for e in events[20:])
+
+
+async def test_a_failed_batch_is_delivered_again_from_its_first_record(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A transient failure rewinds the partition to the batch's first record: nothing after the
+    failure is skipped, even though offsets are committed in the background."""
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    events = [
+        RequestSubmitted(
+            request_id=f"r{i}", id_token="t", integration_id="pg", resource="db", permission="ro"
+        )
+        for i in range(12)
+    ]
+    done: list[str] = []
+    failures = 0
+
+    async def handler(batch: Batch[Any]) -> None:
+        nonlocal failures
+        if failures < 2 and any(e.request_id == "r5" for e in batch.events):
+            failures += 1
+            raise OSError("database unavailable")  # transient: redelivered
+        done.extend(e.request_id for e in batch.events)
+
+    broker = make_broker(settings)
+    subscribe(broker, settings, REQUESTS, handler, group_id="rewind")
+    await broker.start()
+    try:
+        await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events, key="one-partition")
+        await wait_for(lambda: "r11" in done)
+    finally:
+        await broker.stop()
+    assert failures == 2
+    assert [r for r in dict.fromkeys(done)] == [f"r{i}" for i in range(12)]
+
+
+def test_batch_subscriptions_poll_without_faststreams_pause_after_an_empty_poll() -> None:
+    """`subscribe` replaces FastStream's batch poll (which sleeps `batch_timeout_ms` after a poll that
+    found nothing, delaying a record that arrives meanwhile). Fails if FastStream stops polling
+    through `get_msg`, or the replacement is no longer installed."""
+    from faststream.kafka.subscriber.usecase import BatchSubscriber, LogicSubscriber
+
+    assert "self.get_msg(" in inspect.getsource(LogicSubscriber._run_consume_loop)
+    settings = ServiceSettings(service_name="poll-test")
+    broker = make_broker(settings)
+
+    async def handler(batch: Batch[Any]) -> None:
+        return None
+
+    subscribe(broker, settings, REQUESTS, handler, group_id="poll")
+    (subscriber,) = broker.subscribers
+    assert isinstance(subscriber, BatchSubscriber)
+    assert subscriber.get_msg.__qualname__ == "_poll.<locals>.get_msg"

@@ -279,3 +279,40 @@ async def test_a_backlog_is_relayed_in_pipelined_batches_each_row_once_in_order(
     for key in ("k0", "k1", "k2", "k3"):
         mine = [e.correlation_id for e in events if e.request_id == key]  # type: ignore[attr-defined]
         assert mine == sorted(mine), f"events of {key} were reordered"
+
+
+async def test_rows_committed_while_another_relay_holds_the_lock_are_published_once_it_is_free(
+    db: Any, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A commit wakes only its own process's relay (no NOTIFY). If another relay holds the lock at
+    that moment, this one keeps trying and publishes as soon as the lock is free, not at its next
+    poll (30 s here)."""
+    engine, tables, _ = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [LIFECYCLE])
+    relay = OutboxRelay(engine, lambda: make_producer(settings), tables, poll_interval=30.0)
+    await relay.start()
+    try:
+        await asyncio.sleep(0.5)  # the relay's first pass (nothing to send) is done: it now waits
+        async with engine.connect() as holder:
+            # another relay's transaction, holding the lock
+            await holder.execute(
+                sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(tables.notify_channel)))
+            )
+            async with UnitOfWork(make_sessions(engine), tables, settings, on_commit=relay.wake) as uow:
+                uow.emit(LIFECYCLE, cancelled("while-locked"))
+            await asyncio.sleep(0.5)
+            assert relay.published == 0 and relay.lock_missed
+            await holder.rollback()  # the other relay's transaction ends
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while relay.published == 0:
+            if loop.time() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        published_while_running = relay.published  # stop() publishes what is left: count before it
+    finally:
+        await relay.stop()
+    assert published_while_running == 1
+    records = await read_until(kafka_bootstrap, settings.topic(LIFECYCLE.name), lambda rs: len(rs) >= 1)
+    assert [e.request_id for e in events_of(LIFECYCLE, records)] == ["while-locked"]  # type: ignore[attr-defined]

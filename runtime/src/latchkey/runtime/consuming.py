@@ -199,7 +199,8 @@ def subscribe(
 ) -> DeadLetterWriter:
     """Subscribe `handler` to `topic` in consumer group `group_id`; returns its dead-letter writer.
 
-    Offsets are committed after `handler` returns (at-least-once): handlers must be idempotent.
+    Offsets are committed after `handler` returns (at-least-once; in the background, see `_Offsets`):
+    handlers must be idempotent.
     `exclusive`: one member at a time works on a partition (see the module docstring).
     """
     group_id = settings.group(group_id)
@@ -207,6 +208,7 @@ def subscribe(
     name = topic_name or settings.topic(topic.name)
     backoff = _Backoff()
     guard = _OneOwnerAtATime(name) if exclusive else None
+    offsets = _Offsets(name)
 
     async def process(items: list[Received[Any]]) -> None:
         delivery: Batch[Any] = Batch(items)
@@ -229,6 +231,17 @@ def subscribe(
     async def consume(message: KafkaMessage) -> None:
         raw = message.raw_message
         records: Sequence[Any] = raw if isinstance(raw, tuple) else (raw,)
+        try:
+            await handle(message.consumer, records)
+        except BaseException:
+            _rewind(message.consumer, records)  # the batch is delivered again from its first offset
+            raise
+        if guard is None:
+            offsets.processed(message.consumer, records)
+            if not subscriber.running:
+                await offsets.flush()  # shutting down: commit before the consumer closes
+
+    async def handle(consumer: Any, records: Sequence[Any]) -> None:
         items: list[Received[Any]] = []
         for record in records:
             item, reason, error_type = _parse(topic, record)
@@ -245,15 +258,15 @@ def subscribe(
                 )
             else:
                 items.append(item)
-        if not items:
-            return
         if guard is None:
-            await deliver(items)
+            if items:
+                await deliver(items)
             return
         async with guard.batch_running():
-            await deliver(items, lambda: guard.confirm_ownership(message.consumer, records))
+            if items:
+                await deliver(items, lambda: guard.confirm_ownership(consumer, records))
             # Committed inside the guarded span, so the next owner starts after this batch.
-            await guard.commit(message.consumer)
+            await guard.commit(consumer)
 
     async def deliver(
         items: list[Received[Any]], before: Callable[[], Awaitable[None]] | None = None
@@ -295,21 +308,128 @@ def subscribe(
         log.error("batch isolated after handler failure", topic=name, error=_summarise(failure))
         backoff.reset()
 
-    broker.subscriber(
+    records_per_poll = max_records or settings.consumer_max_records
+    subscriber = broker.subscriber(
         name,
         group_id=group_id,
         batch=batch,
-        max_records=max_records or settings.consumer_max_records,
+        max_records=records_per_poll,
         batch_timeout_ms=settings.consumer_batch_timeout_ms,
         auto_offset_reset="earliest" if from_beginning else "latest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # Offsets are committed here, not by FastStream: in the background after each batch (or, for
+        # `exclusive`, inside the guarded span), and the batch is rewound on failure (`_rewind`).
+        ack_policy=AckPolicy.MANUAL,
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
         group_instance_id=group_instance_id,  # static membership (optional)
         decoder=_no_decode,
-        listener=guard,
-    )(consume)
+        listener=guard or offsets,
+    )
+    if batch:
+        subscriber.get_msg = _poll(  # type: ignore[method-assign,assignment]
+            records_per_poll, settings.consumer_batch_timeout_ms
+        )
+    fast_stream_stop = subscriber.stop
+
+    async def stop() -> None:
+        # Commit what is pending while the consumer is still open; a batch still running commits its
+        # own offsets when it ends (`subscriber.running` is false by then), before FastStream closes it.
+        await offsets.flush()
+        await fast_stream_stop()
+
+    subscriber.stop = stop  # type: ignore[method-assign]
+    subscriber(consume)
     return writer
+
+
+def _rewind(consumer: Any, records: Sequence[Any]) -> None:
+    """Seek every partition of a failed batch back to its first record, so it is delivered again."""
+    if not isinstance(consumer, AIOKafkaConsumer):
+        return  # an in-memory test broker
+    starts: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        starts[tp] = min(record.offset, starts.get(tp, record.offset))
+    for tp, offset in starts.items():
+        with contextlib.suppress(IllegalStateError):  # no longer assigned: the next owner has it
+            consumer.seek(tp, offset)
+
+
+def _poll(max_records: int, timeout_ms: int) -> Callable[[Any], Awaitable[tuple[Any, ...]]]:
+    """A batch subscriber's poll without FastStream's pause after an empty poll.
+
+    FastStream sleeps `batch_timeout_ms` after a poll that found nothing, and a record arriving in that
+    pause waits for it: up to 20 ms more per hop on an idle system. `getmany` already returns as soon
+    as a record arrives, so the pause only matters when a poll comes back empty at once (a rebalance
+    in progress): then, and only then, wait a little instead of spinning."""
+    wait_ms = max(timeout_ms, 1)
+
+    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[Any, ...]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
+        if not fetched:
+            if loop.time() - started < wait_ms / 2000:
+                await asyncio.sleep(0.05)
+            return ()
+        return tuple(record for records in fetched.values() for record in records)
+
+    return get_msg
+
+
+class _Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits the offsets a subscription has processed, in the background.
+
+    A batch's effect is already durable when it is handed here (its transaction committed), so the
+    commit need not hold up the next batch: one commit is in flight at a time and the next carries
+    every partition's latest offset. A commit lost to a crash or a rebalance only means the batch is
+    delivered again, which the handlers' inboxes absorb. Before partitions are given away, what is
+    pending is committed, so the next owner does not redo it."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._pending: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def processed(self, consumer: Any, records: Sequence[Any]) -> None:
+        if not isinstance(consumer, AIOKafkaConsumer):
+            return  # an in-memory test broker has no group
+        self._consumer = consumer
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            if record.offset + 1 > self._pending.get(tp, -1):
+                self._pending[tp] = record.offset + 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._commit(), name=f"commit {self.topic}")
+
+    async def flush(self) -> None:
+        """Wait until everything processed so far is committed (or found impossible to commit)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait([self._task])
+
+    async def _commit(self) -> None:
+        while self._pending and self._consumer is not None:
+            offsets, self._pending = self._pending, {}
+            try:
+                await self._consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # the partitions moved to another member: it starts from the last commit
+                log.info(
+                    "offsets not committed; partitions reassigned", topic=self.topic, error=_summarise(exc)
+                )
+            except KafkaError as exc:
+                log.warning("offset commit failed; will retry", topic=self.topic, error=_summarise(exc))
+                for tp, offset in offsets.items():
+                    if offset > self._pending.get(tp, -1):
+                        self._pending[tp] = offset
+                await asyncio.sleep(0.5)
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.flush()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None
 
 
 REVOKE_WAIT_SECONDS = 120.0

@@ -23,13 +23,16 @@ import psycopg
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .db import ServiceTables
 from .kafka import partition_for
 from .observability import get_logger
 
 log = get_logger(__name__)
+
+LOCK_RETRY_SECONDS = 0.01
+"""How soon a relay that found the lock taken tries again (jittered)."""
 
 
 class OutboxRelay:
@@ -61,6 +64,24 @@ class OutboxRelay:
         # made each batch slower than the one before. A partial batch ends the drain; the next one
         # starts from the beginning again, so a row committed late with a lower id is not skipped.
         self._resume_after = 0
+        # Set when another relay held the lock: try again shortly, since its batch may have been read
+        # before this process's last commit (a commit wakes only the relay of its own process).
+        self.lock_missed = False
+        # The relay's own connection, with its settings fixed at connect: no per-transaction
+        # set_config, and the lock and the first batch are read in one round trip.
+        # - synchronous_commit=off: marking rows sent need not wait for the WAL flush; should
+        #   PostgreSQL crash and lose the mark, the rows are published again and consumers' inboxes
+        #   drop the repeats. One fsync less per relayed batch, on the path of every event.
+        # - enable_bitmapscan=off: right after a bulk COPY (an identity full sync: 110k rows) the
+        #   table's statistics still say "a few hundred rows", and the planner then bitmap-scans and
+        #   sorts every unsent row (~0.5 s per batch) instead of reading the next batch off the
+        #   unsent index (~10 ms).
+        self._db = create_async_engine(
+            engine.url,
+            pool_size=1,
+            max_overflow=1,
+            connect_args={"options": "-c synchronous_commit=off -c enable_bitmapscan=off"},
+        )
 
     def wake(self) -> None:
         """Something was committed in this process: publish now rather than at the next poll."""
@@ -76,6 +97,7 @@ class OutboxRelay:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        await self._db.dispose()
 
     async def start(self) -> None:
         """Open, then relay continuously until `stop()`."""
@@ -104,24 +126,11 @@ class OutboxRelay:
         The batches of one call are pipelined: the next batch is read and handed to the producer
         while the brokers acknowledge the previous one, whose rows are then marked sent. They commit
         together, so a relay killed mid-call publishes at most that many batches again."""
-        async with self._engine.begin() as conn:
-            # Marking rows sent need not wait for the WAL flush: should PostgreSQL crash and lose the
-            # mark, the rows are published again and consumers' inboxes drop the repeats. One fsync
-            # less per relayed batch, on the path of every event.
-            # Right after a bulk COPY (an identity full sync: 110k rows) the table's statistics still
-            # say "a few hundred rows", and the planner then bitmap-scans and sorts every unsent row
-            # (~0.5 s per batch) instead of reading the next batch off the unsent index (~10 ms).
-            # Both settings are local to this transaction and ride on the lock's round trip.
-            got_lock = await conn.scalar(
-                sa.select(
-                    sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel)),
-                    sa.func.set_config("synchronous_commit", "off", True),
-                    sa.func.set_config("enable_bitmapscan", "off", True),
-                )
-            )
+        async with self._db.begin() as conn:
+            got_lock, rows = await self._lock_and_read(conn, self._resume_after)
+            self.lock_missed = not got_lock
             if not got_lock:
                 return 0
-            rows = await self._next_batch(conn, self._resume_after)
             if not rows:
                 self._resume_after = 0
                 return 0
@@ -148,9 +157,23 @@ class OutboxRelay:
         self._resume_after = rows[-1].id if len(rows) >= self._batch_size else 0
         return published
 
-    async def _next_batch(self, conn: AsyncConnection, after: int) -> Sequence[Any]:
-        outbox = self._tables.outbox
+    async def _lock_and_read(self, conn: AsyncConnection, after: int) -> tuple[bool, Sequence[Any]]:
+        """Take the relay lock (transaction-scoped, never waits) and, if it was free, read the first
+        batch: one round trip. Returns (got the lock, rows)."""
+        lock = sa.select(
+            sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel)).label("got")
+        ).cte("relay_lock")
+        batch = self._batch_query(after).where(lock.c.got).lateral("batch")
         result = await conn.execute(
+            sa.select(lock.c.got, *batch.c).select_from(lock.outerjoin(batch, sa.true())).order_by(batch.c.id)
+        )
+        found = result.all()
+        got = bool(found and found[0].got)
+        return got, [row for row in found if row.id is not None]
+
+    def _batch_query(self, after: int) -> sa.Select[Any]:
+        outbox = self._tables.outbox
+        return (
             # headers as text: a batch usually repeats a few header sets, each decoded once
             sa.select(
                 outbox.c.id,
@@ -163,7 +186,9 @@ class OutboxRelay:
             .order_by(outbox.c.id)
             .limit(self._batch_size)
         )
-        return result.all()
+
+    async def _next_batch(self, conn: AsyncConnection, after: int) -> Sequence[Any]:
+        return list((await conn.execute(self._batch_query(after))).all())
 
     async def _publish(self, rows: Sequence[Any]) -> None:
         """Send every row and wait until the brokers acknowledged all of them (acks=all)."""
@@ -218,7 +243,7 @@ class OutboxRelay:
 
     async def purge_sent(self) -> int:
         outbox = self._tables.outbox
-        async with self._engine.begin() as conn:
+        async with self._db.begin() as conn:
             result = await conn.execute(
                 sa.delete(outbox).where(
                     outbox.c.sent_at
@@ -249,6 +274,10 @@ class OutboxRelay:
                 return
             if self._resume_after:
                 continue  # the last batch was full: more are waiting
+            if self.lock_missed and not self._stopping.is_set():
+                # Another relay is publishing; it may have read its batch before our last commit.
+                await asyncio.sleep(LOCK_RETRY_SECONDS * (0.5 + random.random()))
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             if self._stopping.is_set() and published == 0:

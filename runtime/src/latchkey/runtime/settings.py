@@ -28,7 +28,11 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     otel_exporter: str = Field(default="none", description="none | console | otlp")
     consumer_max_records: int = Field(default=500, ge=1)
-    consumer_batch_timeout_ms: int = Field(default=20, ge=0)
+    consumer_batch_timeout_ms: int = Field(
+        default=200,
+        ge=0,
+        description="Longest wait of one poll while no record is waiting; a record that arrives ends it",
+    )
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     handler_max_attempts: int = Field(

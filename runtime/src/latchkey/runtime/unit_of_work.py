@@ -179,7 +179,10 @@ class UnitOfWork:
             written = await self._write_outbox()
             self._pending = []
             if written:
-                await self.session.execute(sa.select(sa.func.pg_notify(self._tables.notify_channel, "")))
+                if self._on_commit is None:
+                    # No relay in this process (a tool, a one-shot run): wake the services' relays,
+                    # which LISTEN. A service's own relay is woken directly, one round trip cheaper.
+                    await self.session.execute(sa.select(sa.func.pg_notify(self._tables.notify_channel, "")))
                 await self.session.commit()
                 if self._on_commit is not None:
                     self._on_commit()

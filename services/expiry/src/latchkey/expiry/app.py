@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from latchkey.contracts import LIFECYCLE, TIMERS, Event
 from latchkey.runtime import Batch, Service, ServiceSettings
 
-from .domain import RetryPolicy, Revocation, TimerChanges, plan_for_event, revoke_overdue
+from .domain import RetryPolicy, Revocation, TimerChanges, concerns_expiry, plan_for_event, revoke_overdue
 from .firing import TimerFiring
 from .settings import ExpirySettings
 from .store import SCHEMA, TimerStore
@@ -55,8 +55,11 @@ class Expiry:
 
     async def on_lifecycle(self, batch: Batch[Event]) -> None:
         """Schedule, move or cancel the timers the batch's lifecycle events call for (one transaction)."""
+        relevant = [event for event in batch.events if concerns_expiry(event)]
+        if not relevant:
+            return  # no timer to change: no transaction, no inbox mark needed
         async with self.service.unit_of_work() as uow:
-            events = await uow.fresh(INBOX_CONSUMER, batch.events)
+            events = await uow.fresh(INBOX_CONSUMER, relevant)
             if not events:
                 return
             store = TimerStore(uow.session)

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -135,6 +136,7 @@ class FlowEngineStore:
         self.flows = t[f"{schema}.flows"]
         self.requests = t[f"{schema}.requests"]
         self.flow_versions = t[f"{schema}.flow_versions"]
+        self._stored_versions: set[str] = set()  # digests known to be committed in flow_versions
 
     # -- identity ---------------------------------------------------------------------------------
     async def upsert_users(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -367,11 +369,22 @@ class FlowEngineStore:
         if not changed:
             return
         # Each flow version is stored once; requests point at the version they were created under.
-        versions = {r.flow_digest: r.flow_document for r in changed}
-        await session.execute(
-            insert(self.flow_versions).on_conflict_do_nothing(),
-            [{"digest": d, "document": doc} for d, doc in versions.items()],
-        )
+        # Versions are never deleted, so one this process saw committed need not be written again
+        # (a round trip per transaction saved); the set is only updated once the commit succeeded.
+        versions = {
+            r.flow_digest: r.flow_document for r in changed if r.flow_digest not in self._stored_versions
+        }
+        if versions:
+            await session.execute(
+                insert(self.flow_versions).on_conflict_do_nothing(),
+                [{"digest": d, "document": doc} for d, doc in versions.items()],
+            )
+            event.listen(
+                session.sync_session,
+                "after_commit",
+                lambda _session: self._stored_versions.update(versions),
+                once=True,
+            )
         fresh = [r for r in changed if r.new]
         if fresh:
             await self._copy_new_requests(session, fresh)

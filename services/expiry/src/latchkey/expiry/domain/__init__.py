@@ -12,6 +12,7 @@ from .timers import (
     ScheduleTimer,
     TimerChanges,
     TimerState,
+    concerns_expiry,
     plan_for_confirmation_deadline,
     plan_for_event,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "ScheduleTimer",
     "TimerChanges",
     "TimerState",
+    "concerns_expiry",
     "plan_for_confirmation_deadline",
     "plan_for_event",
     "revoke_overdue",

@@ -117,6 +117,30 @@ class Plan:
     revocation: Revocation | None = None
 
 
+_HANDLED = (
+    RequestCreated,
+    RequestApproved,
+    GrantExtensionDenied,
+    GrantExtensionRequested,
+    GrantActivated,
+    GrantExtended,
+    GrantRevoking,
+    GrantRevokeFailed,
+    *_FINAL,
+)
+
+
+def concerns_expiry(event: Event) -> bool:
+    """Whether `event` can change any timer or revocation: when not, `plan_for_event` returns an empty
+    plan whatever the state, so the service skips it without a transaction (most lifecycle events of
+    an automatic grant: its creation and approval, the grant request)."""
+    if isinstance(event, RequestCreated):
+        return not event.automatic and event.approval_deadline is not None
+    if isinstance(event, RequestApproved):
+        return not event.automatic  # an automatic request never had an approval deadline to cancel
+    return isinstance(event, _HANDLED)
+
+
 def plan_for_event(
     event: Event, revocation: Revocation | None, now: datetime, policy: RetryPolicy, random: Random
 ) -> Plan:
