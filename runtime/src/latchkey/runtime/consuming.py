@@ -234,7 +234,8 @@ def subscribe(
         try:
             await handle(message.consumer, records)
         except BaseException:
-            _rewind(message.consumer, records)  # the batch is delivered again from its first offset
+            if guard is None or not guard.batch_is_stale:  # a new assignment has its own positions
+                _rewind(message.consumer, records)  # the batch is delivered again from its first offset
             raise
         if guard is None:
             offsets.processed(message.consumer, records)
@@ -263,6 +264,15 @@ def subscribe(
                 await deliver(items)
             return
         async with guard.batch_running():
+            if guard.batch_is_stale:
+                # fetched under an assignment since revoked: the partitions' current owner (perhaps this
+                # member again, from the group's committed offsets) runs these records, not this batch
+                log.warning(
+                    "batch fetched before a rebalance; left to the partitions' owner",
+                    topic=name,
+                    partitions=sorted({record.partition for record in records}),
+                )
+                return
             if items:
                 await deliver(items, lambda: guard.confirm_ownership(consumer, records))
             # Committed inside the guarded span, so the next owner starts after this batch.
@@ -327,7 +337,7 @@ def subscribe(
     )
     if batch:
         subscriber.get_msg = _poll(  # type: ignore[method-assign,assignment]
-            records_per_poll, settings.consumer_batch_timeout_ms
+            records_per_poll, settings.consumer_batch_timeout_ms, guard.fetched if guard else None
         )
     fast_stream_stop = subscriber.stop
 
@@ -355,7 +365,9 @@ def _rewind(consumer: Any, records: Sequence[Any]) -> None:
             consumer.seek(tp, offset)
 
 
-def _poll(max_records: int, timeout_ms: int) -> Callable[[Any], Awaitable[tuple[Any, ...]]]:
+def _poll(
+    max_records: int, timeout_ms: int, fetched: Callable[[], None] | None = None
+) -> Callable[[Any], Awaitable[tuple[Any, ...]]]:
     """A batch subscriber's poll without FastStream's pause after an empty poll.
 
     FastStream sleeps `batch_timeout_ms` after a poll that found nothing, and a record arriving in that
@@ -367,12 +379,14 @@ def _poll(max_records: int, timeout_ms: int) -> Callable[[Any], Awaitable[tuple[
     async def get_msg(consumer: AIOKafkaConsumer) -> tuple[Any, ...]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
-        if not fetched:
+        records = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
+        if not records:
             if loop.time() - started < wait_ms / 2000:
                 await asyncio.sleep(0.05)
             return ()
-        return tuple(record for records in fetched.values() for record in records)
+        if fetched is not None:
+            fetched()
+        return tuple(record for batch in records.values() for record in batch)
 
     return get_msg
 
@@ -445,6 +459,22 @@ class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
         self.topic = topic
         self._idle = asyncio.Event()
         self._idle.set()
+        # Assignments seen so far, and the one the batch in hand was fetched under. Records come back
+        # from a poll under the assignment of that moment; should the member be evicted and rejoin
+        # before the batch starts, its confirming commit would carry the *new* generation and
+        # succeed, and stale records (another member may have run them meanwhile) would run again.
+        self.epoch = 0
+        self.fetched_epoch = 0
+
+    def fetched(self) -> None:
+        """A poll returned records (under the current assignment)."""
+        self.fetched_epoch = self.epoch
+
+    @property
+    def batch_is_stale(self) -> bool:
+        """A rebalance began (and perhaps gave the partitions back) since the batch in hand was
+        fetched. One that begins while a batch runs waits for it before revoking anything."""
+        return self.epoch != self.fetched_epoch
 
     @contextlib.asynccontextmanager
     async def batch_running(self) -> AsyncIterator[None]:
@@ -484,6 +514,7 @@ class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
             log.warning("batch done but not committed", topic=self.topic, error=_summarise(exc))
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.epoch += 1
         if self._idle.is_set():
             return
         log.info("rebalance waits for the running batch", topic=self.topic)
@@ -493,7 +524,7 @@ class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
             log.warning("batch still running; partitions released anyway", topic=self.topic)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return None
+        self.epoch += 1
 
 
 async def _no_decode(message: Any) -> None:

@@ -3,11 +3,12 @@ the transactional outbox and the idempotent inbox, created in the service's own 
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -64,6 +65,22 @@ class ServiceTables:
     @property
     def notify_channel(self) -> str:
         return f"latchkey_outbox_{self.schema}"
+
+    @functools.cached_property
+    def mark_processed(self) -> sa.Insert:
+        """`INSERT INTO inbox … ON CONFLICT DO NOTHING RETURNING event_id` for parameters `consumer` and
+        `event_ids` (one uuid[]). Built once: building and hashing a statement costs more CPU than
+        PostgreSQL spends running it, and this one runs for every batch of every consumer."""
+        marked = sa.select(
+            sa.bindparam("consumer", type_=sa.Text),
+            sa.func.unnest(sa.bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True)))),
+        )
+        return (
+            insert(self.inbox)
+            .from_select(["consumer", "event_id"], marked)
+            .on_conflict_do_nothing()
+            .returning(self.inbox.c.event_id)
+        )
 
 
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)

@@ -76,6 +76,7 @@ class OutboxRelay:
         #   table's statistics still say "a few hundred rows", and the planner then bitmap-scans and
         #   sorts every unsent row (~0.5 s per batch) instead of reading the next batch off the
         #   unsent index (~10 ms).
+        self._build_statements()
         self._db = create_async_engine(
             engine.url,
             pool_size=1,
@@ -157,23 +158,12 @@ class OutboxRelay:
         self._resume_after = rows[-1].id if len(rows) >= self._batch_size else 0
         return published
 
-    async def _lock_and_read(self, conn: AsyncConnection, after: int) -> tuple[bool, Sequence[Any]]:
-        """Take the relay lock (transaction-scoped, never waits) and, if it was free, read the first
-        batch: one round trip. Returns (got the lock, rows)."""
-        lock = sa.select(
-            sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel)).label("got")
-        ).cte("relay_lock")
-        batch = self._batch_query(after).where(lock.c.got).lateral("batch")
-        result = await conn.execute(
-            sa.select(lock.c.got, *batch.c).select_from(lock.outerjoin(batch, sa.true())).order_by(batch.c.id)
-        )
-        found = result.all()
-        got = bool(found and found[0].got)
-        return got, [row for row in found if row.id is not None]
-
-    def _batch_query(self, after: int) -> sa.Select[Any]:
+    def _build_statements(self) -> None:
+        """The relay's three statements, built once (parameters `after`, `ids`): building and hashing a
+        statement costs more CPU than PostgreSQL spends running these."""
         outbox = self._tables.outbox
-        return (
+        after = sa.bindparam("after", type_=sa.BigInteger)
+        self._batch_stmt = (
             # headers as text: a batch usually repeats a few header sets, each decoded once
             sa.select(
                 outbox.c.id,
@@ -186,9 +176,30 @@ class OutboxRelay:
             .order_by(outbox.c.id)
             .limit(self._batch_size)
         )
+        # the lock (transaction-scoped, never waits) and, only if it was free, the first batch
+        lock = sa.select(
+            sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel)).label("got")
+        ).cte("relay_lock")
+        batch = self._batch_stmt.where(lock.c.got).lateral("batch")
+        self._lock_and_read_stmt = (
+            sa.select(lock.c.got, *batch.c).select_from(lock.outerjoin(batch, sa.true())).order_by(batch.c.id)
+        )
+        self._mark_stmt = (
+            sa.update(outbox)
+            # one array parameter, not a bound parameter per id (a 1,000-row IN list is slow to bind)
+            .where(outbox.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
+            .values(sent_at=sa.func.now())
+        )
+
+    async def _lock_and_read(self, conn: AsyncConnection, after: int) -> tuple[bool, Sequence[Any]]:
+        """Take the relay lock and, if it was free, read the first batch: one round trip.
+        Returns (got the lock, rows)."""
+        found = (await conn.execute(self._lock_and_read_stmt, {"after": after})).all()
+        got = bool(found and found[0].got)
+        return got, [row for row in found if row.id is not None]
 
     async def _next_batch(self, conn: AsyncConnection, after: int) -> Sequence[Any]:
-        return list((await conn.execute(self._batch_query(after))).all())
+        return list((await conn.execute(self._batch_stmt, {"after": after})).all())
 
     async def _publish(self, rows: Sequence[Any]) -> None:
         """Send every row and wait until the brokers acknowledged all of them (acks=all)."""
@@ -233,13 +244,7 @@ class OutboxRelay:
         return asyncio.gather(*sent)
 
     async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
-        outbox = self._tables.outbox
-        # One array parameter, not a bound parameter per id (a 1,000-row IN list is slow to bind).
-        await conn.execute(
-            sa.update(outbox)
-            .where(outbox.c.id == sa.any_(sa.literal(ids, ARRAY(sa.BigInteger))))
-            .values(sent_at=sa.func.now())
-        )
+        await conn.execute(self._mark_stmt, {"ids": ids})
 
     async def purge_sent(self) -> int:
         outbox = self._tables.outbox

@@ -12,7 +12,6 @@ from typing import TypeVar
 import sqlalchemy as sa
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import inject
-from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from latchkey.contracts import Event, Topic
@@ -79,15 +78,8 @@ class UnitOfWork:
             return set()
         # The ids travel as one uuid[] parameter: a short statement that psycopg and PostgreSQL
         # prepare once, whatever the batch size (a multi-row VALUES is re-parsed for every batch).
-        inbox = self._tables.inbox
-        marked = sa.select(
-            sa.literal(consumer, sa.Text), sa.func.unnest(sa.literal(ids, ARRAY(UUID(as_uuid=True))))
-        )
         result = await self.session.execute(
-            insert(inbox)
-            .from_select(["consumer", "event_id"], marked)
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
+            self._tables.mark_processed, {"consumer": consumer, "event_ids": ids}
         )
         return set(result.scalars())
 

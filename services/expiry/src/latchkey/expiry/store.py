@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
@@ -71,6 +72,30 @@ revocations = sa.Table(
 )
 
 
+def _lock_revocations(skip_locked: bool) -> sa.Select[Any]:
+    """Built once (parameter `ids`, a text[]): building and hashing a statement costs more CPU than
+    PostgreSQL spends running it, and this one runs for every batch of lifecycle events."""
+    return (
+        sa.select(revocations)
+        .where(revocations.c.request_id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.Text))))
+        .order_by(revocations.c.request_id)
+        .with_for_update(skip_locked=skip_locked)
+    )
+
+
+_CANCEL_PENDING = (
+    sa.update(timers)
+    .where(
+        timers.c.state == "pending",
+        timers.c.kind == sa.bindparam("cancel_kind", type_=sa.Text),
+        timers.c.request_id == sa.any_(sa.bindparam("request_ids", type_=ARRAY(sa.Text))),
+    )
+    .values(state="cancelled", updated_at=sa.func.now())
+)
+_LOCK_REVOCATIONS = _lock_revocations(skip_locked=False)
+_LOCK_REVOCATIONS_SKIP_LOCKED = _lock_revocations(skip_locked=True)
+
+
 @dataclass(frozen=True)
 class DueTimer:
     """A timer claimed by the firing loop."""
@@ -108,13 +133,8 @@ class TimerStore:
         ids = sorted(set(request_ids))
         if not ids:
             return {}
-        query = (
-            sa.select(revocations)
-            .where(revocations.c.request_id == sa.any_(sa.literal(ids, ARRAY(sa.Text))))
-            .order_by(revocations.c.request_id)
-            .with_for_update(skip_locked=skip_locked)
-        )
-        rows = (await self.session.execute(query)).all()
+        query = _LOCK_REVOCATIONS_SKIP_LOCKED if skip_locked else _LOCK_REVOCATIONS
+        rows = (await self.session.execute(query, {"ids": ids})).all()
         return {
             row.request_id: Revocation(
                 request_id=row.request_id,
@@ -177,13 +197,7 @@ class TimerStore:
             by_kind.setdefault(kind, []).append(request_id)
         for cancelled_kind, request_ids in by_kind.items():
             await self.session.execute(
-                sa.update(timers)
-                .where(
-                    timers.c.state == "pending",
-                    timers.c.kind == cancelled_kind,
-                    timers.c.request_id == sa.any_(sa.literal(request_ids, ARRAY(sa.Text))),
-                )
-                .values(state="cancelled", updated_at=sa.func.now())
+                _CANCEL_PENDING, {"cancel_kind": cancelled_kind, "request_ids": request_ids}
             )
         if changes.schedules:
             rows = [

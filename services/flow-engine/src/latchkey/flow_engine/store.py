@@ -137,6 +137,30 @@ class FlowEngineStore:
         self.requests = t[f"{schema}.requests"]
         self.flow_versions = t[f"{schema}.flow_versions"]
         self._stored_versions: set[str] = set()  # digests known to be committed in flow_versions
+        # The statements of every batch, built once (parameters are arrays): building and hashing a
+        # statement costs more CPU than PostgreSQL spends running these.
+        ids, texts = sa.bindparam("ids", type_=ARRAY(sa.Text)), ARRAY(sa.Text)
+        q, u, m, g = self.requests, self.users, self.members, self.groups
+        self._lock_requests = (
+            self._select_requests()
+            .where(q.c.request_id == sa.any_(ids))
+            .order_by(q.c.request_id)
+            .with_for_update(of=q)
+        )
+        self._active_flags = sa.select(u.c.user_id, u.c.active).where(u.c.user_id == sa.any_(ids))
+        # One round trip: each user once per group they are in (or once with no group).
+        self._people = (
+            sa.select(u, g.c.group_id.label("member_of"), g.c.name.label("member_of_name"))
+            .select_from(
+                u.outerjoin(m, m.c.user_id == u.c.user_id).outerjoin(g, g.c.group_id == m.c.group_id)
+            )
+            .where(
+                sa.or_(
+                    u.c.user_id == sa.any_(ids),
+                    sa.func.lower(u.c.email) == sa.any_(sa.bindparam("emails", type_=texts)),
+                )
+            )
+        )
 
     # -- identity ---------------------------------------------------------------------------------
     async def upsert_users(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -160,11 +184,10 @@ class FlowEngineStore:
         await session.execute(sa.delete(self.users).where(self.users.c.user_id == user_id))
 
     async def active_flags(self, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, bool]:
-        rows = await session.execute(
-            sa.select(self.users.c.user_id, self.users.c.active).where(
-                self.users.c.user_id.in_(list(user_ids))
-            )
-        )
+        ids = list(set(user_ids))
+        if not ids:
+            return {}
+        rows = await session.execute(self._active_flags, {"ids": ids})
         return {r.user_id: r.active for r in rows}
 
     async def replace_group(
@@ -190,17 +213,7 @@ class FlowEngineStore:
         ids, mails = list(set(user_ids)), list({e.lower() for e in emails})
         if not ids and not mails:
             return {}
-        u, m, g = self.users, self.members, self.groups
-        # One round trip: each user once per group they are in (or once with no group).
-        joined = (
-            await session.execute(
-                sa.select(u, g.c.group_id.label("member_of"), g.c.name.label("member_of_name"))
-                .select_from(
-                    u.outerjoin(m, m.c.user_id == u.c.user_id).outerjoin(g, g.c.group_id == m.c.group_id)
-                )
-                .where(sa.or_(u.c.user_id.in_(ids), sa.func.lower(u.c.email).in_(mails)))
-            )
-        ).all()
+        joined = (await session.execute(self._people, {"ids": ids, "emails": mails})).all()
         rows = list({r.user_id: r for r in joined}.values())
         groups: dict[str, list[tuple[str, str]]] = {}
         for r in joined:
@@ -331,13 +344,7 @@ class FlowEngineStore:
         ids = sorted(set(request_ids))
         if not ids:
             return {}
-        q = self.requests
-        rows = await session.execute(
-            self._select_requests()
-            .where(q.c.request_id == sa.any_(sa.literal(ids, ARRAY(sa.Text))))
-            .order_by(q.c.request_id)
-            .with_for_update(of=q)
-        )
+        rows = await session.execute(self._lock_requests, {"ids": ids})
         return {row.request_id: _to_request(row) for row in rows}
 
     def _select_requests(self) -> sa.Select[Any]:
