@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import json
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from latchkey.contracts import ALL_TOPICS, REQUESTS, DeadLetter, Event, RequestSubmitted, connector_commands
 from latchkey.contracts.samples import sample_events
-from latchkey.runtime import Batch, ServiceSettings, ensure_topics, make_broker, subscribe
+from latchkey.runtime import Batch, DeadLetterWriter, ServiceSettings, ensure_topics, make_broker, subscribe
 from latchkey.runtime.testing.bus import produce, read_until
 
 pytestmark = pytest.mark.infra
@@ -27,6 +29,30 @@ def settings_for(kafka_bootstrap: str, topic_prefix: str) -> ServiceSettings:
         topic_prefix=topic_prefix,
         consumer_batch_timeout_ms=10,
     )
+
+
+@contextlib.asynccontextmanager
+async def consuming(
+    settings: ServiceSettings, handler: Any, group_id: str
+) -> AsyncIterator[DeadLetterWriter]:
+    """A broker consuming REQUESTS with `handler` in group `group_id`, stopped on the way out."""
+    broker = make_broker(settings)
+    writer = subscribe(broker, settings, REQUESTS, handler, group_id=group_id)
+    await broker.start()
+    try:
+        yield writer
+    finally:
+        await broker.stop()
+
+
+def submitted(count: int) -> list[RequestSubmitted]:
+    """`count` requests r0, r1, …"""
+    return [
+        RequestSubmitted(
+            request_id=f"r{i}", id_token="t", integration_id="pg", resource="db", permission="ro"
+        )
+        for i in range(count)
+    ]
 
 
 async def wait_for(condition: Any, timeout: float = 30.0) -> None:
@@ -83,14 +109,9 @@ async def test_unknown_fields_are_tolerated_on_the_wire(kafka_bootstrap: str, to
     async def handler(batch: Batch[Any]) -> None:
         got.extend(batch.events)
 
-    broker = make_broker(settings)
-    subscribe(broker, settings, REQUESTS, handler, group_id="tolerant")
-    await broker.start()
-    try:
+    async with consuming(settings, handler, "tolerant"):
         await produce(kafka_bootstrap, settings.topic(REQUESTS.name), [json.dumps(newer).encode()])
         await wait_for(lambda: len(got) == 1)
-    finally:
-        await broker.stop()
     assert got == [event]
 
 
@@ -117,15 +138,10 @@ async def test_malformed_message_goes_to_dlq_with_reason_and_next_is_processed(
     async def handler(batch: Batch[Any]) -> None:
         got.extend(batch.events)
 
-    broker = make_broker(settings)
-    writer = subscribe(broker, settings, REQUESTS, handler, group_id="poison")
-    await broker.start()
-    try:
+    async with consuming(settings, handler, "poison") as writer:
         # one key, so poison and the good message share a partition: the good one comes after it
         await produce(kafka_bootstrap, settings.topic(REQUESTS.name), [poison, good], key="same")
         await wait_for(lambda: got == [good])
-    finally:
-        await broker.stop()
     assert writer.count == 1
     records = await read_until(kafka_bootstrap, settings.topic(REQUESTS.dlq), lambda rs: len(rs) >= 1)
     record = DeadLetter.model_validate_json(records[0].value)
@@ -140,12 +156,7 @@ async def test_handler_refusal_is_dead_lettered_and_others_in_the_batch_proceed(
 ) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix)
     await ensure_topics(settings, [REQUESTS])
-    events = [
-        RequestSubmitted(
-            request_id=f"r{i}", id_token="t", integration_id="pg", resource="db", permission="ro"
-        )
-        for i in range(5)
-    ]
+    events = submitted(5)
     accepted: list[str] = []
 
     async def handler(batch: Batch[Any]) -> None:
@@ -155,14 +166,9 @@ async def test_handler_refusal_is_dead_lettered_and_others_in_the_batch_proceed(
             else:
                 accepted.append(item.event.request_id)
 
-    broker = make_broker(settings)
-    writer = subscribe(broker, settings, REQUESTS, handler, group_id="refuse")
-    await broker.start()
-    try:
+    async with consuming(settings, handler, "refuse") as writer:
         await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events, key="k")
         await wait_for(lambda: len(accepted) == 4 and writer.count == 1)
-    finally:
-        await broker.stop()
     assert accepted == ["r0", "r1", "r3", "r4"]
     dlq = await read_until(kafka_bootstrap, settings.topic(REQUESTS.dlq), lambda rs: len(rs) >= 1)
     assert DeadLetter.model_validate_json(dlq[0].value).reason == "forged: signature does not verify"
@@ -173,12 +179,7 @@ async def test_handler_that_always_fails_on_one_event_isolates_it_and_moves_on(
 ) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix).model_copy(update={"handler_max_attempts": 2})
     await ensure_topics(settings, [REQUESTS])
-    events = [
-        RequestSubmitted(
-            request_id=f"r{i}", id_token="t", integration_id="pg", resource="db", permission="ro"
-        )
-        for i in range(4)
-    ]
+    events = submitted(4)
     done: set[str] = set()
 
     async def handler(batch: Batch[Any]) -> None:
@@ -186,14 +187,9 @@ async def test_handler_that_always_fails_on_one_event_isolates_it_and_moves_on(
             raise ValueError("bug triggered by r1")
         done.update(e.request_id for e in batch.events)
 
-    broker = make_broker(settings)
-    writer = subscribe(broker, settings, REQUESTS, handler, group_id="isolate")
-    await broker.start()
-    try:
+    async with consuming(settings, handler, "isolate") as writer:
         await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events, key="k")
         await wait_for(lambda: done == {"r0", "r2", "r3"} and writer.count == 1, timeout=60)
-    finally:
-        await broker.stop()
     dlq = await read_until(kafka_bootstrap, settings.topic(REQUESTS.dlq), lambda rs: len(rs) >= 1)
     record = DeadLetter.model_validate_json(dlq[0].value)
     assert record.error_type == "HandlerError" and "bug triggered by r1" in record.reason
@@ -259,40 +255,25 @@ async def test_offsets_are_committed_after_each_batch_and_at_shutdown_so_a_resta
     commits what was processed, and a new member of the group starts after it."""
     settings = settings_for(kafka_bootstrap, topic_prefix)
     await ensure_topics(settings, [REQUESTS])
-    events = [
-        RequestSubmitted(
-            request_id=f"r{i}", id_token="t", integration_id="pg", resource="db", permission="ro"
-        )
-        for i in range(30)
-    ]
+    events = submitted(30)
     first: list[Event] = []
 
     async def handler(batch: Batch[Any]) -> None:
         first.extend(batch.events)
 
-    broker = make_broker(settings)
-    subscribe(broker, settings, REQUESTS, handler, group_id="commits")
-    await broker.start()
-    try:
+    async with consuming(settings, handler, "commits"):
         await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events[:20])
         await wait_for(lambda: len(first) == 20)
-    finally:
-        await broker.stop()
 
     second: list[Event] = []
 
     async def again(batch: Batch[Any]) -> None:
         second.extend(batch.events)
 
-    broker = make_broker(settings)
-    subscribe(broker, settings, REQUESTS, again, group_id="commits")
-    await broker.start()
-    try:
+    async with consuming(settings, again, "commits"):
         await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events[20:])
         await wait_for(lambda: len(second) >= 10)
         await asyncio.sleep(1.0)  # anything redelivered would arrive with or before the new ones
-    finally:
-        await broker.stop()
     assert sorted(e.event_id for e in second) == sorted(e.event_id for e in events[20:])
 
 
@@ -303,12 +284,7 @@ async def test_a_failed_batch_is_delivered_again_from_its_first_record(
     failure is skipped, even though offsets are committed in the background."""
     settings = settings_for(kafka_bootstrap, topic_prefix)
     await ensure_topics(settings, [REQUESTS])
-    events = [
-        RequestSubmitted(
-            request_id=f"r{i}", id_token="t", integration_id="pg", resource="db", permission="ro"
-        )
-        for i in range(12)
-    ]
+    events = submitted(12)
     done: list[str] = []
     failures = 0
 
@@ -319,14 +295,9 @@ async def test_a_failed_batch_is_delivered_again_from_its_first_record(
             raise OSError("database unavailable")  # transient: redelivered
         done.extend(e.request_id for e in batch.events)
 
-    broker = make_broker(settings)
-    subscribe(broker, settings, REQUESTS, handler, group_id="rewind")
-    await broker.start()
-    try:
+    async with consuming(settings, handler, "rewind"):
         await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events, key="one-partition")
         await wait_for(lambda: "r11" in done)
-    finally:
-        await broker.stop()
     assert failures == 2
     assert [r for r in dict.fromkeys(done)] == [f"r{i}" for i in range(12)]
 
