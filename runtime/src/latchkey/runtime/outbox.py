@@ -68,7 +68,7 @@ class OutboxRelay:
         # before this process's last commit (a commit wakes only the relay of its own process).
         self.lock_missed = False
         # The relay's own connection, with its settings fixed at connect: no per-transaction
-        # set_config, and the lock and the first batch are read in one round trip.
+        # set_config.
         # - synchronous_commit=off: marking rows sent need not wait for the WAL flush; should
         #   PostgreSQL crash and lose the mark, the rows are published again and consumers' inboxes
         #   drop the repeats. One fsync less per relayed batch, on the path of every event.
@@ -176,13 +176,12 @@ class OutboxRelay:
             .order_by(outbox.c.id)
             .limit(self._batch_size)
         )
-        # the lock (transaction-scoped, never waits) and, only if it was free, the first batch
-        lock = sa.select(
-            sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel)).label("got")
-        ).cte("relay_lock")
-        batch = self._batch_stmt.where(lock.c.got).lateral("batch")
-        self._lock_and_read_stmt = (
-            sa.select(lock.c.got, *batch.c).select_from(lock.outerjoin(batch, sa.true())).order_by(batch.c.id)
+        # The lock (transaction-scoped, never waits) is its own statement, before the batch is read:
+        # a statement's snapshot is taken when it starts, so a batch read in the statement that takes
+        # the lock could predate the commit of the relay that just released it, and publish its rows
+        # again.
+        self._lock_stmt = sa.select(
+            sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel))
         )
         self._mark_stmt = (
             sa.update(outbox)
@@ -192,11 +191,10 @@ class OutboxRelay:
         )
 
     async def _lock_and_read(self, conn: AsyncConnection, after: int) -> tuple[bool, Sequence[Any]]:
-        """Take the relay lock and, if it was free, read the first batch: one round trip.
-        Returns (got the lock, rows)."""
-        found = (await conn.execute(self._lock_and_read_stmt, {"after": after})).all()
-        got = bool(found and found[0].got)
-        return got, [row for row in found if row.id is not None]
+        """Take the relay lock and, if it was free, read the first batch. Returns (got it, rows)."""
+        if not await conn.scalar(self._lock_stmt):
+            return False, []
+        return True, await self._next_batch(conn, after)
 
     async def _next_batch(self, conn: AsyncConnection, after: int) -> Sequence[Any]:
         return list((await conn.execute(self._batch_stmt, {"after": after})).all())
