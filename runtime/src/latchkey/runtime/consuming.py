@@ -354,15 +354,20 @@ def subscribe(
     return writer
 
 
-def _rewind(consumer: Any, records: Sequence[Any]) -> None:
-    """Seek every partition of a failed batch back to its first record, so it is delivered again."""
-    if not isinstance(consumer, AIOKafkaConsumer):
-        return  # an in-memory test broker
+def _first_offsets(records: Sequence[Any]) -> dict[TopicPartition, int]:
+    """Where a batch starts on each of its partitions."""
     starts: dict[TopicPartition, int] = {}
     for record in records:
         tp = TopicPartition(record.topic, record.partition)
         starts[tp] = min(record.offset, starts.get(tp, record.offset))
-    for tp, offset in starts.items():
+    return starts
+
+
+def _rewind(consumer: Any, records: Sequence[Any]) -> None:
+    """Seek every partition of a failed batch back to its first record, so it is delivered again."""
+    if not isinstance(consumer, AIOKafkaConsumer):
+        return  # an in-memory test broker
+    for tp, offset in _first_offsets(records).items():
         with contextlib.suppress(IllegalStateError):  # no longer assigned: the next owner has it
             consumer.seek(tp, offset)
 
@@ -501,10 +506,7 @@ class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
         this member's generation: the coordinator refuses it if the partitions are no longer ours."""
         if not isinstance(consumer, AIOKafkaConsumer):
             return  # an in-memory test broker has no group
-        starts: dict[TopicPartition, int] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            starts[tp] = min(record.offset, starts.get(tp, record.offset))
+        starts = _first_offsets(records)
         try:
             await consumer.commit(starts)
         except (CommitFailedError, IllegalStateError) as exc:

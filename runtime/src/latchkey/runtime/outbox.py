@@ -128,10 +128,10 @@ class OutboxRelay:
         while the brokers acknowledge the previous one, whose rows are then marked sent. They commit
         together, so a relay killed mid-call publishes at most that many batches again."""
         async with self._db.begin() as conn:
-            got_lock, rows = await self._lock_and_read(conn, self._resume_after)
-            self.lock_missed = not got_lock
-            if not got_lock:
+            self.lock_missed = not await conn.scalar(self._lock_stmt)
+            if self.lock_missed:
                 return 0
+            rows = await self._next_batch(conn, self._resume_after)
             if not rows:
                 self._resume_after = 0
                 return 0
@@ -189,12 +189,6 @@ class OutboxRelay:
             .where(outbox.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
             .values(sent_at=sa.func.now())
         )
-
-    async def _lock_and_read(self, conn: AsyncConnection, after: int) -> tuple[bool, Sequence[Any]]:
-        """Take the relay lock and, if it was free, read the first batch. Returns (got it, rows)."""
-        if not await conn.scalar(self._lock_stmt):
-            return False, []
-        return True, await self._next_batch(conn, after)
 
     async def _next_batch(self, conn: AsyncConnection, after: int) -> Sequence[Any]:
         return list((await conn.execute(self._batch_stmt, {"after": after})).all())
