@@ -197,7 +197,7 @@ def _deployment(docs: list[dict[str, Any]], component: str) -> dict[str, Any]:
 
 
 @pytest.mark.skipif(
-    _helm() is None, reason="helm not installed (deploy/helm/check installs it with go install)"
+    _helm() is None, reason="helm not installed (`make setup` builds it: deploy/helm/check --install)"
 )
 def test_helm_chart_lints_and_renders_replicas() -> None:
     helm = _helm()
