@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql.psycopg import PGDialectAsync_psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -67,20 +71,52 @@ class ServiceTables:
         return f"latchkey_outbox_{self.schema}"
 
     @functools.cached_property
-    def mark_processed(self) -> sa.Insert:
+    def mark_processed(self) -> Compiled:
         """`INSERT INTO inbox … ON CONFLICT DO NOTHING RETURNING event_id` for parameters `consumer` and
-        `event_ids` (one uuid[]). Built once: building and hashing a statement costs more CPU than
-        PostgreSQL spends running it, and this one runs for every batch of every consumer."""
+        `event_ids` (one uuid[]). Compiled once (`Compiled`): it runs for every batch of every consumer."""
         marked = sa.select(
             sa.bindparam("consumer", type_=sa.Text),
             sa.func.unnest(sa.bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True)))),
         )
-        return (
+        return Compiled(
             insert(self.inbox)
             .from_select(["consumer", "event_id"], marked)
             .on_conflict_do_nothing()
             .returning(self.inbox.c.event_id)
         )
+
+
+_DIALECT = PGDialectAsync_psycopg()  # type: ignore[no-untyped-call]
+
+
+async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
+    """The psycopg connection under `session`, in the session's transaction."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    if raw is None:  # pragma: no cover - only an invalidated connection has none
+        raise RuntimeError("the session's database connection is closed")
+    return raw  # type: ignore[no-any-return]
+
+
+class Compiled:
+    """A statement of a hot path, compiled once to SQL text and run on the session's psycopg
+    connection: SQLAlchemy's per-execution work (cache key, execution context, result wrapping, the
+    greenlet hop) costs ~0.2 ms of CPU per statement here, more than PostgreSQL spends running these.
+
+    The text is exactly what SQLAlchemy would send (psycopg's named parameters, with bind casts);
+    rows come back as named tuples, values as psycopg loads them (jsonb parsed, timestamps aware),
+    which is also what SQLAlchemy hands on for these types."""
+
+    def __init__(self, statement: sa.Executable) -> None:
+        self.statement = statement
+        self.sql = str(statement.compile(dialect=_DIALECT))  # type: ignore[attr-defined]
+
+    async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        """Run in the session's transaction; returns the rows (empty without RETURNING/SELECT)."""
+        raw = await driver_connection(session)
+        async with raw.cursor(row_factory=namedtuple_row) as cursor:
+            await cursor.execute(self.sql, params)
+            return await cursor.fetchall() if cursor.description is not None else []
 
 
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
@@ -115,10 +151,7 @@ async def copy_binary(
 ) -> None:
     """`COPY target FROM STDIN (FORMAT BINARY)` on the session's own connection, so in its transaction.
     `target` is SQL (`"schema".table (col, ...)`); `rows` are consumed as the data streams."""
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    if raw is None:  # pragma: no cover - only an invalidated connection has none
-        raise RuntimeError("the session's database connection is closed")
+    raw = await driver_connection(session)
     async with raw.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
         for chunk in binary_copy_data(rows, fields):
             await copy.write(chunk)

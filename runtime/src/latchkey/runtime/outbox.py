@@ -20,10 +20,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from psycopg.rows import namedtuple_row
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .db import ServiceTables
 from .kafka import partition_for
@@ -47,7 +46,6 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         keep_sent_seconds: int = 3600,
     ) -> None:
-        self._engine = engine
         self._producer_factory = producer_factory
         self._producer: AIOKafkaProducer | None = None
         self._tables = tables
@@ -67,8 +65,8 @@ class OutboxRelay:
         # Set when another relay held the lock: try again shortly, since its batch may have been read
         # before this process's last commit (a commit wakes only the relay of its own process).
         self.lock_missed = False
-        # The relay's own connection, with its settings fixed at connect: no per-transaction
-        # set_config.
+        # The relay's own connection (plain psycopg: its few statements need none of SQLAlchemy, whose
+        # per-statement work cost more CPU than the statements), with its settings fixed at connect:
         # - synchronous_commit=off: marking rows sent need not wait for the WAL flush; should
         #   PostgreSQL crash and lose the mark, the rows are published again and consumers' inboxes
         #   drop the repeats. One fsync less per relayed batch, on the path of every event.
@@ -76,13 +74,9 @@ class OutboxRelay:
         #   table's statistics still say "a few hundred rows", and the planner then bitmap-scans and
         #   sorts every unsent row (~0.5 s per batch) instead of reading the next batch off the
         #   unsent index (~10 ms).
+        self._url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._conn: psycopg.AsyncConnection[Any] | None = None
         self._build_statements()
-        self._db = create_async_engine(
-            engine.url,
-            pool_size=1,
-            max_overflow=1,
-            connect_args={"options": "-c synchronous_commit=off -c enable_bitmapscan=off"},
-        )
 
     def wake(self) -> None:
         """Something was committed in this process: publish now rather than at the next poll."""
@@ -98,7 +92,23 @@ class OutboxRelay:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-        await self._db.dispose()
+        await self._disconnect()
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._url,
+                options="-c synchronous_commit=off -c enable_bitmapscan=off",
+                row_factory=namedtuple_row,
+            )
+        return self._conn
+
+    async def _disconnect(self) -> None:
+        """Drop the connection (after a failure its state is unknown; the next pass reconnects)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def start(self) -> None:
         """Open, then relay continuously until `stop()`."""
@@ -127,71 +137,65 @@ class OutboxRelay:
         The batches of one call are pipelined: the next batch is read and handed to the producer
         while the brokers acknowledge the previous one, whose rows are then marked sent. They commit
         together, so a relay killed mid-call publishes at most that many batches again."""
-        async with self._db.begin() as conn:
-            self.lock_missed = not await conn.scalar(self._lock_stmt)
-            if self.lock_missed:
-                return 0
-            rows = await self._next_batch(conn, self._resume_after)
-            if not rows:
-                self._resume_after = 0
-                return 0
-            published = 0
-            in_flight = [await self._send(rows)]
-            try:
-                for batch in range(1, self._batches_per_transaction + 1):
-                    following: Sequence[Any] = ()
-                    if len(rows) >= self._batch_size and batch < self._batches_per_transaction:
-                        following = await self._next_batch(conn, rows[-1].id)
-                    if following:
-                        in_flight.append(await self._send(following))
-                    await in_flight[0]
-                    await self._mark_sent(conn, [row.id for row in rows])
-                    published += len(rows)
-                    in_flight.pop(0)
-                    if not following:
-                        break
-                    rows = following
-            finally:
-                # after a failure a batch may still be in flight: collect it (its rows stay unsent)
-                await asyncio.gather(*in_flight, return_exceptions=True)
+        try:
+            conn = await self._connection()
+            # Pipeline mode: statements are sent without waiting for each reply; reading a result
+            # waits (syncs). Taking the lock, then reading the first batch, is one round trip, and
+            # marking the last batch sent plus COMMIT another. The read is its own statement after
+            # the lock's, so its snapshot is taken once the lock is held: it cannot predate the commit
+            # of the relay that just released the lock. (When the lock is missed the rows read are
+            # simply dropped.)
+            async with conn.pipeline(), conn.transaction():
+                lock = await conn.execute(self._lock_sql, (self._tables.notify_channel,))
+                first = await conn.execute(self._batch_sql, (self._resume_after, self._batch_size))
+                self.lock_missed = not (await lock.fetchone())[0]  # type: ignore[index]
+                if self.lock_missed:
+                    return 0
+                rows: Sequence[Any] = await first.fetchall()
+                if not rows:
+                    self._resume_after = 0
+                    return 0
+                published = 0
+                in_flight = [await self._send(rows)]
+                try:
+                    for batch in range(1, self._batches_per_transaction + 1):
+                        following: Sequence[Any] = ()
+                        if len(rows) >= self._batch_size and batch < self._batches_per_transaction:
+                            following = await self._next_batch(conn, rows[-1].id)
+                        if following:
+                            in_flight.append(await self._send(following))
+                        await in_flight[0]
+                        await self._mark_sent(conn, [row.id for row in rows])
+                        published += len(rows)
+                        in_flight.pop(0)
+                        if not following:
+                            break
+                        rows = following
+                finally:
+                    # after a failure a batch may still be in flight: collect it (its rows stay unsent)
+                    await asyncio.gather(*in_flight, return_exceptions=True)
+        except BaseException:
+            await self._disconnect()
+            raise
         self.published += published
         self._resume_after = rows[-1].id if len(rows) >= self._batch_size else 0
         return published
 
     def _build_statements(self) -> None:
-        """The relay's three statements, built once (parameters `after`, `ids`): building and hashing a
-        statement costs more CPU than PostgreSQL spends running these."""
-        outbox = self._tables.outbox
-        after = sa.bindparam("after", type_=sa.BigInteger)
-        self._batch_stmt = (
-            # headers as text: a batch usually repeats a few header sets, each decoded once
-            sa.select(
-                outbox.c.id,
-                outbox.c.topic,
-                outbox.c.key,
-                outbox.c.value,
-                sa.cast(outbox.c.headers, sa.Text).label("headers"),
-            )
-            .where(outbox.c.sent_at.is_(None), outbox.c.id > after)
-            .order_by(outbox.c.id)
-            .limit(self._batch_size)
+        """The relay's statements (SQL text; psycopg prepares each after a few uses)."""
+        table = f'"{self._tables.schema}"."outbox"'
+        # headers as text: a batch usually repeats a few header sets, each decoded once
+        self._batch_sql = (
+            f"SELECT id, topic, key, value, headers::text AS headers FROM {table}"
+            " WHERE sent_at IS NULL AND id > %s ORDER BY id LIMIT %s"
         )
-        # The lock (transaction-scoped, never waits) is its own statement, before the batch is read:
-        # a statement's snapshot is taken when it starts, so a batch read in the statement that takes
-        # the lock could predate the commit of the relay that just released it, and publish its rows
-        # again.
-        self._lock_stmt = sa.select(
-            sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._tables.notify_channel))
-        )
-        self._mark_stmt = (
-            sa.update(outbox)
-            # one array parameter, not a bound parameter per id (a 1,000-row IN list is slow to bind)
-            .where(outbox.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
-            .values(sent_at=sa.func.now())
-        )
+        # transaction-scoped, never waits
+        self._lock_sql = "SELECT pg_try_advisory_xact_lock(hashtext(%s))"
+        # one array parameter, not a bound parameter per id (a 1,000-row IN list is slow to bind)
+        self._mark_sql = f"UPDATE {table} SET sent_at = now() WHERE id = ANY(%s::bigint[])"
 
-    async def _next_batch(self, conn: AsyncConnection, after: int) -> Sequence[Any]:
-        return list((await conn.execute(self._batch_stmt, {"after": after})).all())
+    async def _next_batch(self, conn: psycopg.AsyncConnection[Any], after: int) -> Sequence[Any]:
+        return await (await conn.execute(self._batch_sql, (after, self._batch_size))).fetchall()
 
     async def _publish(self, rows: Sequence[Any]) -> None:
         """Send every row and wait until the brokers acknowledged all of them (acks=all)."""
@@ -235,19 +239,22 @@ class OutboxRelay:
             sent.append(await producer.send_batch(batch, topic, partition=partition))
         return asyncio.gather(*sent)
 
-    async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
-        await conn.execute(self._mark_stmt, {"ids": ids})
+    async def _mark_sent(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> None:
+        await conn.execute(self._mark_sql, (ids,))  # in the pipeline: sent with the COMMIT
 
     async def purge_sent(self) -> int:
-        outbox = self._tables.outbox
-        async with self._db.begin() as conn:
-            result = await conn.execute(
-                sa.delete(outbox).where(
-                    outbox.c.sent_at
-                    < sa.func.now() - sa.text(f"interval '{int(self._keep_sent_seconds)} seconds'")
+        try:
+            conn = await self._connection()
+            async with conn.transaction():
+                cursor = await conn.execute(
+                    f'DELETE FROM "{self._tables.schema}"."outbox"'
+                    " WHERE sent_at < now() - make_interval(secs => %s)",
+                    (self._keep_sent_seconds,),
                 )
-            )
-        return int(result.rowcount or 0)
+        except BaseException:
+            await self._disconnect()
+            raise
+        return int(cursor.rowcount or 0)
 
     async def _run(self) -> None:
         failures = 0
@@ -285,10 +292,9 @@ class OutboxRelay:
 
     async def _listen(self) -> None:
         """LISTEN for commits made by other processes (other replicas, tools) to wake promptly."""
-        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(f'LISTEN "{self._tables.notify_channel}"')
                     async for _ in conn.notifies():
                         self._wake.set()

@@ -78,10 +78,10 @@ class UnitOfWork:
             return set()
         # The ids travel as one uuid[] parameter: a short statement that psycopg and PostgreSQL
         # prepare once, whatever the batch size (a multi-row VALUES is re-parsed for every batch).
-        result = await self.session.execute(
-            self._tables.mark_processed, {"consumer": consumer, "event_ids": ids}
+        rows = await self._tables.mark_processed.execute(
+            self.session, {"consumer": consumer, "event_ids": ids}
         )
-        return set(result.scalars())
+        return {row.event_id for row in rows}
 
     async def fresh(self, consumer: str, events: Iterable[E]) -> list[E]:
         """The events `consumer` has not processed before (each once, in order), now marked processed."""

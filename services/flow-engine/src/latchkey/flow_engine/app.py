@@ -146,11 +146,22 @@ class FlowEngine:
         await self._ensure_command_topics(known)
 
     async def _current_flows(self, uow: UnitOfWork) -> list[AccessFlow]:
+        """The flows in force, in name order: their digests are read for every batch (another replica
+        may have applied a change); a document is read and parsed again only when its digest moved."""
+        digests = await self.store.flow_digests(uow.session)
+        changed = sorted(
+            name for name, digest in digests.items() if self._flows.get(name, ("",))[0] != digest
+        )
+        documents = await self.store.flow_documents(uow.session, changed) if changed else {}
         flows: dict[str, tuple[str, AccessFlow]] = {}
-        for name, digest, document in await self.store.flow_documents(uow.session):
-            cached = self._flows.get(name)
+        for name in sorted(digests):
+            document = documents.get(name)
+            if document is None and name in changed:
+                continue  # deleted between the two reads: gone for this batch
             flows[name] = (
-                cached if cached and cached[0] == digest else (digest, AccessFlow.model_validate(document))
+                self._flows[name]
+                if document is None
+                else (digests[name], AccessFlow.model_validate(document))
             )
         self._flows = flows
         return [f for _, f in flows.values()]

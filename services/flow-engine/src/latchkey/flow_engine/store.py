@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from latchkey.runtime.db import Compiled, driver_connection
+
 from .domain.approval import ReviewRecord
 from .domain.flow import ApprovalStep
 from .domain.grant import AccessRequest, GrantState, PendingExtension
@@ -137,19 +139,19 @@ class FlowEngineStore:
         self.requests = t[f"{schema}.requests"]
         self.flow_versions = t[f"{schema}.flow_versions"]
         self._stored_versions: set[str] = set()  # digests known to be committed in flow_versions
-        # The statements of every batch, built once (parameters are arrays): building and hashing a
-        # statement costs more CPU than PostgreSQL spends running these.
+        # The statements of every batch, compiled once (`Compiled`; parameters are arrays, so one
+        # text whatever the batch size, which psycopg and PostgreSQL then prepare once).
         ids, texts = sa.bindparam("ids", type_=ARRAY(sa.Text)), ARRAY(sa.Text)
-        q, u, m, g = self.requests, self.users, self.members, self.groups
-        self._lock_requests = (
+        q, u, m, g, r = self.requests, self.users, self.members, self.groups, self.resources
+        self._lock_requests = Compiled(
             self._select_requests()
             .where(q.c.request_id == sa.any_(ids))
             .order_by(q.c.request_id)
             .with_for_update(of=q)
         )
-        self._active_flags = sa.select(u.c.user_id, u.c.active).where(u.c.user_id == sa.any_(ids))
+        self._active_flags = Compiled(sa.select(u.c.user_id, u.c.active).where(u.c.user_id == sa.any_(ids)))
         # One round trip: each user once per group they are in (or once with no group).
-        self._people = (
+        self._people = Compiled(
             sa.select(u, g.c.group_id.label("member_of"), g.c.name.label("member_of_name"))
             .select_from(
                 u.outerjoin(m, m.c.user_id == u.c.user_id).outerjoin(g, g.c.group_id == m.c.group_id)
@@ -161,6 +163,25 @@ class FlowEngineStore:
                 )
             )
         )
+        # Resources named by (integration, resource id or name) pairs, given as two parallel arrays.
+        wanted = (
+            sa.func.unnest(sa.bindparam("integrations", type_=texts), sa.bindparam("keys", type_=texts))
+            .table_valued("integration_id", "key")
+            .render_derived(name="wanted")
+        )
+        same_integration = r.c.integration_id == wanted.c.integration_id
+        self._find_resources = Compiled(
+            sa.select(r).join(
+                wanted,
+                sa.and_(same_integration, sa.or_(r.c.resource_id == wanted.c.key, r.c.name == wanted.c.key)),
+            )
+        )
+        self._owners = Compiled(
+            sa.select(r.c.integration_id, r.c.resource_id, r.c.owner_ids).join(
+                wanted, sa.and_(same_integration, r.c.resource_id == wanted.c.key)
+            )
+        )
+        self._flow_digests = Compiled(sa.select(self.flows.c.name, self.flows.c.digest))
 
     # -- identity ---------------------------------------------------------------------------------
     async def upsert_users(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -187,7 +208,7 @@ class FlowEngineStore:
         ids = list(set(user_ids))
         if not ids:
             return {}
-        rows = await session.execute(self._active_flags, {"ids": ids})
+        rows = await self._active_flags.execute(session, {"ids": ids})
         return {r.user_id: r.active for r in rows}
 
     async def replace_group(
@@ -213,7 +234,7 @@ class FlowEngineStore:
         ids, mails = list(set(user_ids)), list({e.lower() for e in emails})
         if not ids and not mails:
             return {}
-        joined = (await session.execute(self._people, {"ids": ids, "emails": mails})).all()
+        joined = await self._people.execute(session, {"ids": ids, "emails": mails})
         rows = list({r.user_id: r for r in joined}.values())
         groups: dict[str, list[tuple[str, str]]] = {}
         for r in joined:
@@ -278,13 +299,8 @@ class FlowEngineStore:
         pairs = list(set(wanted))
         if not pairs:
             return {}
-        r = self.resources
-        condition = sa.or_(
-            sa.tuple_(r.c.integration_id, r.c.resource_id).in_(pairs),
-            sa.tuple_(r.c.integration_id, r.c.name).in_(pairs),
-        )
         out: dict[tuple[str, str], Resource] = {}
-        for row in await session.execute(sa.select(r).where(condition)):
+        for row in await self._find_resources.execute(session, _pair_arrays(pairs)):
             resource = Resource(
                 integration_id=row.integration_id,
                 resource_id=row.resource_id,
@@ -305,12 +321,7 @@ class FlowEngineStore:
         pairs = list(set(keys))
         if not pairs:
             return {}
-        r = self.resources
-        rows = await session.execute(
-            sa.select(r.c.integration_id, r.c.resource_id, r.c.owner_ids).where(
-                sa.tuple_(r.c.integration_id, r.c.resource_id).in_(pairs)
-            )
-        )
+        rows = await self._owners.execute(session, _pair_arrays(pairs))
         return {(x.integration_id, x.resource_id): frozenset(x.owner_ids) for x in rows}
 
     # -- flows ------------------------------------------------------------------------------------
@@ -328,13 +339,14 @@ class FlowEngineStore:
     async def delete_flow(self, session: AsyncSession, name: str) -> None:
         await session.execute(sa.delete(self.flows).where(self.flows.c.name == name))
 
-    async def flow_documents(self, session: AsyncSession) -> list[tuple[str, str, dict[str, Any]]]:
-        rows = await session.execute(
-            sa.select(self.flows.c.name, self.flows.c.digest, self.flows.c.document).order_by(
-                self.flows.c.name
-            )
-        )
-        return [(r.name, r.digest, r.document) for r in rows]
+    async def flow_digests(self, session: AsyncSession) -> dict[str, str]:
+        """The current flows' digests by name (read for every batch of requests: no documents)."""
+        return {r.name: r.digest for r in await self._flow_digests.execute(session, {})}
+
+    async def flow_documents(self, session: AsyncSession, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        f = self.flows
+        rows = await session.execute(sa.select(f.c.name, f.c.document).where(f.c.name.in_(names)))
+        return {r.name: r.document for r in rows}
 
     # -- requests ---------------------------------------------------------------------------------
     async def lock_requests(
@@ -344,7 +356,7 @@ class FlowEngineStore:
         ids = sorted(set(request_ids))
         if not ids:
             return {}
-        rows = await session.execute(self._lock_requests, {"ids": ids})
+        rows = await self._lock_requests.execute(session, {"ids": ids})
         return {row.request_id: _to_request(row) for row in rows}
 
     def _select_requests(self) -> sa.Select[Any]:
@@ -422,10 +434,7 @@ class FlowEngineStore:
         rows = [_to_row(r) for r in fresh]
         columns = list(rows[0])
         json_columns = {c.name for c in self.requests.columns if isinstance(c.type, JSONB)}
-        connection = await session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        if raw is None:  # pragma: no cover - only an invalidated connection has none
-            raise RuntimeError("the database connection is closed")
+        raw = await driver_connection(session)
         q = self.requests
         names = ", ".join(f'"{c}"' for c in columns)
         async with raw.cursor() as cursor:
@@ -437,6 +446,11 @@ class FlowEngineStore:
                             for c in columns
                         ]
                     )
+
+
+def _pair_arrays(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """(integration, key) pairs as the two parallel arrays the resource statements take."""
+    return {"integrations": [i for i, _ in pairs], "keys": [k for _, k in pairs]}
 
 
 def _to_row(r: AccessRequest) -> dict[str, Any]:
