@@ -16,7 +16,8 @@ from latchkey.flow_engine.domain.approval import ReviewRecord
 from latchkey.flow_engine.domain.flow import ApprovalStep, Approver
 from latchkey.flow_engine.domain.grant import GrantState, PendingExtension
 from latchkey.flow_engine.store import FlowEngineStore, build_metadata
-from latchkey.runtime.db import make_engine, make_sessions
+from latchkey.runtime import ServiceSettings, UnitOfWork
+from latchkey.runtime.db import ServiceTables, make_engine, make_sessions
 from latchkey.runtime.migrations import alembic_config
 
 pytestmark = pytest.mark.infra
@@ -93,9 +94,13 @@ async def test_requests_from_revision_0001_survive_the_upgrade_and_keep_an_exten
 
     database = make_engine(database_url)
     sessions = make_sessions(database)
+
+    def unit_of_work() -> UnitOfWork:
+        return UnitOfWork(sessions, ServiceTables(SCHEMA), ServiceSettings())
+
     try:
-        async with sessions.begin() as session:
-            old = (await store.lock_requests(session, ["r-old"]))["r-old"]
+        async with unit_of_work() as uow:
+            old = (await store.lock_requests(uow.session, ["r-old"]))["r-old"]
             assert old.state is GrantState.active and old.pending_extension is None
             old.pending_extension = PendingExtension(
                 extra_seconds=1800,
@@ -104,12 +109,12 @@ async def test_requests_from_revision_0001_survive_the_upgrade_and_keep_an_exten
                 current_step=1,
                 approvals=[ReviewRecord(0, "u-dba", (0,))],
             )
-            await store.save_requests(session, [old])
-        async with sessions.begin() as session:
-            loaded = (await store.lock_requests(session, ["r-old"]))["r-old"]
+            await store.save_requests(uow, [old])
+        async with unit_of_work() as uow:
+            loaded = (await store.lock_requests(uow.session, ["r-old"]))["r-old"]
             assert loaded.pending_extension == old.pending_extension
             loaded.pending_extension = None
-            await store.save_requests(session, [loaded])
+            await store.save_requests(uow, [loaded])
         async with database.connect() as conn:
             column = store.requests.c.pending_extension
             is_null = await conn.scalar(

@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from opentelemetry import context as otel_context
@@ -17,13 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from latchkey.contracts import Event, Topic
 
 from . import tracing
-from .db import ServiceTables, copy_binary
+from .db import Read, ServiceTables, copy_binary, driver_connection, read_together
 from .settings import ServiceSettings
 
 E = TypeVar("E", bound=Event)
 # An outbox row in binary COPY format: topic, key (None: no key), value (None: tombstone), headers (jsonb)
 OutboxRow = tuple[bytes, bytes | None, bytes | None, bytes]
 _NO_HEADERS = b"\x01{}"
+ROWS_SENT_WITH_COMMIT = 2000
+"""Up to this many outbox rows (emitted one by one) are inserted in the commit's round trip; more, or a
+streamed `emit_many`, go by COPY first."""
 
 
 def _jsonb(headers: dict[str, str]) -> bytes:
@@ -49,6 +52,7 @@ class UnitOfWork:
         self._settings = settings
         # outbox rows in emit order: lists filled by emit(), lazy iterables from emit_many()
         self._pending: list[Iterable[OutboxRow]] = []
+        self._writes: list[tuple[str, Any]] = []  # statements sent with the COMMIT (`write_at_commit`)
         self._headers_of: tuple[object, dict[str, str]] | None = None
         self.session: AsyncSession
 
@@ -85,9 +89,24 @@ class UnitOfWork:
 
     async def fresh(self, consumer: str, events: Iterable[E]) -> list[E]:
         """The events `consumer` has not processed before (each once, in order), now marked processed."""
+        fresh: list[E] = (await read_together(self.session, self.inbox(consumer, events)))[0]
+        return fresh
+
+    def inbox(self, consumer: str, events: Iterable[E]) -> Read[list[E]]:
+        """`fresh` as a `Read`, to share a round trip with the handler's own reads (`read_together`)."""
         unique = list({event.event_id: event for event in events}.values())
-        new = await self.first_time(consumer, (event.event_id for event in unique))
-        return [event for event in unique if event.event_id in new]
+
+        def decode(rows: list[Any]) -> list[E]:
+            new = {row.event_id for row in rows}
+            return [event for event in unique if event.event_id in new]
+
+        params = {"consumer": consumer, "event_ids": [event.event_id for event in unique]}
+        return Read(self._tables.mark_processed, params, decode)
+
+    def write_at_commit(self, sql: str, params: Any) -> None:
+        """Run `sql` when the unit commits, in the same round trip as the outbox rows and the COMMIT
+        (in call order, before the outbox). An error fails the commit: nothing is written."""
+        self._writes.append((sql, params))
 
     def emit(
         self, topic: Topic, event: Event, *, key: str | None = None, topic_name: str | None = None
@@ -167,16 +186,58 @@ class UnitOfWork:
         return written
 
     async def commit(self) -> None:
-        if self._pending:
+        """Write the outbox and commit. Usually one round trip: the statements queued with
+        `write_at_commit`, the outbox rows (one INSERT from arrays) and COMMIT are pipelined; a streamed
+        `emit_many` or a large batch is COPYed first."""
+        by_copy = any(not isinstance(segment, list) for segment in self._pending) or (
+            sum(len(segment) for segment in self._pending if isinstance(segment, list))
+            > ROWS_SENT_WITH_COMMIT
+        )
+        written = 0
+        if self._pending and by_copy:
+            await self._flush_writes()
             written = await self._write_outbox()
             self._pending = []
-            if written:
-                if self._on_commit is None:
+        rows = [row for segment in self._pending for row in segment]
+        self._pending = []
+        written += len(rows)
+        if self._writes or rows:
+            raw = await driver_connection(self.session)
+            async with raw.pipeline():
+                for sql, params in self._writes:
+                    await raw.execute(sql, params)
+                self._writes = []
+                if rows:
+                    await raw.execute(self._tables.insert_outbox, _outbox_arrays(rows))
+                if written and self._on_commit is None:
                     # No relay in this process (a tool, a one-shot run): wake the services' relays,
                     # which LISTEN. A service's own relay is woken directly, one round trip cheaper.
-                    await self.session.execute(sa.select(sa.func.pg_notify(self._tables.notify_channel, "")))
-                await self.session.commit()
-                if self._on_commit is not None:
-                    self._on_commit()
-                return
+                    await raw.execute("SELECT pg_notify(%s, '')", (self._tables.notify_channel,))
+                # Committed here, in the pipeline; the session's commit below then only ends its own
+                # bookkeeping (psycopg sees no transaction left and sends nothing).
+                await raw.execute("COMMIT")
+        elif written and self._on_commit is None:
+            await self.session.execute(sa.select(sa.func.pg_notify(self._tables.notify_channel, "")))
         await self.session.commit()
+        if written and self._on_commit is not None:
+            self._on_commit()
+
+    async def _flush_writes(self) -> None:
+        if self._writes:
+            raw = await driver_connection(self.session)
+            async with raw.pipeline():
+                for sql, params in self._writes:
+                    await raw.execute(sql, params)
+            self._writes = []
+
+
+def _outbox_arrays(
+    rows: list[OutboxRow],
+) -> tuple[list[str], list[str | None], list[bytes | None], list[str]]:
+    """Outbox rows as the four arrays of `ServiceTables.insert_outbox`."""
+    return (
+        [row[0].decode() for row in rows],
+        [None if row[1] is None else row[1].decode() for row in rows],
+        [row[2] for row in rows],
+        [row[3][1:].decode() for row in rows],  # jsonb's binary form is a version byte + the text
+    )

@@ -48,6 +48,7 @@ from latchkey.contracts import (
     utcnow,
 )
 from latchkey.runtime import Batch, CommandSigner, Service, UnitOfWork
+from latchkey.runtime.db import read_together
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.observability import get_logger
 
@@ -145,10 +146,10 @@ class FlowEngine:
             known = await self.store.connector_ids(uow.session)
         await self._ensure_command_topics(known)
 
-    async def _current_flows(self, uow: UnitOfWork) -> list[AccessFlow]:
-        """The flows in force, in name order: their digests are read for every batch (another replica
-        may have applied a change); a document is read and parsed again only when its digest moved."""
-        digests = await self.store.flow_digests(uow.session)
+    async def _current_flows(self, uow: UnitOfWork, digests: dict[str, str]) -> list[AccessFlow]:
+        """The flows in force, in name order, from their current `digests` (read for every batch:
+        another replica may have applied a change); a document is read and parsed again only when its
+        digest moved."""
         changed = sorted(
             name for name, digest in digests.items() if self._flows.get(name, ("",))[0] != digest
         )
@@ -201,7 +202,7 @@ class FlowEngine:
             cause_of = {e.user_id: e for e in batch.events if isinstance(e, UserUpserted | UserDeactivated)}
             for user_id in dict.fromkeys(leaving):
                 await self._end_access_of(uow, user_id, cause_of[user_id], outcome)
-            await self.store.save_requests(uow.session, outcome.changed.values())
+            await self.store.save_requests(uow, outcome.changed.values())
             self._write(uow, outcome)
 
     async def _end_access_of(self, uow: UnitOfWork, user_id: str, cause: Event, outcome: Outcome) -> None:
@@ -321,22 +322,28 @@ class FlowEngine:
 
     async def on_requests(self, batch: Batch[Any]) -> None:
         identities = await self._identities(batch.events)
+        subjects = [i.subject for i in identities.values() if isinstance(i, Identity)]
+        emails = [i.email for i in identities.values() if isinstance(i, Identity) and i.email]
+        submissions = [e for e in batch.events if isinstance(e, RequestSubmitted)]
         async with self._uow() as uow:
-            events = await uow.fresh("requests", batch.events)
+            session = uow.session
+            # Everything the decisions need, read in one round trip (for every request named in the
+            # batch: a repeated event's request is locked too, harmlessly).
+            events, requests, people, resources, digests = await read_together(
+                session,
+                uow.inbox("requests", batch.events),
+                self.store.lock_requests_read(e.request_id for e in batch.events),
+                self.store.people_read(subjects, emails),
+                self.store.find_resources_read((e.integration_id, e.resource) for e in submissions),
+                self.store.flow_digests_read(),
+            )
             if not events:
                 return
-            session = uow.session
-            requests = await self.store.lock_requests(session, (e.request_id for e in events))
-            subjects = [i.subject for i in identities.values() if isinstance(i, Identity)]
-            emails = [i.email for i in identities.values() if isinstance(i, Identity) and i.email]
-            people = await self.store.people(
-                session, [*subjects, *(r.requester_id for r in requests.values())], emails
-            )
+            requesters = {r.requester_id for r in requests.values()} - people.keys()
+            if requesters:  # reviews and actions on requests of people not acting in this batch
+                people.update(await self.store.people(session, requesters))
             submitted = [e for e in events if isinstance(e, RequestSubmitted)]
-            resources = await self.store.find_resources(
-                session, ((e.integration_id, e.resource) for e in submitted)
-            )
-            flows = await self._current_flows(uow) if submitted else []
+            flows = await self._current_flows(uow, digests) if submitted else []
             owners = await self.store.owners(
                 session, ((r.integration_id, r.resource_id) for r in requests.values())
             )
@@ -385,7 +392,7 @@ class FlowEngine:
                         self._requester_action(event, request, actor, now, outcome)
                 except IllegalTransition as exc:
                     log.warning("illegal transition refused", request_id=event.request_id, error=str(exc))
-            await self.store.save_requests(session, outcome.changed.values())
+            await self.store.save_requests(uow, outcome.changed.values())
             self._write(uow, outcome)
 
     def _submit(
@@ -572,11 +579,13 @@ class FlowEngine:
     # -- connector results and timers ------------------------------------------------------------
     async def on_results(self, batch: Batch[Any]) -> None:
         async with self._uow() as uow:
-            events = await uow.fresh("results", batch.events)
+            events, (requests, active) = await read_together(
+                uow.session,
+                uow.inbox("results", batch.events),
+                self.store.lock_requests_and_activity_read(e.grant_id for e in batch.events),
+            )
             if not events:
                 return
-            requests = await self.store.lock_requests(uow.session, (e.grant_id for e in events))
-            active = await self.store.active_flags(uow.session, {r.requester_id for r in requests.values()})
             outcome = Outcome()
             now = utcnow()
             for event in events:
@@ -588,7 +597,7 @@ class FlowEngine:
                     self._apply_result(event, request, active.get(request.requester_id, True), now, outcome)
                 except IllegalTransition as exc:
                     log.warning("illegal transition refused", request_id=request.request_id, error=str(exc))
-            await self.store.save_requests(uow.session, outcome.changed.values())
+            await self.store.save_requests(uow, outcome.changed.values())
             self._write(uow, outcome)
 
     def _apply_result(
@@ -623,10 +632,13 @@ class FlowEngine:
 
     async def on_timers(self, batch: Batch[Any]) -> None:
         async with self._uow() as uow:
-            events = await uow.fresh("timers", batch.events)
+            events, requests = await read_together(
+                uow.session,
+                uow.inbox("timers", batch.events),
+                self.store.lock_requests_read(e.request_id for e in batch.events),
+            )
             if not events:
                 return
-            requests = await self.store.lock_requests(uow.session, (e.request_id for e in events))
             outcome = Outcome()
             now = utcnow()
             for event in events:
@@ -638,7 +650,7 @@ class FlowEngine:
                     self._apply_timer(event, request, now, outcome)
                 except IllegalTransition as exc:
                     log.warning("illegal transition refused", request_id=request.request_id, error=str(exc))
-            await self.store.save_requests(uow.session, outcome.changed.values())
+            await self.store.save_requests(uow, outcome.changed.values())
             self._write(uow, outcome)
 
     def _apply_timer(

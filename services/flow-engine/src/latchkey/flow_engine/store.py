@@ -5,17 +5,18 @@ Queries here only load and save; every decision is made in `domain/`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg.types.json import Jsonb
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from latchkey.runtime.db import Compiled, driver_connection
+from latchkey.runtime.db import Compiled, Read, array_params, insert_from_arrays, read_together
+from latchkey.runtime.unit_of_work import UnitOfWork
 
 from .domain.approval import ReviewRecord
 from .domain.flow import ApprovalStep
@@ -145,6 +146,8 @@ class FlowEngineStore:
         q, u, m, g, r = self.requests, self.users, self.members, self.groups, self.resources
         self._lock_requests = Compiled(
             self._select_requests()
+            .add_columns(u.c.active.label("requester_active"))
+            .outerjoin(u, u.c.user_id == q.c.requester_id)
             .where(q.c.request_id == sa.any_(ids))
             .order_by(q.c.request_id)
             .with_for_update(of=q)
@@ -231,30 +234,13 @@ class FlowEngineStore:
         self, session: AsyncSession, user_ids: Iterable[str] = (), emails: Iterable[str] = ()
     ) -> dict[str, Person]:
         """People by user id and by lower-cased email (both keys point at the same Person)."""
-        ids, mails = list(set(user_ids)), list({e.lower() for e in emails})
-        if not ids and not mails:
-            return {}
-        joined = await self._people.execute(session, {"ids": ids, "emails": mails})
-        rows = list({r.user_id: r for r in joined}.values())
-        groups: dict[str, list[tuple[str, str]]] = {}
-        for r in joined:
-            if r.member_of is not None:
-                groups.setdefault(r.user_id, []).append((r.member_of, r.member_of_name))
-        out: dict[str, Person] = {}
-        for r in rows:
-            mine = groups.get(r.user_id, [])
-            person = Person(
-                user_id=r.user_id,
-                email=r.email,
-                active=r.active,
-                manager_id=r.manager_id,
-                group_ids=frozenset(group_id for group_id, _ in mine),
-                group_names=tuple(sorted(n for _, n in mine)),
-            )
-            out[r.user_id] = person
-            if r.email:
-                out.setdefault(f"email:{r.email.lower()}", person)
-        return out
+        found: dict[str, Person] = (await read_together(session, self.people_read(user_ids, emails)))[0]
+        return found
+
+    def people_read(self, user_ids: Iterable[str], emails: Iterable[str]) -> Read[dict[str, Person]]:
+        """`people` as a `Read` (to share a round trip)."""
+        params = {"ids": list(set(user_ids)), "emails": list({e.lower() for e in emails})}
+        return Read(self._people, params, _people_by_id_and_email)
 
     # -- inventory --------------------------------------------------------------------------------
     async def upsert_integration(
@@ -296,24 +282,14 @@ class FlowEngineStore:
         self, session: AsyncSession, wanted: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], Resource]:
         """Resources by (integration_id, resource id or name)."""
-        pairs = list(set(wanted))
-        if not pairs:
-            return {}
-        out: dict[tuple[str, str], Resource] = {}
-        for row in await self._find_resources.execute(session, _pair_arrays(pairs)):
-            resource = Resource(
-                integration_id=row.integration_id,
-                resource_id=row.resource_id,
-                name=row.name,
-                resource_type=row.resource_type,
-                connector_id=row.connector_id,
-                permissions=tuple(row.permissions),
-                owner_ids=frozenset(row.owner_ids),
-                tags=dict(row.tags),
-            )
-            out.setdefault((row.integration_id, row.name), resource)
-            out[(row.integration_id, row.resource_id)] = resource  # an id beats a name
-        return out
+        found: dict[tuple[str, str], Resource] = (
+            await read_together(session, self.find_resources_read(wanted))
+        )[0]
+        return found
+
+    def find_resources_read(self, wanted: Iterable[tuple[str, str]]) -> Read[dict[tuple[str, str], Resource]]:
+        """`find_resources` as a `Read` (to share a round trip)."""
+        return Read(self._find_resources, _pair_arrays(list(set(wanted))), _resources_by_key)
 
     async def owners(
         self, session: AsyncSession, keys: Iterable[tuple[str, str]]
@@ -339,9 +315,9 @@ class FlowEngineStore:
     async def delete_flow(self, session: AsyncSession, name: str) -> None:
         await session.execute(sa.delete(self.flows).where(self.flows.c.name == name))
 
-    async def flow_digests(self, session: AsyncSession) -> dict[str, str]:
+    def flow_digests_read(self) -> Read[dict[str, str]]:
         """The current flows' digests by name (read for every batch of requests: no documents)."""
-        return {r.name: r.digest for r in await self._flow_digests.execute(session, {})}
+        return Read(self._flow_digests, {}, lambda rows: {r.name: r.digest for r in rows})
 
     async def flow_documents(self, session: AsyncSession, names: Sequence[str]) -> dict[str, dict[str, Any]]:
         f = self.flows
@@ -353,11 +329,31 @@ class FlowEngineStore:
         self, session: AsyncSession, request_ids: Iterable[str]
     ) -> dict[str, AccessRequest]:
         """Load and lock (in id order, so concurrent batches cannot deadlock) the given requests."""
-        ids = sorted(set(request_ids))
-        if not ids:
-            return {}
-        rows = await self._lock_requests.execute(session, {"ids": ids})
-        return {row.request_id: _to_request(row) for row in rows}
+        found: dict[str, AccessRequest] = (
+            await read_together(session, self.lock_requests_read(request_ids))
+        )[0]
+        return found
+
+    def lock_requests_read(self, request_ids: Iterable[str]) -> Read[dict[str, AccessRequest]]:
+        """`lock_requests` as a `Read` (to share a round trip)."""
+        return Read(
+            self._lock_requests,
+            {"ids": sorted(set(request_ids))},
+            lambda rows: {row.request_id: _to_request(row) for row in rows},
+        )
+
+    def lock_requests_and_activity_read(
+        self, request_ids: Iterable[str]
+    ) -> Read[tuple[dict[str, AccessRequest], dict[str, bool]]]:
+        """`lock_requests`, plus whether each requester is active (True when identity-sync has not
+        reported them), by requester id."""
+
+        def decode(rows: list[Any]) -> tuple[dict[str, AccessRequest], dict[str, bool]]:
+            requests = {row.request_id: _to_request(row) for row in rows}
+            active = {row.requester_id: row.requester_active is not False for row in rows}
+            return requests, active
+
+        return Read(self._lock_requests, {"ids": sorted(set(request_ids))}, decode)
 
     def _select_requests(self) -> sa.Select[Any]:
         q, v = self.requests, self.flow_versions
@@ -383,7 +379,11 @@ class FlowEngineStore:
         )
         return {row.request_id: _to_request(row) for row in rows}
 
-    async def save_requests(self, session: AsyncSession, requests: Iterable[AccessRequest]) -> None:
+    async def save_requests(self, uow: UnitOfWork, requests: Iterable[AccessRequest]) -> None:
+        """Write the requests a handler changed, with the unit's commit (same round trip): new ones by
+        a plain INSERT (a request id that exists already, because another replica raced us to it,
+        fails the commit, so the batch is retried and then finds the row and treats the event as a
+        reused id), changed ones by an upsert; each one statement from arrays, whatever the count."""
         changed = list(requests)
         if not changed:
             return
@@ -394,58 +394,77 @@ class FlowEngineStore:
             r.flow_digest: r.flow_document for r in changed if r.flow_digest not in self._stored_versions
         }
         if versions:
-            await session.execute(
+            await uow.session.execute(
                 insert(self.flow_versions).on_conflict_do_nothing(),
                 [{"digest": d, "document": doc} for d, doc in versions.items()],
             )
             event.listen(
-                session.sync_session,
+                uow.session.sync_session,
                 "after_commit",
                 lambda _session: self._stored_versions.update(versions),
                 once=True,
             )
-        fresh = [r for r in changed if r.new]
-        if fresh:
-            await self._copy_new_requests(session, fresh)
-        rows = [_to_row(r) for r in changed if not r.new]
-        for request in fresh:
+        fresh = [_to_row(r) for r in changed if r.new]
+        existing = [_to_row(r) for r in changed if not r.new]
+        for request in changed:
             request.new = False
-        if not rows:
-            return
-        stmt = insert(self.requests)
+        for rows, upsert in ((fresh, False), (existing, True)):
+            if rows:
+                columns = tuple(rows[0])
+                uow.write_at_commit(
+                    self._insert_requests(columns, upsert), array_params(self.requests, rows, columns)
+                )
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - one store per process; a handful of column sets
+    def _insert_requests(self, columns: tuple[str, ...], upsert: bool) -> str:
+        if not upsert:
+            return insert_from_arrays(self.requests, columns)
         keep = {"request_id", "created_at"}
-        excluded = stmt.excluded  # a new alias on every access: build it once, not once per column
-        # A plain executemany (psycopg pipelines one prepared statement per row). Multi-row VALUES via
-        # RETURNING was measured slower here: with 25 columns the statement text is too long for
-        # psycopg's query cache and is re-parsed on every batch.
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["request_id"],
-                set_={**{c: excluded[c] for c in rows[0] if c not in keep}, "updated_at": sa.func.now()},
-            ),
-            rows,
+        updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in keep)
+        return insert_from_arrays(
+            self.requests, columns, f" ON CONFLICT (request_id) DO UPDATE SET {updates}, updated_at = now()"
         )
 
-    async def _copy_new_requests(self, session: AsyncSession, fresh: list[AccessRequest]) -> None:
-        """Insert requests created in this transaction with one COPY: no per-row statement at all.
 
-        A request id that exists already (another replica raced us to it) fails the COPY, so the
-        batch is retried and then finds the row (and treats the event as a reused id)."""
-        rows = [_to_row(r) for r in fresh]
-        columns = list(rows[0])
-        json_columns = {c.name for c in self.requests.columns if isinstance(c.type, JSONB)}
-        raw = await driver_connection(session)
-        q = self.requests
-        names = ", ".join(f'"{c}"' for c in columns)
-        async with raw.cursor() as cursor:
-            async with cursor.copy(f'COPY "{q.schema}"."{q.name}" ({names}) FROM STDIN') as copy:
-                for row in rows:
-                    await copy.write_row(
-                        [
-                            Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c]
-                            for c in columns
-                        ]
-                    )
+def _people_by_id_and_email(joined: list[Any]) -> dict[str, Person]:
+    rows = list({r.user_id: r for r in joined}.values())
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for r in joined:
+        if r.member_of is not None:
+            groups.setdefault(r.user_id, []).append((r.member_of, r.member_of_name))
+    out: dict[str, Person] = {}
+    for r in rows:
+        mine = groups.get(r.user_id, [])
+        person = Person(
+            user_id=r.user_id,
+            email=r.email,
+            active=r.active,
+            manager_id=r.manager_id,
+            group_ids=frozenset(group_id for group_id, _ in mine),
+            group_names=tuple(sorted(n for _, n in mine)),
+        )
+        out[r.user_id] = person
+        if r.email:
+            out.setdefault(f"email:{r.email.lower()}", person)
+    return out
+
+
+def _resources_by_key(rows: list[Any]) -> dict[tuple[str, str], Resource]:
+    out: dict[tuple[str, str], Resource] = {}
+    for row in rows:
+        resource = Resource(
+            integration_id=row.integration_id,
+            resource_id=row.resource_id,
+            name=row.name,
+            resource_type=row.resource_type,
+            connector_id=row.connector_id,
+            permissions=tuple(row.permissions),
+            owner_ids=frozenset(row.owner_ids),
+            tags=dict(row.tags),
+        )
+        out.setdefault((row.integration_id, row.name), resource)
+        out[(row.integration_id, row.resource_id)] = resource  # an id beats a name
+    return out
 
 
 def _pair_arrays(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
