@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -28,6 +29,7 @@ from latchkey.runtime import (
     subscribe,
     tracing,
 )
+from latchkey.runtime.db import Compiled, Read, read_together
 from latchkey.runtime.outbox import OutboxRelay
 from latchkey.runtime.testing.bus import events_of, read_until
 
@@ -316,3 +318,54 @@ async def test_rows_committed_while_another_relay_holds_the_lock_are_published_o
     assert published_while_running == 1
     records = await read_until(kafka_bootstrap, settings.topic(LIFECYCLE.name), lambda rs: len(rs) >= 1)
     assert [e.request_id for e in events_of(LIFECYCLE, records)] == ["while-locked"]  # type: ignore[attr-defined]
+
+
+async def test_a_failing_write_at_commit_leaves_nothing_and_the_next_unit_commits(db: Any) -> None:
+    """Queued writes, outbox rows and COMMIT share one pipeline: when a write fails, the effect, the
+    inbox marks and the events all stay out, and the pooled connection is fit for the next unit."""
+    engine, tables, effects = db
+    settings = ServiceSettings()
+    sessions = make_sessions(engine)
+    insert = f'INSERT INTO "{SCHEMA}".effects (request_id, n) VALUES (%s, %s)'
+    event = cancelled("clash")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        async with UnitOfWork(sessions, tables, settings) as uow:
+            assert await uow.fresh("c", [event]) == [event]
+            uow.write_at_commit(insert, ("clash", 1))
+            uow.write_at_commit(insert, ("clash", 2))  # same key: the commit fails here
+            uow.emit(LIFECYCLE, event)
+    async with engine.connect() as conn:
+        assert (await conn.scalar(sa.select(sa.func.count()).select_from(effects))) == 0
+        assert (await conn.scalar(sa.select(sa.func.count()).select_from(tables.outbox))) == 0
+        assert (await conn.scalar(sa.select(sa.func.count()).select_from(tables.inbox))) == 0
+
+    async with UnitOfWork(sessions, tables, settings) as uow:
+        assert await uow.fresh("c", [event]) == [event]
+        uow.write_at_commit(insert, ("clash", 1))
+        uow.emit(LIFECYCLE, event)
+        uow.emit(LIFECYCLE, cancelled("second"))
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.select(effects.c.request_id, effects.c.n))).all() == [("clash", 1)]
+        keys = (await conn.execute(sa.select(tables.outbox.c.key).order_by(tables.outbox.c.id))).scalars()
+        assert list(keys) == ["clash", "second"]  # numbered in emit order
+
+
+async def test_reads_together_return_in_order_and_each_sees_the_one_before(db: Any) -> None:
+    """`read_together` sends its statements in one pipeline: results come back in order, and a
+    statement runs after the previous one (here the second read sees the inbox row the first wrote)."""
+    engine, tables, _ = db
+    sessions = make_sessions(engine)
+    inbox = tables.inbox
+    count = Compiled(sa.select(sa.func.count()).select_from(inbox).where(inbox.c.consumer == "c"))
+    first = cancelled("a")
+    events = [first, cancelled("b"), first]
+    async with UnitOfWork(sessions, tables, ServiceSettings()) as uow:
+        fresh, counted = await read_together(
+            uow.session, uow.inbox("c", events), Read(count, {}, lambda rows: rows[0][0])
+        )
+        assert fresh == events[:2]  # each event once, in order
+        assert counted == 2
+        again, counted = await read_together(
+            uow.session, uow.inbox("c", events), Read(count, {}, lambda rows: rows[0][0])
+        )
+        assert again == [] and counted == 2

@@ -123,13 +123,19 @@ class Compiled:
 
     def __init__(self, statement: sa.Executable) -> None:
         self.statement = statement
-        self.sql = str(statement.compile(dialect=_DIALECT))  # type: ignore[attr-defined]
+        compiled = statement.compile(dialect=_DIALECT)  # type: ignore[attr-defined]
+        self.sql = str(compiled)
+        # values written into the statement (a parameter the caller must give has none)
+        self.defaults: dict[str, Any] = {k: v for k, v in compiled.params.items() if v is not None}
+
+    def params(self, given: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {**self.defaults, **given} if self.defaults else given
 
     async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
         """Run in the session's transaction; returns the rows (empty without RETURNING/SELECT)."""
         raw = await driver_connection(session)
         async with raw.cursor(row_factory=namedtuple_row) as cursor:
-            await cursor.execute(self.sql, params)
+            await cursor.execute(self.sql, self.params(params))
             return await cursor.fetchall() if cursor.description is not None else []
 
 
@@ -196,7 +202,7 @@ async def read_together(session: AsyncSession, *reads: Read[Any]) -> list[Any]:
             for read in reads:
                 cursor = raw.cursor(row_factory=namedtuple_row)
                 cursors.append(cursor)
-                await cursor.execute(read.statement.sql, read.params)
+                await cursor.execute(read.statement.sql, read.statement.params(read.params))
         return [
             read.decode(await cursor.fetchall() if cursor.description is not None else [])
             for read, cursor in zip(reads, cursors, strict=True)
