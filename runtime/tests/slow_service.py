@@ -1,11 +1,13 @@
 """A minimal Latchkey service whose handler takes a while, to test graceful shutdown.
 
-Environment: the usual LATCHKEY_* settings. Prints `STARTED <request id>` when a handler begins.
+Environment: the usual LATCHKEY_* settings. Prints `STARTED <request id> <objects the collector
+no longer scans>` when a handler begins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +29,7 @@ async def create_tables() -> None:
 
 async def on_request(batch: Batch[Any]) -> None:
     for event in batch.events:
-        print("STARTED", event.request_id, flush=True)
+        print("STARTED", event.request_id, gc.get_freeze_count(), flush=True)
     await asyncio.sleep(3)  # the work in flight when SIGTERM arrives
     async with service.unit_of_work() as uow:
         for event in await uow.fresh("slow", batch.events):

@@ -4,6 +4,7 @@ health endpoint, graceful SIGTERM. Each service builds one `Service` in its `app
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -103,6 +104,12 @@ class Service:
             await self.relay.start()
         for hook in self._startup:
             await hook()
+        # Everything built so far (modules, SQLAlchemy and Pydantic machinery, caches loaded by the
+        # hooks) lives as long as the process: move it out of the collector's sight. A full
+        # collection otherwise walks all of it and stopped the process for 80-120 ms at a time under
+        # load (the slowest decisions); now it walks only what was created since.
+        gc.collect()
+        gc.freeze()
         self.health.ready = True
         log.info("service ready", service=self.name, health_port=self.health.port)
 
