@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -369,3 +370,26 @@ async def test_reads_together_return_in_order_and_each_sees_the_one_before(db: A
             uow.session, uow.inbox("c", events), Read(count, {}, lambda rows: rows[0][0])
         )
         assert again == [] and counted == 2
+
+
+async def test_purge_deletes_only_rows_sent_longer_ago_than_kept(db: Any) -> None:
+    engine, tables, _ = db
+    outbox = tables.outbox
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(outbox),
+            [
+                {"topic": "t", "key": "old", "value": b"v", "sent_at": now - timedelta(hours=2)},
+                {"topic": "t", "key": "recent", "value": b"v", "sent_at": now},
+                {"topic": "t", "key": "unsent", "value": b"v", "sent_at": None},
+            ],
+        )
+    relay = OutboxRelay(engine, lambda: None, tables, keep_sent_seconds=3600)  # type: ignore[arg-type,return-value]
+    try:
+        assert await relay.purge_sent() == 1
+    finally:
+        await relay.close()
+    async with engine.connect() as conn:
+        left = (await conn.execute(sa.select(outbox.c.key).order_by(outbox.c.key))).scalars().all()
+    assert left == ["recent", "unsent"]
