@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from latchkey.contracts import LIFECYCLE, TIMERS, Event
 from latchkey.runtime import Batch, Service, ServiceSettings
+from latchkey.runtime.db import read_together
 
 from .domain import RetryPolicy, Revocation, TimerChanges, concerns_expiry, plan_for_event, revoke_overdue
 from .firing import TimerFiring
@@ -59,11 +60,14 @@ class Expiry:
         if not relevant:
             return  # no timer to change: no transaction, no inbox mark needed
         async with self.service.unit_of_work() as uow:
-            events = await uow.fresh(INBOX_CONSUMER, relevant)
+            store = TimerStore(uow.session, at_commit=uow.write_at_commit)
+            events, revocations = await read_together(
+                uow.session,
+                uow.inbox(INBOX_CONSUMER, relevant),
+                store.lock_revocations_read(str(getattr(e, "request_id", "")) for e in relevant),
+            )
             if not events:
                 return
-            store = TimerStore(uow.session)
-            revocations = await store.lock_revocations(str(getattr(e, "request_id", "")) for e in events)
             changed: dict[str, Revocation] = {}
             changes = TimerChanges()
             now = datetime.now(UTC)

@@ -127,7 +127,7 @@ class TimerFiring:
     async def fire_due(self) -> int:
         """Fire one batch of due timers (oldest first); returns how many were claimed and fired."""
         async with self._unit_of_work() as uow:
-            store = TimerStore(uow.session)
+            store = TimerStore(uow.session, at_commit=uow.write_at_commit)
             due = await store.claim_due(self._batch_size)
             if not due:
                 return 0

@@ -8,7 +8,7 @@ waited on, so no cycle can form.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from latchkey.contracts import TimerKind, uuid7
 from latchkey.runtime import tracing
+from latchkey.runtime.db import Compiled, Read, array_params, insert_from_arrays, read_together
 
 from .domain import ALL_KINDS, Revocation, TimerChanges
 
@@ -83,7 +84,7 @@ def _lock_revocations(skip_locked: bool) -> sa.Select[Any]:
     )
 
 
-_CANCEL_PENDING = (
+_CANCEL_PENDING = Compiled(
     sa.update(timers)
     .where(
         timers.c.state == "pending",
@@ -92,8 +93,18 @@ _CANCEL_PENDING = (
     )
     .values(state="cancelled", updated_at=sa.func.now())
 )
-_LOCK_REVOCATIONS = _lock_revocations(skip_locked=False)
-_LOCK_REVOCATIONS_SKIP_LOCKED = _lock_revocations(skip_locked=True)
+_LOCK_REVOCATIONS = Compiled(_lock_revocations(skip_locked=False))
+_LOCK_REVOCATIONS_SKIP_LOCKED = Compiled(_lock_revocations(skip_locked=True))
+_TIMER_COLUMNS = ("id", "kind", "request_id", "due_at", "attempt", "state", "cause_event_id", "trace_id")
+# One statement for any number of schedules (their (request_id, kind) pairs are distinct): a pending
+# timer of the same kind is moved, not duplicated. The WHERE matches the partial unique index.
+_UPSERT_TIMERS = insert_from_arrays(
+    timers,
+    _TIMER_COLUMNS,
+    " ON CONFLICT (request_id, kind) WHERE state = 'pending' DO UPDATE SET due_at = EXCLUDED.due_at,"
+    " attempt = EXCLUDED.attempt, cause_event_id = EXCLUDED.cause_event_id,"
+    " trace_id = EXCLUDED.trace_id, updated_at = now()",
+)
 
 
 @dataclass(frozen=True)
@@ -120,31 +131,42 @@ class PendingTimer:
 
 
 class TimerStore:
-    """Queries on one session (one transaction, owned by the caller's unit of work)."""
+    """Queries on one session (one transaction, owned by the caller's unit of work).
 
-    def __init__(self, session: AsyncSession) -> None:
+    With `at_commit` (the unit of work's `write_at_commit`), timer changes and the wake-up NOTIFY are
+    sent with the COMMIT, in its round trip, instead of one round trip each."""
+
+    def __init__(self, session: AsyncSession, at_commit: Callable[[str, Any], None] | None = None) -> None:
         self.session = session
+        self._at_commit = at_commit
+
+    async def _write(self, sql: str, params: Any) -> None:
+        if self._at_commit is not None:
+            self._at_commit(sql, params)
+        else:
+            raw = await self.session.connection()
+            driver = (await raw.get_raw_connection()).driver_connection
+            await driver.execute(sql, params)  # type: ignore[union-attr]
 
     # -- revocations ------------------------------------------------------------------------------
     async def lock_revocations(
         self, request_ids: Iterable[str], *, skip_locked: bool = False
     ) -> dict[str, Revocation]:
         """The revocations of `request_ids`, locked for this transaction (in id order: no lock cycles)."""
-        ids = sorted(set(request_ids))
-        if not ids:
-            return {}
-        query = _LOCK_REVOCATIONS_SKIP_LOCKED if skip_locked else _LOCK_REVOCATIONS
-        rows = (await self.session.execute(query, {"ids": ids})).all()
-        return {
-            row.request_id: Revocation(
-                request_id=row.request_id,
-                started_at=row.started_at,
-                attempts=row.attempts,
-                overdue_alarmed=row.overdue_alarmed_at is not None,
-                closed=row.closed_at is not None,
+        found: dict[str, Revocation] = (
+            await read_together(
+                self.session, self.lock_revocations_read(request_ids, skip_locked=skip_locked)
             )
-            for row in rows
-        }
+        )[0]
+        return found
+
+    @staticmethod
+    def lock_revocations_read(
+        request_ids: Iterable[str], *, skip_locked: bool = False
+    ) -> Read[dict[str, Revocation]]:
+        """`lock_revocations` as a `Read` (to share a round trip)."""
+        query = _LOCK_REVOCATIONS_SKIP_LOCKED if skip_locked else _LOCK_REVOCATIONS
+        return Read(query, {"ids": sorted(set(request_ids))}, _revocations_by_request)
 
     async def existing_revocations(self, request_ids: Iterable[str]) -> set[str]:
         """Which of `request_ids` have a revocation row (committed), without locking anything."""
@@ -196,8 +218,9 @@ class TimerStore:
         for request_id, kind in sorted(changes.cancels):
             by_kind.setdefault(kind, []).append(request_id)
         for cancelled_kind, request_ids in by_kind.items():
-            await self.session.execute(
-                _CANCEL_PENDING, {"cancel_kind": cancelled_kind, "request_ids": request_ids}
+            await self._write(
+                _CANCEL_PENDING.sql,
+                _CANCEL_PENDING.params({"cancel_kind": cancelled_kind, "request_ids": request_ids}),
             )
         if changes.schedules:
             rows = [
@@ -213,28 +236,11 @@ class TimerStore:
                 }
                 for _, s in sorted(changes.schedules.items())
             ]
-            stmt = insert(timers)
-            await self.session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[timers.c.request_id, timers.c.kind],
-                    # literal, not a bound parameter: PostgreSQL must match the partial index at plan time
-                    index_where=sa.text("state = 'pending'"),
-                    set_={
-                        "due_at": stmt.excluded.due_at,
-                        "attempt": stmt.excluded.attempt,
-                        "cause_event_id": stmt.excluded.cause_event_id,
-                        "trace_id": stmt.excluded.trace_id,
-                        "updated_at": sa.func.now(),
-                    },
-                ),
-                rows,
-            )
+            await self._write(_UPSERT_TIMERS, array_params(timers, rows, _TIMER_COLUMNS))
 
     async def notify_scheduled(self, earliest: datetime) -> None:
         """Tell every replica (on commit) that a timer is due at `earliest`."""
-        await self.session.execute(
-            sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, f"{earliest.timestamp():.6f}"))
-        )
+        await self._write("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"{earliest.timestamp():.6f}"))
 
     async def claim_due(self, limit: int) -> list[DueTimer]:
         """Lock up to `limit` due timers, oldest first, skipping rows another replica holds."""
@@ -319,3 +325,16 @@ async def pending_due_before(conn: AsyncConnection, before: datetime, limit: int
         )
     ).all()
     return [PendingTimer(r.id, r.kind, r.request_id, r.due_at, r.attempt, r.created_at) for r in rows]
+
+
+def _revocations_by_request(rows: list[Any]) -> dict[str, Revocation]:
+    return {
+        row.request_id: Revocation(
+            request_id=row.request_id,
+            started_at=row.started_at,
+            attempts=row.attempts,
+            overdue_alarmed=row.overdue_alarmed_at is not None,
+            closed=row.closed_at is not None,
+        )
+        for row in rows
+    }
