@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import inject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,7 +34,7 @@ def _jsonb(headers: dict[str, str]) -> bytes:
 
 
 class UnitOfWork:
-    """`async with UnitOfWork(...) as uow:` then `uow.session`, `await uow.first_time(...)`,
+    """`async with UnitOfWork(...) as uow:` then `uow.session`, `await uow.fresh(...)`,
     `uow.emit(topic, event)` / `uow.emit_many(topic, events)`; leaving the block commits (or rolls
     back on an exception)."""
 
@@ -72,21 +71,6 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
-    async def first_time(self, consumer: str, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-        """Record `event_ids` as processed by `consumer`; returns those not seen before.
-
-        Same transaction as the effect: if the effect rolls back, so does the mark.
-        """
-        ids = list(dict.fromkeys(event_ids))
-        if not ids:
-            return set()
-        # The ids travel as one uuid[] parameter: a short statement that psycopg and PostgreSQL
-        # prepare once, whatever the batch size (a multi-row VALUES is re-parsed for every batch).
-        rows = await self._tables.mark_processed.execute(
-            self.session, {"consumer": consumer, "event_ids": ids}
-        )
-        return {row.event_id for row in rows}
-
     async def fresh(self, consumer: str, events: Iterable[E]) -> list[E]:
         """The events `consumer` has not processed before (each once, in order), now marked processed."""
         fresh: list[E] = (await read_together(self.session, self.inbox(consumer, events)))[0]
@@ -105,7 +89,7 @@ class UnitOfWork:
 
     def write_at_commit(self, sql: str, params: Any) -> None:
         """Run `sql` when the unit commits, in the same round trip as the outbox rows and the COMMIT
-        (in call order, before the outbox). An error fails the commit: nothing is written."""
+        (in call order). An error fails the commit: nothing is written."""
         self._writes.append((sql, params))
 
     def emit(
@@ -186,22 +170,22 @@ class UnitOfWork:
         return written
 
     async def commit(self) -> None:
-        """Write the outbox and commit. Usually one round trip: the statements queued with
-        `write_at_commit`, the outbox rows (one INSERT from arrays) and COMMIT are pipelined; a streamed
-        `emit_many` or a large batch is COPYed first."""
+        """Write the outbox and commit, in one round trip: the statements queued with
+        `write_at_commit`, the outbox rows (one INSERT from arrays) and COMMIT are pipelined. A streamed
+        `emit_many` or more than `ROWS_SENT_WITH_COMMIT` rows are COPYed first."""
+        written = 0
         by_copy = any(not isinstance(segment, list) for segment in self._pending) or (
             sum(len(segment) for segment in self._pending if isinstance(segment, list))
             > ROWS_SENT_WITH_COMMIT
         )
-        written = 0
-        if self._pending and by_copy:
-            await self._flush_writes()
+        if by_copy:
             written = await self._write_outbox()
             self._pending = []
         rows = [row for segment in self._pending for row in segment]
         self._pending = []
         written += len(rows)
-        if self._writes or rows:
+        notify = written > 0 and self._on_commit is None
+        if self._writes or rows or notify:
             raw = await driver_connection(self.session)
             async with raw.pipeline():
                 for sql, params in self._writes:
@@ -209,26 +193,16 @@ class UnitOfWork:
                 self._writes = []
                 if rows:
                     await raw.execute(self._tables.insert_outbox, _outbox_arrays(rows))
-                if written and self._on_commit is None:
+                if notify:
                     # No relay in this process (a tool, a one-shot run): wake the services' relays,
                     # which LISTEN. A service's own relay is woken directly, one round trip cheaper.
                     await raw.execute("SELECT pg_notify(%s, '')", (self._tables.notify_channel,))
                 # Committed here, in the pipeline; the session's commit below then only ends its own
                 # bookkeeping (psycopg sees no transaction left and sends nothing).
                 await raw.execute("COMMIT")
-        elif written and self._on_commit is None:
-            await self.session.execute(sa.select(sa.func.pg_notify(self._tables.notify_channel, "")))
         await self.session.commit()
         if written and self._on_commit is not None:
             self._on_commit()
-
-    async def _flush_writes(self) -> None:
-        if self._writes:
-            raw = await driver_connection(self.session)
-            async with raw.pipeline():
-                for sql, params in self._writes:
-                    await raw.execute(sql, params)
-            self._writes = []
 
 
 def _outbox_arrays(

@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from latchkey.contracts import TimerKind, uuid7
 from latchkey.runtime import tracing
-from latchkey.runtime.db import Compiled, Read, array_params, insert_from_arrays, read_together
+from latchkey.runtime.db import (
+    Compiled,
+    Read,
+    array_params,
+    driver_connection,
+    insert_from_arrays,
+    read_together,
+)
 
 from .domain import ALL_KINDS, Revocation, TimerChanges
 
@@ -144,9 +151,7 @@ class TimerStore:
         if self._at_commit is not None:
             self._at_commit(sql, params)
         else:
-            raw = await self.session.connection()
-            driver = (await raw.get_raw_connection()).driver_connection
-            await driver.execute(sql, params)  # type: ignore[union-attr]
+            await (await driver_connection(self.session)).execute(sql, params)
 
     # -- revocations ------------------------------------------------------------------------------
     async def lock_revocations(

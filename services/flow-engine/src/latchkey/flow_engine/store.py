@@ -152,7 +152,6 @@ class FlowEngineStore:
             .order_by(q.c.request_id)
             .with_for_update(of=q)
         )
-        self._active_flags = Compiled(sa.select(u.c.user_id, u.c.active).where(u.c.user_id == sa.any_(ids)))
         # One round trip: each user once per group they are in (or once with no group).
         self._people = Compiled(
             sa.select(u, g.c.group_id.label("member_of"), g.c.name.label("member_of_name"))
@@ -206,13 +205,6 @@ class FlowEngineStore:
 
     async def delete_user(self, session: AsyncSession, user_id: str) -> None:
         await session.execute(sa.delete(self.users).where(self.users.c.user_id == user_id))
-
-    async def active_flags(self, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, bool]:
-        ids = list(set(user_ids))
-        if not ids:
-            return {}
-        rows = await self._active_flags.execute(session, {"ids": ids})
-        return {r.user_id: r.active for r in rows}
 
     async def replace_group(
         self, session: AsyncSession, group_id: str, name: str, members: list[str]
