@@ -114,8 +114,9 @@ T = TypeVar("T")
 
 class Compiled:
     """A statement of a hot path, compiled once to SQL text and run on the session's psycopg
-    connection: SQLAlchemy's per-execution work (cache key, execution context, result wrapping, the
-    greenlet hop) costs ~0.2 ms of CPU per statement here, more than PostgreSQL spends running these.
+    connection (by `read_together`, or queued with `UnitOfWork.write_at_commit`): SQLAlchemy's
+    per-execution work (cache key, execution context, result wrapping, the greenlet hop) costs
+    ~0.2 ms of CPU per statement here, more than PostgreSQL spends running these.
 
     The text is exactly what SQLAlchemy would send (psycopg's named parameters, with bind casts);
     rows come back as named tuples, values as psycopg loads them (jsonb parsed, timestamps aware),
@@ -130,13 +131,6 @@ class Compiled:
 
     def params(self, given: Mapping[str, Any]) -> Mapping[str, Any]:
         return {**self.defaults, **given} if self.defaults else given
-
-    async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
-        """Run in the session's transaction; returns the rows (empty without RETURNING/SELECT)."""
-        raw = await driver_connection(session)
-        async with raw.cursor(row_factory=namedtuple_row) as cursor:
-            await cursor.execute(self.sql, self.params(params))
-            return await cursor.fetchall() if cursor.description is not None else []
 
 
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
@@ -210,6 +204,12 @@ async def read_together(session: AsyncSession, *reads: Read[Any]) -> list[Any]:
     finally:
         for cursor in cursors:
             await cursor.close()
+
+
+async def read_one(session: AsyncSession, read: Read[T]) -> T:
+    """One `Read` on its own (`read_together` with a single statement)."""
+    value: T = (await read_together(session, read))[0]
+    return value
 
 
 def insert_from_arrays(table: sa.Table, columns: Sequence[str], suffix: str = "") -> str:

@@ -106,7 +106,7 @@ class Service:
             await hook()
         # Everything built so far (modules, SQLAlchemy and Pydantic machinery, caches loaded by the
         # hooks) lives as long as the process: move it out of the collector's sight. A full
-        # collection otherwise walks all of it and stopped the process for 80-120 ms at a time under
+        # collection otherwise walks all of it and stopped the process for 80-150 ms at a time under
         # load (the slowest decisions); now it walks only what was created since.
         gc.collect()
         gc.freeze()

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from latchkey.contracts import Event, Topic
 
 from . import tracing
-from .db import Read, ServiceTables, copy_binary, driver_connection, read_together
+from .db import Read, ServiceTables, copy_binary, driver_connection, read_one
 from .settings import ServiceSettings
 
 E = TypeVar("E", bound=Event)
@@ -73,8 +73,7 @@ class UnitOfWork:
 
     async def fresh(self, consumer: str, events: Iterable[E]) -> list[E]:
         """The events `consumer` has not processed before (each once, in order), now marked processed."""
-        fresh: list[E] = (await read_together(self.session, self.inbox(consumer, events)))[0]
-        return fresh
+        return await read_one(self.session, self.inbox(consumer, events))
 
     def inbox(self, consumer: str, events: Iterable[E]) -> Read[list[E]]:
         """`fresh` as a `Read`, to share a round trip with the handler's own reads (`read_together`)."""

@@ -23,9 +23,8 @@ from latchkey.runtime.db import (
     Compiled,
     Read,
     array_params,
-    driver_connection,
     insert_from_arrays,
-    read_together,
+    read_one,
 )
 
 from .domain import ALL_KINDS, Revocation, TimerChanges
@@ -140,30 +139,19 @@ class PendingTimer:
 class TimerStore:
     """Queries on one session (one transaction, owned by the caller's unit of work).
 
-    With `at_commit` (the unit of work's `write_at_commit`), timer changes and the wake-up NOTIFY are
-    sent with the COMMIT, in its round trip, instead of one round trip each."""
+    Timer changes and the wake-up NOTIFY are queued with `at_commit` (the unit of work's
+    `write_at_commit`): sent with the COMMIT, in its round trip, instead of one round trip each."""
 
-    def __init__(self, session: AsyncSession, at_commit: Callable[[str, Any], None] | None = None) -> None:
+    def __init__(self, session: AsyncSession, at_commit: Callable[[str, Any], None]) -> None:
         self.session = session
-        self._at_commit = at_commit
-
-    async def _write(self, sql: str, params: Any) -> None:
-        if self._at_commit is not None:
-            self._at_commit(sql, params)
-        else:
-            await (await driver_connection(self.session)).execute(sql, params)
+        self._write = at_commit
 
     # -- revocations ------------------------------------------------------------------------------
     async def lock_revocations(
         self, request_ids: Iterable[str], *, skip_locked: bool = False
     ) -> dict[str, Revocation]:
         """The revocations of `request_ids`, locked for this transaction (in id order: no lock cycles)."""
-        found: dict[str, Revocation] = (
-            await read_together(
-                self.session, self.lock_revocations_read(request_ids, skip_locked=skip_locked)
-            )
-        )[0]
-        return found
+        return await read_one(self.session, self.lock_revocations_read(request_ids, skip_locked=skip_locked))
 
     @staticmethod
     def lock_revocations_read(
@@ -223,7 +211,7 @@ class TimerStore:
         for request_id, kind in sorted(changes.cancels):
             by_kind.setdefault(kind, []).append(request_id)
         for cancelled_kind, request_ids in by_kind.items():
-            await self._write(
+            self._write(
                 _CANCEL_PENDING.sql,
                 _CANCEL_PENDING.params({"cancel_kind": cancelled_kind, "request_ids": request_ids}),
             )
@@ -241,11 +229,11 @@ class TimerStore:
                 }
                 for _, s in sorted(changes.schedules.items())
             ]
-            await self._write(_UPSERT_TIMERS, array_params(timers, rows, _TIMER_COLUMNS))
+            self._write(_UPSERT_TIMERS, array_params(timers, rows, _TIMER_COLUMNS))
 
     async def notify_scheduled(self, earliest: datetime) -> None:
         """Tell every replica (on commit) that a timer is due at `earliest`."""
-        await self._write("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"{earliest.timestamp():.6f}"))
+        self._write("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"{earliest.timestamp():.6f}"))
 
     async def claim_due(self, limit: int) -> list[DueTimer]:
         """Lock up to `limit` due timers, oldest first, skipping rows another replica holds."""

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from latchkey.runtime.db import Compiled, Read, array_params, insert_from_arrays, read_together
+from latchkey.runtime.db import Compiled, Read, array_params, insert_from_arrays, read_one
 from latchkey.runtime.unit_of_work import UnitOfWork
 
 from .domain.approval import ReviewRecord
@@ -226,8 +226,7 @@ class FlowEngineStore:
         self, session: AsyncSession, user_ids: Iterable[str] = (), emails: Iterable[str] = ()
     ) -> dict[str, Person]:
         """People by user id and by lower-cased email (both keys point at the same Person)."""
-        found: dict[str, Person] = (await read_together(session, self.people_read(user_ids, emails)))[0]
-        return found
+        return await read_one(session, self.people_read(user_ids, emails))
 
     def people_read(self, user_ids: Iterable[str], emails: Iterable[str]) -> Read[dict[str, Person]]:
         """`people` as a `Read` (to share a round trip)."""
@@ -274,10 +273,7 @@ class FlowEngineStore:
         self, session: AsyncSession, wanted: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], Resource]:
         """Resources by (integration_id, resource id or name)."""
-        found: dict[tuple[str, str], Resource] = (
-            await read_together(session, self.find_resources_read(wanted))
-        )[0]
-        return found
+        return await read_one(session, self.find_resources_read(wanted))
 
     def find_resources_read(self, wanted: Iterable[tuple[str, str]]) -> Read[dict[tuple[str, str], Resource]]:
         """`find_resources` as a `Read` (to share a round trip)."""
@@ -289,8 +285,14 @@ class FlowEngineStore:
         pairs = list(set(keys))
         if not pairs:
             return {}
-        rows = await self._owners.execute(session, _pair_arrays(pairs))
-        return {(x.integration_id, x.resource_id): frozenset(x.owner_ids) for x in rows}
+        return await read_one(
+            session,
+            Read(
+                self._owners,
+                _pair_arrays(pairs),
+                lambda rows: {(x.integration_id, x.resource_id): frozenset(x.owner_ids) for x in rows},
+            ),
+        )
 
     # -- flows ------------------------------------------------------------------------------------
     async def upsert_flow(
@@ -321,10 +323,7 @@ class FlowEngineStore:
         self, session: AsyncSession, request_ids: Iterable[str]
     ) -> dict[str, AccessRequest]:
         """Load and lock (in id order, so concurrent batches cannot deadlock) the given requests."""
-        found: dict[str, AccessRequest] = (
-            await read_together(session, self.lock_requests_read(request_ids))
-        )[0]
-        return found
+        return await read_one(session, self.lock_requests_read(request_ids))
 
     def lock_requests_read(self, request_ids: Iterable[str]) -> Read[dict[str, AccessRequest]]:
         """`lock_requests` as a `Read` (to share a round trip)."""
