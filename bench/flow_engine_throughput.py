@@ -310,8 +310,11 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
 
         rate = float(os.environ.get("BENCH_FLOW_PACED_RATE", 0)) or max(50.0, decisions_per_s / 2)
         paced_count = int(rate * paced_seconds)
+        cpu_before = sum(_cpu_seconds(e.pid) for e in engines)
         paced, paced_sent = await _load(producer, prefix, token, paced_count, rate, "paced")
         await commands.wait(paced, 120)
+        # At a steady rate batches are small, so the per-batch costs weigh more than in the burst.
+        paced_cpu_ms = (sum(_cpu_seconds(e.pid) for e in engines) - cpu_before) / paced_count * 1000
         paced_latency = [(commands.arrived[i] - paced_sent[i]) * 1000 for i in paced]
         # Where the time goes at half rate: request sent → decided (the command's issued_at, taken in
         # the handler's transaction), and decided → command consumed (commit, outbox relay, Kafka).
@@ -333,6 +336,7 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
                 "commands_per_s": round(decisions_per_s, 1),  # one signed grant command per decision
                 "burst_latency_p50_ms": round(_percentile(burst_latency, 0.5), 1),
                 "burst_latency_p99_ms": round(_percentile(burst_latency, 0.99), 1),
+                "half_rate_engine_cpu_ms_per_decision": round(paced_cpu_ms, 3),
                 "half_rate_latency_p50_ms": round(_percentile(paced_latency, 0.5), 1),
                 "half_rate_latency_p99_ms": round(_percentile(paced_latency, 0.99), 1),
                 "half_rate_decided_to_delivered_p50_ms": round(_percentile(after_decision, 0.5), 1),

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from latchkey.contracts import LIFECYCLE, REQUESTS, RequestCancelled, RequestSubmitted
 from latchkey.runtime import (
@@ -30,7 +31,7 @@ from latchkey.runtime import (
     subscribe,
     tracing,
 )
-from latchkey.runtime.db import Compiled, Read, read_together
+from latchkey.runtime.db import Compiled, Read, array_params, insert_from_arrays, read_together
 from latchkey.runtime.outbox import OutboxRelay
 from latchkey.runtime.testing.bus import events_of, read_until
 
@@ -48,6 +49,8 @@ async def db(database_url: str) -> Any:
         tables.metadata,
         sa.Column("request_id", sa.Text, primary_key=True),
         sa.Column("n", sa.Integer),
+        sa.Column("at", sa.DateTime(timezone=True)),
+        sa.Column("doc", JSONB),
     )
     async with engine.begin() as conn:
         await conn.execute(sa.text(f"CREATE SCHEMA {SCHEMA}"))
@@ -393,3 +396,81 @@ async def test_purge_deletes_only_rows_sent_longer_ago_than_kept(db: Any) -> Non
     async with engine.connect() as conn:
         left = (await conn.execute(sa.select(outbox.c.key).order_by(outbox.c.key))).scalars().all()
     assert left == ["recent", "unsent"]
+
+
+async def test_rows_written_from_arrays_keep_every_awkward_value(db: Any) -> None:
+    """Arrays go to PostgreSQL in binary form (`insert_from_arrays`, the outbox INSERT): quotes,
+    backslashes, braces, commas, NULLs, empty strings, non-ASCII text and JSON arrive as written."""
+    engine, tables, effects = db
+    at = datetime(2026, 12, 3, 9, 30, 1, 250, tzinfo=UTC)
+    rows = [
+        {"request_id": 'q"uo\\te', "n": 2**31 - 1, "at": at, "doc": {"a": 'x"}{,\\', "b": [1, None]}},
+        {"request_id": "{a,b}", "n": None, "at": None, "doc": None},
+        {"request_id": "", "n": -1, "at": at, "doc": ["é", "NULL"]},
+        {"request_id": "NULL", "n": 0, "at": at, "doc": {}},
+    ]
+    columns = ("request_id", "n", "at", "doc")
+    event = cancelled("awkward")
+    key = 'k"e\\y,{ü}'
+    async with UnitOfWork(make_sessions(engine), tables, ServiceSettings()) as uow:
+        uow.write_at_commit(insert_from_arrays(effects, columns), array_params(effects, rows, columns))
+        uow.emit(LIFECYCLE, event, key=key)
+    async with engine.connect() as conn:
+        stored = (await conn.execute(sa.select(effects).order_by(effects.c.request_id))).mappings().all()
+        outbox = (await conn.execute(sa.select(tables.outbox))).one()
+    assert sorted((dict(r) for r in stored), key=lambda r: r["request_id"]) == sorted(
+        rows, key=lambda r: r["request_id"]
+    )
+    assert outbox.key == key
+    assert RequestCancelled.model_validate_json(outbox.value) == event
+
+
+async def test_units_begin_with_their_reads_and_leave_the_pooled_connection_transactional(
+    database_url: str, db: Any
+) -> None:
+    """A unit of work sends BEGIN with its first reads (the connection is switched to autocommit for
+    that): whether it commits, fails in the handler or fails at commit, the one pooled connection it
+    used must afterwards behave as before: a statement outside a unit is rolled back with its session."""
+    _, tables, effects = db
+    engine = make_engine(database_url, pool_size=1)
+    sessions = make_sessions(engine)
+    insert = f'INSERT INTO "{SCHEMA}".effects (request_id, n) VALUES (%s, %s)'
+
+    async def stray_write_is_rolled_back(key: str) -> None:
+        async with sessions() as session:
+            await session.execute(sa.insert(effects).values(request_id=key, n=0))
+            await session.rollback()
+        async with sessions() as session:
+            assert await session.scalar(sa.select(effects.c.n).where(effects.c.request_id == key)) is None
+
+    try:
+        async with UnitOfWork(sessions, tables, ServiceSettings()) as uow:
+            assert await uow.fresh("c", [cancelled("one")])
+            uow.write_at_commit(insert, ("one", 1))
+        await stray_write_is_rolled_back("after-commit")
+
+        with pytest.raises(RuntimeError):
+            async with UnitOfWork(sessions, tables, ServiceSettings()) as uow:
+                assert await uow.fresh("c", [cancelled("two")])
+                uow.write_at_commit(insert, ("two", 2))
+                raise RuntimeError("the handler failed")
+        await stray_write_is_rolled_back("after-handler-failure")
+
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            async with UnitOfWork(sessions, tables, ServiceSettings()) as uow:
+                assert await uow.fresh("c", [cancelled("three")])
+                uow.write_at_commit(insert, ("one", 3))  # taken: the commit fails
+        await stray_write_is_rolled_back("after-commit-failure")
+
+        async with UnitOfWork(sessions, tables, ServiceSettings()) as uow:  # and units still work
+            assert [e.request_id for e in await uow.fresh("c", [cancelled("two"), cancelled("four")])] == [
+                "two",
+                "four",
+            ]
+            uow.write_at_commit(insert, ("four", 4))
+        async with engine.connect() as conn:
+            stored = (await conn.execute(sa.select(effects.c.request_id, effects.c.n))).all()
+        assert sorted(stored) == [("four", 4), ("one", 1)]
+        assert engine.pool.checkedout() == 0
+    finally:
+        await engine.dispose()

@@ -230,7 +230,11 @@ def subscribe(
                 error_type=error_type,
             )
 
-    async def consume(message: KafkaMessage) -> None:
+    async def consume(body: None = None) -> None:
+        # The message from FastStream's context, not as an injected `KafkaMessage` parameter: an
+        # injected context field is resolved by a synchronous call that fast-depends runs in a worker
+        # thread, a thread hop per delivery (~10 % of flow-engine's CPU at 100 grants/s).
+        message: KafkaMessage = broker.context.get_local("message")
         raw = message.raw_message
         records: Sequence[Any] = raw if isinstance(raw, tuple) else (raw,)
         try:

@@ -100,6 +100,7 @@ class OutboxRelay:
                 self._url,
                 options="-c synchronous_commit=off -c enable_bitmapscan=off",
                 row_factory=namedtuple_row,
+                autocommit=True,  # transactions are begun by hand (see relay_once)
             )
         return self._conn
 
@@ -145,15 +146,19 @@ class OutboxRelay:
             # the lock's, so its snapshot is taken once the lock is held: it cannot predate the commit
             # of the relay that just released the lock. (When the lock is missed the rows read are
             # simply dropped.)
-            async with conn.pipeline(), conn.transaction():
+            # The connection is in autocommit mode and the transaction is begun and ended by hand, inside
+            # the pipeline: psycopg's own BEGIN (or `transaction()`) in pipeline mode waits for a sync
+            # of its own, a round trip more per pass (measured: half the client CPU per pass).
+            async with conn.pipeline():
+                await conn.execute("BEGIN")
                 lock = await conn.execute(self._lock_sql, (self._tables.notify_channel,))
                 first = await conn.execute(self._batch_sql, (self._resume_after, self._batch_size))
                 self.lock_missed = not (await lock.fetchone())[0]  # type: ignore[index]
-                if self.lock_missed:
-                    return 0
-                rows: Sequence[Any] = await first.fetchall()
+                rows: Sequence[Any] = () if self.lock_missed else await first.fetchall()
                 if not rows:
-                    self._resume_after = 0
+                    await conn.execute("COMMIT")  # sent with the pipeline's closing sync
+                    if not self.lock_missed:
+                        self._resume_after = 0
                     return 0
                 published = 0
                 in_flight = [await self._send(rows)]
@@ -174,6 +179,7 @@ class OutboxRelay:
                 finally:
                     # after a failure a batch may still be in flight: collect it (its rows stay unsent)
                     await asyncio.gather(*in_flight, return_exceptions=True)
+                await conn.execute("COMMIT")
         except BaseException:
             await self._disconnect()
             raise
@@ -192,7 +198,7 @@ class OutboxRelay:
         # transaction-scoped, never waits
         self._lock_sql = "SELECT pg_try_advisory_xact_lock(hashtext(%s))"
         # one array parameter, not a bound parameter per id (a 1,000-row IN list is slow to bind)
-        self._mark_sql = f"UPDATE {table} SET sent_at = now() WHERE id = ANY(%s::bigint[])"
+        self._mark_sql = f"UPDATE {table} SET sent_at = now() WHERE id = ANY(%b::bigint[])"
 
     async def _next_batch(self, conn: psycopg.AsyncConnection[Any], after: int) -> Sequence[Any]:
         return await (await conn.execute(self._batch_sql, (after, self._batch_size))).fetchall()
@@ -245,12 +251,11 @@ class OutboxRelay:
     async def purge_sent(self) -> int:
         try:
             conn = await self._connection()
-            async with conn.transaction():
-                cursor = await conn.execute(
-                    f'DELETE FROM "{self._tables.schema}"."outbox"'
-                    " WHERE sent_at < now() - make_interval(secs => %s)",
-                    (self._keep_sent_seconds,),
-                )
+            cursor = await conn.execute(  # one statement: its own transaction (autocommit)
+                f'DELETE FROM "{self._tables.schema}"."outbox"'
+                " WHERE sent_at < now() - make_interval(secs => %s)",
+                (self._keep_sent_seconds,),
+            )
         except BaseException:
             await self._disconnect()
             raise

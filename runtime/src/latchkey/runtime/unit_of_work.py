@@ -16,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from latchkey.contracts import Event, Topic
 
 from . import tracing
-from .db import Read, ServiceTables, copy_binary, driver_connection, read_one
+from .db import (
+    Read,
+    ServiceTables,
+    begin_with_first_read,
+    copy_binary,
+    driver_connection,
+    end_own_begin,
+    owns_begin,
+    read_one,
+)
 from .settings import ServiceSettings
 
 E = TypeVar("E", bound=Event)
@@ -58,6 +67,7 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
         await self.session.begin()
+        begin_with_first_read(self.session)  # BEGIN shares the first reads' round trip
         return self
 
     async def __aexit__(
@@ -67,8 +77,10 @@ class UnitOfWork:
             if exc_type is None:
                 await self.commit()
             else:
+                await end_own_begin(self.session)
                 await self.session.rollback()
         finally:
+            await end_own_begin(self.session)  # a failed commit: rolled back here
             await self.session.close()
 
     async def fresh(self, consumer: str, events: Iterable[E]) -> list[E]:
@@ -184,7 +196,7 @@ class UnitOfWork:
         self._pending = []
         written += len(rows)
         notify = written > 0 and self._on_commit is None
-        if self._writes or rows or notify:
+        if self._writes or rows or notify or owns_begin(self.session):
             raw = await driver_connection(self.session)
             async with raw.pipeline():
                 for sql, params in self._writes:
@@ -199,6 +211,7 @@ class UnitOfWork:
                 # Committed here, in the pipeline; the session's commit below then only ends its own
                 # bookkeeping (psycopg sees no transaction left and sends nothing).
                 await raw.execute("COMMIT")
+        await end_own_begin(self.session)
         await self.session.commit()
         if written and self._on_commit is not None:
             self._on_commit()
