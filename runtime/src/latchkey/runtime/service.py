@@ -56,8 +56,10 @@ class Service:
             self.tables: ServiceTables | None = ServiceTables(schema)
             self.engine = make_engine(settings.sync_database_url)
             self.sessions = make_sessions(self.engine)
+            # No linger for the relay: it hands the producer whole record batches, and aiokafka would
+            # still hold each one for linger_ms (measured on an idle broker: ack 3.6 ms → 1.4 ms).
             self.relay: OutboxRelay | None = OutboxRelay(
-                self.engine, lambda: make_producer(settings), self.tables
+                self.engine, lambda: make_producer(settings, linger_ms=0), self.tables
             )
             self.health.add_check("database", self._database_ok)
         else:
