@@ -239,13 +239,13 @@ def begin_with_first_read(session: AsyncSession) -> None:
 async def _take_begin(session: AsyncSession, raw: psycopg.AsyncConnection[Any]) -> bool:
     if not session.info.pop(_BEGIN_WITH_FIRST_READ, False):
         return False
-    if (
-        raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
-        or raw.autocommit
-        or (raw.isolation_level, raw.read_only, raw.deferrable) != (None, None, None)
-    ):
+    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE or (
+        raw.isolation_level,
+        raw.read_only,
+        raw.deferrable,
+    ) != (None, None, None):
         return False  # already begun (a statement ran first), or a BEGIN with options: psycopg's way
-    await raw.set_autocommit(True)
+    await raw.set_autocommit(True)  # (already on only if an earlier reset failed: BEGIN regardless)
     session.info[_OWN_BEGIN] = raw
     return True
 
