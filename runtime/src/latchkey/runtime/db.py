@@ -103,8 +103,8 @@ _DIALECT = PGDialectAsync_psycopg()  # type: ignore[no-untyped-call]
 # Array parameters are sent in PostgreSQL's binary format (psycopg's `%b`): psycopg builds a text-format
 # array literal in Python, quoting and backslash-escaping every element, which for the outbox's JSON
 # values cost ~27 µs per row (4.1 ms for a 150-row batch; 11 % of flow-engine's CPU samples at 900
-# requests/s); the binary form is a length and the bytes (0.22 ms for the same batch). Element types come from the
-# Python values and the statement casts each array to its column's type.
+# requests/s); the binary form is a length and the bytes (0.22 ms for the same batch). Element types
+# come from the Python values and the statement casts each array to its column's type.
 
 
 async def driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
