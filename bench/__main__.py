@@ -25,7 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
-NOT_BENCHMARKS = {"__main__", "run", "plots", "report"}
+NOT_BENCHMARKS = {"__main__", "run", "plots", "report", "proc"}
 # kafka_baseline first: the others compare against it (e2e_grant reads its result).
 ORDER = ["kafka_baseline", "e2e_grant"]
 

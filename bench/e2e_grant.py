@@ -5,7 +5,9 @@ For the `noop` integration (no target I/O: the cost of Latchkey itself) and the 
 (a real login role created per grant, credentials sealed to the requester):
 1. max throughput: a burst of automatic requests, grants activated per second until the last;
 2. latency at half of that rate: an open-loop stream, per request the time from publishing
-   `access.request.submitted` to reading `access.grant.activated` on the lifecycle topic;
+   `access.request.submitted` to reading `access.grant.activated` on the lifecycle topic, and the
+   CPU each service process spent per grant meanwhile (/proc; Kafka and PostgreSQL not included);
+   the same for a slow stream (noop, 100 grants/s), where every batch holds one or two records;
 3. (noop) how late access ends: short grants, from each grant's `expires_at` to its
    `access.grant.revoked` (written when flow-engine applies the connector's revoke result).
 The ratio compares p50 with the raw 4-hop Kafka chain of kafka_baseline (same broker, same run).
@@ -26,12 +28,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.kafka_baseline import percentile  # noqa: E402
+from bench.proc import cpu_seconds  # noqa: E402
 from latchkey.contracts import REQUESTS, RequestSubmitted, uuid7  # noqa: E402
 from latchkey.runtime.testing import libpq_url  # noqa: E402
 from tests.support.bus import TopicReader  # noqa: E402
 from tests.support.scenario import ALICE, RunningLatchkey, latchkey_running  # noqa: E402
 from tests.support.system import Requester  # noqa: E402
 
+SLOW_RATE = 100.0  # grants/s of the slow steady stream
 FAILED = {"access.grant.failed", "access.request.denied", "access.request.rejected"}
 
 
@@ -133,12 +137,22 @@ async def _burst(
     }
 
 
+def _service_cpu(running: RunningLatchkey) -> dict[str, float]:
+    """CPU seconds each service process has used so far (Kafka and PostgreSQL not included)."""
+    return {
+        name: cpu_seconds(process.pid)
+        for name, process in running.services.processes.items()
+        if process.pid is not None and process.running
+    }
+
+
 async def _steady(
     running: RunningLatchkey, tracker: Tracker, kind: str, rate: float, seconds: float, token: str
 ) -> dict[str, Any]:
     """Open loop: publish at `rate`/s for `seconds` whatever the system does (no coordinated omission)."""
     requester = Requester(*ALICE) if kind == "postgresql" else None
     ids: list[str] = []
+    cpu_before = _service_cpu(running)
     interval = 1.0 / rate
     t0 = time.monotonic()
     sent = 0
@@ -152,9 +166,15 @@ async def _steady(
             sent += 1
         await tracker.pump(timeout_ms=5)
     await tracker.wait(ids, timeout=60)
+    cpu_ms = {
+        name: round((seconds - cpu_before.get(name, 0.0)) / len(ids) * 1000, 2)
+        for name, seconds in _service_cpu(running).items()
+    }
     latencies = tracker.latencies_ms(ids)
     return {
         "rate_per_s": rate,
+        "cpu_ms_per_grant": round(sum(cpu_ms.values()), 2),
+        "cpu_ms_per_grant_by_service": cpu_ms,
         "sent": len(ids),
         "activated": len(latencies),
         "failed": len([i for i in ids if i in tracker.failed]),
@@ -243,6 +263,11 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
                 metrics[f"{kind}_p50_ms"] = round(steady["p50_ms"], 1)
                 metrics[f"{kind}_p99_ms"] = round(steady["p99_ms"], 1)
                 metrics[f"{kind}_steady_failed"] = steady["failed"]
+                # the services' CPU per grant in the stream (not Kafka's, PostgreSQL's or this process's)
+                metrics[f"{kind}_half_rate_cpu_ms_per_grant"] = steady["cpu_ms_per_grant"]
+                metrics[f"{kind}_half_rate_cpu_ms_per_grant_by_service"] = steady[
+                    "cpu_ms_per_grant_by_service"
+                ]
                 failures = burst["failures"] or [tracker.failed[i] for i in tracker.failed][:1]
                 if burst["failed"] or steady["failed"]:
                     metrics[f"{kind}_failure_example"] = failures[0][:200] if failures else "?"
@@ -251,6 +276,14 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
                 if kind == "postgresql":
                     assert running.system.target is not None
                     roles = running.system.target.login_roles()
+            # A slow steady stream: batches of one or two records, so what each batch and each hop
+            # costs shows (CPU per grant here against the half-rate stream's).
+            slow = await _steady(running, tracker, "noop", SLOW_RATE, 3.0 if quick else 8.0, token)
+            metrics["noop_at_100_per_s_p50_ms"] = round(slow["p50_ms"], 1)
+            metrics["noop_at_100_per_s_p99_ms"] = round(slow["p99_ms"], 1)
+            metrics["noop_at_100_per_s_failed"] = slow["failed"]
+            metrics["noop_at_100_per_s_cpu_ms_per_grant"] = slow["cpu_ms_per_grant"]
+            metrics["noop_at_100_per_s_cpu_ms_per_grant_by_service"] = slow["cpu_ms_per_grant_by_service"]
             ending = await _revoke_lateness(running, tracker, *revoke_size, token)
             metrics["noop_revoke_lateness_p50_ms"] = round(ending["p50_ms"], 1)
             metrics["noop_revoke_lateness_p99_ms"] = round(ending["p99_ms"], 1)

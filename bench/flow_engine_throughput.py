@@ -51,6 +51,12 @@ from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.signing import generate_private_key
 from latchkey.runtime.testing.oidc import TestIssuer
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script (python bench/flow_engine_throughput.py)
+    sys.path.insert(0, str(ROOT))
+
+from bench.proc import cpu_seconds  # noqa: E402
+
 NAME = "flow_engine_throughput"
 CONNECTOR = "bench-conn"
 FLOW = """
@@ -71,12 +77,6 @@ def _percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -297,12 +297,12 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
         warm, _ = await _load(producer, prefix, token, 50, None, "warm")
         await commands.wait(warm, 180)
 
-        cpu_before = sum(_cpu_seconds(e.pid) for e in engines)
+        cpu_before = sum(cpu_seconds(e.pid) for e in engines)
         ids, sent = await _load(producer, prefix, token, burst, None, "burst")
         await commands.wait(ids, 300)
         # CPU the engine spent per decision in the burst (handler + outbox relay): steadier than
         # wall-clock rates on a shared machine, since another process's load does not inflate it.
-        cpu_per_decision_ms = (sum(_cpu_seconds(e.pid) for e in engines) - cpu_before) / burst * 1000
+        cpu_per_decision_ms = (sum(cpu_seconds(e.pid) for e in engines) - cpu_before) / burst * 1000
         first = min(sent.values())
         last = max(commands.arrived[i] for i in ids)
         decisions_per_s = burst / (last - first)
@@ -310,11 +310,11 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
 
         rate = float(os.environ.get("BENCH_FLOW_PACED_RATE", 0)) or max(50.0, decisions_per_s / 2)
         paced_count = int(rate * paced_seconds)
-        cpu_before = sum(_cpu_seconds(e.pid) for e in engines)
+        cpu_before = sum(cpu_seconds(e.pid) for e in engines)
         paced, paced_sent = await _load(producer, prefix, token, paced_count, rate, "paced")
         await commands.wait(paced, 120)
         # At a steady rate batches are small, so the per-batch costs weigh more than in the burst.
-        paced_cpu_ms = (sum(_cpu_seconds(e.pid) for e in engines) - cpu_before) / paced_count * 1000
+        paced_cpu_ms = (sum(cpu_seconds(e.pid) for e in engines) - cpu_before) / paced_count * 1000
         paced_latency = [(commands.arrived[i] - paced_sent[i]) * 1000 for i in paced]
         # Where the time goes at half rate: request sent → decided (the command's issued_at, taken in
         # the handler's transaction), and decided → command consumed (commit, outbox relay, Kafka).
