@@ -29,14 +29,13 @@ from latchkey.contracts import LIFECYCLE, TIMERS, GrantActivated, RequestCreated
 from latchkey.runtime import ServiceSettings, ensure_topics, make_producer
 from latchkey.runtime.testing import create_database, drop_database, libpq_url, sqlalchemy_url
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script (python bench/expiry_lateness.py)
+    sys.path.insert(0, str(ROOT))
+
+from bench.kafka_baseline import percentile  # noqa: E402
+
 TARGET_P99_MS = 1000.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def _start_replicas(settings: ServiceSettings, replicas: int) -> list[subprocess.Popen[bytes]]:

@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script (python bench/flow_engine_throughput.py)
     sys.path.insert(0, str(ROOT))
 
+from bench.kafka_baseline import percentile  # noqa: E402
 from bench.proc import cpu_seconds  # noqa: E402
 
 NAME = "flow_engine_throughput"
@@ -70,13 +71,6 @@ spec:
   defaultDuration: 1h
   maxDuration: 8h
 """
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _free_port() -> int:
@@ -334,13 +328,13 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
                 "decisions_per_s": round(decisions_per_s, 1),
                 "engine_cpu_ms_per_decision": round(cpu_per_decision_ms, 3),
                 "commands_per_s": round(decisions_per_s, 1),  # one signed grant command per decision
-                "burst_latency_p50_ms": round(_percentile(burst_latency, 0.5), 1),
-                "burst_latency_p99_ms": round(_percentile(burst_latency, 0.99), 1),
+                "burst_latency_p50_ms": round(percentile(burst_latency, 50), 1),
+                "burst_latency_p99_ms": round(percentile(burst_latency, 99), 1),
                 "half_rate_engine_cpu_ms_per_decision": round(paced_cpu_ms, 3),
-                "half_rate_latency_p50_ms": round(_percentile(paced_latency, 0.5), 1),
-                "half_rate_latency_p99_ms": round(_percentile(paced_latency, 0.99), 1),
-                "half_rate_decided_to_delivered_p50_ms": round(_percentile(after_decision, 0.5), 1),
-                "half_rate_decided_to_delivered_p99_ms": round(_percentile(after_decision, 0.99), 1),
+                "half_rate_latency_p50_ms": round(percentile(paced_latency, 50), 1),
+                "half_rate_latency_p99_ms": round(percentile(paced_latency, 99), 1),
+                "half_rate_decided_to_delivered_p50_ms": round(percentile(after_decision, 50), 1),
+                "half_rate_decided_to_delivered_p99_ms": round(percentile(after_decision, 99), 1),
             },
             "baseline": {"kafka_produce_consume_msgs_per_s": round(baseline, 1), "message_bytes": 1_200},
             "ratio": round(decisions_per_s / baseline, 4),

@@ -75,12 +75,9 @@ class ServiceTables:
 
     @functools.cached_property
     def insert_outbox(self) -> str:
-        """Outbox rows from four arrays (topic, key, value, headers), numbered in array order."""
-        return (
-            f'INSERT INTO "{self.schema}".outbox (topic, key, value, headers)'
-            " SELECT t, k, v, h FROM unnest(%b::text[], %b::text[], %b::bytea[], %b::jsonb[])"
-            " WITH ORDINALITY AS r(t, k, v, h, n) ORDER BY n"
-        )
+        """Outbox rows from one array per column (`topic`, `key`, `value`, `headers`: the parameter
+        names), numbered (`id`) in array order."""
+        return insert_from_arrays(self.outbox, ("topic", "key", "value", "headers"))
 
     @functools.cached_property
     def mark_processed(self) -> Compiled:

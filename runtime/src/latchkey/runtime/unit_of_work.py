@@ -217,13 +217,11 @@ class UnitOfWork:
             self._on_commit()
 
 
-def _outbox_arrays(
-    rows: list[OutboxRow],
-) -> tuple[list[str], list[str | None], list[bytes | None], list[str]]:
-    """Outbox rows as the four arrays of `ServiceTables.insert_outbox`."""
-    return (
-        [row[0].decode() for row in rows],
-        [None if row[1] is None else row[1].decode() for row in rows],
-        [row[2] for row in rows],
-        [row[3][1:].decode() for row in rows],  # jsonb's binary form is a version byte + the text
-    )
+def _outbox_arrays(rows: list[OutboxRow]) -> dict[str, list[Any]]:
+    """Outbox rows as the parameters of `ServiceTables.insert_outbox` (one array per column)."""
+    return {
+        "topic": [row[0].decode() for row in rows],
+        "key": [None if row[1] is None else row[1].decode() for row in rows],
+        "value": [row[2] for row in rows],
+        "headers": [row[3][1:].decode() for row in rows],  # jsonb's binary form: a version byte + text
+    }
