@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -24,6 +23,7 @@ from latchkey.contracts import (
     RequestApproved,
     RequestCreated,
     ReviewRecorded,
+    TimerFired,
 )
 from latchkey.runtime.testing import Infra
 from tests.support.scenario import (
@@ -43,6 +43,7 @@ GRANT_SECONDS = 20
 TRACES: dict[str, str] = {}  # request id → the trace id the "frontend" started, for the trace test
 # grant end → timer.fired → revoke command → connector → GrantRevoked: seconds, not minutes
 REVOKE_SLACK = 20
+CLOCK_SKEW = timedelta(seconds=1)  # expiry reads PostgreSQL's clock, flow-engine and the test their own
 
 AUTOMATIC_STORY = [
     "access.request.created",
@@ -129,8 +130,29 @@ async def _use_and_lose(
 
     revoking = await running.wait_for_type(request_id, "access.grant.revoking", remaining + REVOKE_SLACK)
     assert isinstance(revoking, GrantRevoking) and revoking.reason == "expired"
-    lateness = (revoking.occurred_at - activated.expires_at).total_seconds()
-    assert -1.0 <= lateness < 5.0, f"revocation started {lateness:.1f}s after the grant's end"
+    # Expiry's timer is set for exactly the grant's end and fires no earlier; flow-engine starts the
+    # revocation when it hears of it. How late each hop is lives in the benchmarks (expiry_lateness,
+    # e2e_grant): here a hop that takes longer than the slack fails, and the message says which.
+    fired_record = await running.timer_fired(request_id, "grant_end", REVOKE_SLACK)
+    fired = fired_record.event
+    assert isinstance(fired, TimerFired)
+    assert fired.due_at == activated.expires_at, (fired.due_at, activated.expires_at)
+    end = activated.expires_at
+    fired_after = (fired.occurred_at - end).total_seconds()
+    on_kafka_after = fired_record.timestamp_ms / 1000 - end.timestamp()
+    revoking_after = (revoking.occurred_at - end).total_seconds()
+    hops = (
+        f"grant end {end:%H:%M:%S.%f}; expiry fired its timer +{fired_after:.3f}s (on Kafka"
+        f" +{on_kafka_after:.3f}s); flow-engine started the revocation +{revoking_after:.3f}s"
+    )
+    with (running.system.work_dir / "revocations.txt").open("a") as record:  # for a look after the run
+        print(request_id, hops, file=record)
+    assert fired.occurred_at >= end - CLOCK_SKEW, f"fired before the end: {hops}"
+    assert revoking.occurred_at >= fired.occurred_at - CLOCK_SKEW, f"revoked before the timer fired: {hops}"
+    assert revoking_after < REVOKE_SLACK, (
+        f"revocation started {revoking_after:.1f}s after the grant's end: {hops}\n"
+        + running.log_lines_between(end - CLOCK_SKEW, revoking.occurred_at + CLOCK_SKEW)
+    )
     await running.wait_lifecycle(
         request_id, lambda types: _in_order(types, story), REVOKE_SLACK, "revoked and rotated"
     )
@@ -222,15 +244,22 @@ async def test_two_step_manual_flow_grants_only_after_both_approvals(latchkey: R
     # only the automatic story is one unbroken trace from the requester's frontend to the revoke.
 
 
-def test_lifecycle_topic_alone_tells_each_story(latchkey: RunningLatchkey, tmp_path: Path) -> None:
+async def test_lifecycle_topic_alone_tells_each_story(latchkey: RunningLatchkey) -> None:
     """An auditor with nothing but access.lifecycle.v1 can rebuild who got what, approved by whom,
     for how long, and when it ended — here, for every request the scenario made."""
+    if len({r.key for r in latchkey.lifecycle.records if r.event is not None}) < 2:
+        pytest.skip("reads the stories the other tests of this module wrote; run the module")
+    # Read every story to its end (a test that failed half-way stopped reading its own).
+    for request_id in {r.key for r in latchkey.lifecycle.records if r.type == "access.grant.activated"}:
+        assert request_id is not None
+        await latchkey.wait_lifecycle(
+            request_id, lambda types: "access.grant.revoked" in types, REVOKE_SLACK, "story ended"
+        )
+    await latchkey.lifecycle.drain(quiet=1.0)
     stories: dict[str, list[Any]] = {}
     for record in latchkey.lifecycle.records:
         if record.event is not None and record.key is not None:
             stories.setdefault(record.key, []).append(record.event)
-    if len(stories) < 2:
-        pytest.skip("reads the stories the other tests of this module wrote; run the module")
     for request_id, events in stories.items():
         assert all(getattr(e, "request_id", request_id) == request_id for e in events)
         # Within one request (one key, one partition) the log order is the causal order.

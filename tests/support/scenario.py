@@ -7,12 +7,14 @@ exactly what the tests prove.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from latchkey.contracts import (
     ResourceDiscovered,
     ReviewApproved,
     ReviewDenied,
+    TimerFired,
     Topic,
     UserUpserted,
     connector_commands,
@@ -198,6 +201,30 @@ class RunningLatchkey:
 
     def records_of(self, request_id: str) -> list[Record]:
         return [r for r in self.lifecycle.records if r.key == request_id]
+
+    async def timer_fired(self, request_id: str, kind: str, timeout: float) -> Record:
+        """The first `timer.fired` of `kind` for `request_id` on the timers topic (read from the start)."""
+
+        def fired(record: Record) -> bool:
+            event = record.event
+            return isinstance(event, TimerFired) and event.request_id == request_id and event.kind == kind
+
+        async with TopicReader(self.bootstrap, self.topic(TIMERS.name), TIMERS) as timers:
+            records = await timers.wait_for(lambda rs: any(map(fired, rs)), timeout, f"{kind} fired")
+        return next(r for r in records if fired(r))
+
+    def log_lines_between(self, start: datetime, end: datetime) -> str:
+        """Every service's log lines stamped within [start, end] (JSON logs), for a failure message."""
+        lines = []
+        for name, text in self.services.logs().items():
+            for line in text.splitlines():
+                try:
+                    stamp = datetime.fromisoformat(json.loads(line)["timestamp"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if start <= stamp <= end:
+                    lines.append((stamp, f"{name}: {line}"))
+        return "\n".join(line for _, line in sorted(lines)) or "(no service logged anything then)"
 
 
 def directory_people(path: Path) -> list[str]:
