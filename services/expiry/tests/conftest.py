@@ -4,6 +4,7 @@ and a reader of `expiry.timers.v1` that timestamps arrivals. Real Kafka and Post
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -281,6 +282,12 @@ class ExpiryProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+    def log_events(self) -> list[dict[str, Any]]:
+        """The JSON log lines it wrote to stderr (read once it has exited)."""
+        assert self.proc is not None and self.proc.stderr is not None and self.proc.poll() is not None
+        lines = self.proc.stderr.read().decode(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
 
     def cleanup(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from latchkey.contracts import GrantActivated, RequestCreated, uuid7
+from latchkey.expiry.firing import LATE_WARNING_SECONDS
 from latchkey.runtime.health import probe
 
 pytestmark = pytest.mark.infra
@@ -79,10 +80,20 @@ async def test_service_starts_reports_ready_lists_timers_and_stops_on_sigterm(
     sooner = await asyncio.to_thread(cli, process, "list", "--due-before", "10m")
     assert request not in sooner.stdout
 
+    # A grant whose activation reaches expiry after its end: revoked at once, and the log says why late.
+    overdue = f"req-{uuid7()}"
+    await lifecycle.publish(activated(overdue, datetime.now(UTC) - timedelta(seconds=5)))
+    await timer_table.wait_for(lambda rows: any(r.state == "fired" for r in rows), 30, overdue)
+
     stopping = time.monotonic()
     assert await asyncio.to_thread(process.terminate, 10) == 0
     assert time.monotonic() - stopping < 10
     assert not (await asyncio.to_thread(probe, "127.0.0.1", port, "/livez"))[0]
+    warnings = {e["event"]: e for e in process.log_events() if e.get("level") == "warning"}
+    set_late = warnings["timers set after they were due"]
+    assert (set_late["request_id"], set_late["kind"], set_late["count"]) == (overdue, "grant_end", 1)
+    assert set_late["late_by_s"] >= 5 and "consumer lag" in set_late["hint"]
+    assert warnings["overdue timers caught up"]["count"] == 1
 
 
 async def test_kill_9_during_firing_loses_and_duplicates_nothing(
@@ -103,6 +114,7 @@ async def test_kill_9_during_firing_loses_and_duplicates_nothing(
     fired_at_kill = sum(r.state == "fired" for r in fired_before_kill)
     assert fired_at_kill < count, "the kill came too late to interrupt firing"
 
+    await asyncio.sleep(LATE_WARNING_SECONDS)  # down a while longer: the rest now fire late
     second = expiry_process("survivor", fire_batch_size=10, reminder_lead_seconds=0)
     second.start()
     rows = await timer_table.wait_for(lambda rows: all(r.state == "fired" for r in rows), 90)
@@ -111,6 +123,11 @@ async def test_kill_9_during_firing_loses_and_duplicates_nothing(
     )
     await timers_topic.settle(1.0)
     second.terminate(10)
+    # The operator reads that firing ran late, and how much of it, in two lines rather than one a batch.
+    warnings = {e["event"]: e for e in second.log_events() if e.get("level") == "warning"}
+    assert "timers firing late" in warnings, warnings
+    caught_up = warnings["overdue timers caught up"]
+    assert 0 < caught_up["count"] <= count - fired_at_kill and caught_up["most_late_s"] > LATE_WARNING_SECONDS
 
     # exactly once in the database ...
     assert len(rows) == count and len({r.fired_event_id for r in rows}) == count

@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 from latchkey.contracts import LIFECYCLE, TIMERS, Event
 from latchkey.runtime import Batch, Service, ServiceSettings
 from latchkey.runtime.db import read_together
+from latchkey.runtime.observability import get_logger
 
 from .domain import RetryPolicy, Revocation, TimerChanges, concerns_expiry, plan_for_event, revoke_overdue
-from .firing import TimerFiring
+from .firing import LATE_WARNING_SECONDS, TimerFiring
 from .settings import ExpirySettings
 from .store import SCHEMA, TimerStore
+
+log = get_logger(__name__)
 
 INBOX_CONSUMER = "expiry.lifecycle"
 """Name under which processed lifecycle event ids are remembered (the inbox)."""
@@ -86,6 +89,23 @@ class Expiry:
                 await store.notify_scheduled(earliest)
         if earliest is not None:
             self.firing.timer_scheduled(earliest)
+            _warn_if_set_late(changes, now)
+
+
+def _warn_if_set_late(changes: TimerChanges, now: datetime) -> None:
+    """Timers that were already past due when their event arrived: expiry is reading the lifecycle
+    topic late (consumer lag, or it was down), so an end is revoked late however fast it fires."""
+    late = [s for s in changes.schedules.values() if (now - s.due_at).total_seconds() > LATE_WARNING_SECONDS]
+    if late:
+        oldest = min(late, key=lambda s: s.due_at)
+        log.warning(
+            "timers set after they were due",
+            count=len(late),
+            late_by_s=round((now - oldest.due_at).total_seconds(), 3),
+            kind=oldest.kind,
+            request_id=oldest.request_id,
+            hint="the events that set them reached expiry late (consumer lag); they fire at once",
+        )
 
 
 def build(settings: ServiceSettings) -> Service:

@@ -38,6 +38,8 @@ log = get_logger(__name__)
 
 # When due rows were skipped because another transaction holds them, look again after this long.
 _LOCKED_RETRY_SECONDS = 0.05
+# Firing later than this after the due time is worth a warning (a stretch of them, two lines).
+LATE_WARNING_SECONDS = 1.0
 
 
 class TimerFiring:
@@ -66,6 +68,9 @@ class TimerFiring:
         self._next_wake_epoch = float("inf")
         self._tasks: list[asyncio.Task[None]] = []
         self.fired = 0
+        # A stretch of batches fired late (after downtime): logged once when it starts, once at its end.
+        self._late_fired = 0
+        self._most_late = 0.0
 
     # -- waking -----------------------------------------------------------------------------------
     def timer_scheduled(self, due_at: datetime) -> None:
@@ -100,6 +105,7 @@ class TimerFiring:
                 fired = await self.fire_due()
                 if fired >= self._batch_size:
                     continue  # more are due right now
+                self._caught_up()
                 async with self._engine.connect() as conn:
                     wait = await seconds_until_next_due(conn)
                 failures = 0
@@ -161,8 +167,26 @@ class TimerFiring:
                     if (earliest := changes.earliest_due) is not None:
                         await store.notify_scheduled(earliest)
         self.fired += len(fired)
-        log.debug("timers fired", count=len(fired))
+        late_by = (datetime.now(UTC) - min(t.due_at for t in due)).total_seconds() if due else 0.0
+        if late_by > LATE_WARNING_SECONDS:
+            if not self._late_fired:
+                log.warning(
+                    "timers firing late",
+                    late_by_s=round(late_by, 3),
+                    hint="expiry was stopped, or PostgreSQL slow or unreachable, while they came due",
+                )
+            self._late_fired += len(fired)
+            self._most_late = max(self._most_late, late_by)
+        log.debug("timers fired", count=len(fired), late_by_s=round(late_by, 3))
         return len(fired)
+
+    def _caught_up(self) -> None:
+        """Nothing more is due now: close the late stretch (if any) with one line that sums it up."""
+        if self._late_fired:
+            log.warning(
+                "overdue timers caught up", count=self._late_fired, most_late_s=round(self._most_late, 3)
+            )
+            self._late_fired, self._most_late = 0, 0.0
 
     async def _deadlines_passed(
         self, store: TimerStore, due: list[DueTimer], events: dict[uuid.UUID, TimerFired]
