@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from .aws import access_values, check_operations, fill_placeholders
 from .base import (
     AccessSpec,
     IntegrationError,
@@ -45,6 +44,7 @@ from .base import (
     api_error_field,
     register,
 )
+from .operations import access_values, check_operations, fill_placeholders
 
 if TYPE_CHECKING:
     from latchkey.connector.templates import Template

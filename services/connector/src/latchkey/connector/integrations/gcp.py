@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from .aws import access_values, check_operations, fill_placeholders, placeholders_in
 from .base import (
     AccessSpec,
     IntegrationError,
@@ -37,6 +36,7 @@ from .base import (
     api_error_field,
     register,
 )
+from .operations import access_values, check_operations, fill_placeholders, placeholders_in
 
 if TYPE_CHECKING:
     from latchkey.connector.templates import Template

@@ -29,7 +29,6 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .aws import access_values, check_operations, fill_placeholders
 from .base import (
     AccessSpec,
     IntegrationError,
@@ -37,6 +36,7 @@ from .base import (
     OperationsIntegration,
     register,
 )
+from .operations import access_values, check_operations, fill_placeholders
 
 if TYPE_CHECKING:
     from latchkey.connector.templates import Template
