@@ -270,4 +270,4 @@ def _role_ref(existing: Any) -> dict[str, str]:
 
 def _same_grant(existing: Any, body: Mapping[str, Any]) -> bool:
     subjects = [{"apiGroup": s.api_group, "kind": s.kind, "name": s.name} for s in (existing.subjects or [])]
-    return _role_ref(existing) == body["roleRef"] and subjects == body["subjects"]
+    return bool(_role_ref(existing) == body["roleRef"] and subjects == body["subjects"])

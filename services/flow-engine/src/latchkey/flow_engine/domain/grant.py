@@ -384,7 +384,7 @@ class AccessRequest:
                 connector_id=self.connector_id,
                 command_id=command.command_id,
                 attempt=attempt,
-                reason=reason,  # type: ignore[arg-type]
+                reason=reason,
                 confirm_by=now + timedelta(seconds=window.revoke_confirm_seconds),
                 **self._envelope(cause),
             )
