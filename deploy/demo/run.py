@@ -20,7 +20,6 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -31,7 +30,7 @@ from rich.panel import Panel  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from tests.support.scenario import ALICE, CAROL, DAVE, RunningLatchkey, latchkey_running  # noqa: E402
-from tests.support.system import Requester  # noqa: E402
+from tests.support.system import Requester, connect_with  # noqa: E402
 
 console = Console()
 T0 = time.monotonic()
@@ -44,18 +43,6 @@ def step(what: str, seconds: float | None = None) -> None:
 
 def note(what: str) -> None:
     console.print(f"[dim]{time.monotonic() - T0:6.1f}s[/dim]  [cyan]→[/cyan] {what}")
-
-
-def _connect(credentials: dict[str, str]) -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        host=credentials["host"],
-        port=int(credentials["port"]),
-        dbname=credentials["database"],
-        user=credentials["user"],
-        password=credentials["password"],
-        connect_timeout=5,
-        autocommit=True,
-    )
 
 
 async def story(
@@ -98,7 +85,7 @@ async def story(
     step("connector applied the template: grant active", time.monotonic() - t)
     credentials = requester.open_sealed(activated.sealed_credentials)  # type: ignore[attr-defined]
     step(f"credentials unsealed with the requester's private key: login [bold]{credentials['user']}[/bold]")
-    session = _connect(credentials)
+    session = connect_with(credentials)
     count = session.execute("SELECT count(*) FROM orders").fetchone()
     step(f"SELECT count(*) FROM orders → {count[0] if count else '?'}")
     try:
@@ -118,7 +105,7 @@ async def story(
         step("the open session was terminated")
     session.close()
     try:
-        _connect(credentials).close()
+        connect_with(credentials).close()
         note("[red]the old credentials still log in[/red]")
     except psycopg.OperationalError:
         step("new logins with the old credentials are refused")

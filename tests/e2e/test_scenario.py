@@ -35,7 +35,7 @@ from tests.support.scenario import (
     new_traceparent,
     trace_id_of,
 )
-from tests.support.system import Requester
+from tests.support.system import Requester, connect_with
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
 
@@ -89,19 +89,6 @@ def _in_order(types: list[str], expected: list[str]) -> bool:
     return position == len(expected)
 
 
-def _connect(credentials: dict[str, str], **kw: Any) -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        host=credentials["host"],
-        port=int(credentials["port"]),
-        dbname=credentials["database"],
-        user=credentials["user"],
-        password=credentials["password"],
-        connect_timeout=5,
-        autocommit=True,
-        **kw,
-    )
-
-
 async def _use_and_lose(
     running: RunningLatchkey, request_id: str, requester: Requester, *, may_write: bool, story: list[str]
 ) -> None:
@@ -113,7 +100,7 @@ async def _use_and_lose(
     assert credentials["user"].startswith("lk_")
     assert activated.expires_at > datetime.now(UTC)
 
-    session = _connect(credentials)
+    session = connect_with(credentials)
     assert session.execute("SELECT count(*) FROM orders").fetchone() == (3,)
     assert session.execute("SELECT name FROM customers ORDER BY id").fetchall()[0] == ("Ada",)
     if may_write:
@@ -163,7 +150,7 @@ async def _use_and_lose(
     session.close()
     # ... new logins with the issued credentials are refused (role disabled or dropped, password changed)
     with pytest.raises(psycopg.OperationalError):
-        _connect(credentials).close()
+        connect_with(credentials).close()
     # ... and the role no longer holds any privilege on the data.
     assert running.system.target is not None
     with running.system.target.connect() as admin:

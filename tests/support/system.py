@@ -64,6 +64,19 @@ class Requester:
         return dict(json.loads(plaintext))
 
 
+def connect_with(credentials: dict[str, str]) -> psycopg.Connection[Any]:
+    """A session on the target database with the credentials a grant issued (autocommit)."""
+    return psycopg.connect(
+        host=credentials["host"],
+        port=int(credentials["port"]),
+        dbname=credentials["database"],
+        user=credentials["user"],
+        password=credentials["password"],
+        connect_timeout=5,
+        autocommit=True,
+    )
+
+
 @dataclass
 class TargetDatabase:
     """The database the connector manages access to, with real tables."""
