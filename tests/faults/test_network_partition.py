@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,9 +128,9 @@ def partition_of(record: Record) -> int:
     return int(record.headers[SOURCE_HEADER].rsplit(":", 2)[1])
 
 
-def commands_run(log: str) -> list[tuple[float, str]]:
-    """(wall-clock time, command id) of every command a connector replica ran against its target."""
-    ran = []
+def log_entries(log: str, event: str) -> list[tuple[float, dict[str, Any]]]:
+    """(wall-clock time, entry) of every JSON log line of a replica about `event`."""
+    found = []
     for line in log.splitlines():
         if not line.startswith("{"):
             continue
@@ -137,10 +138,15 @@ def commands_run(log: str) -> list[tuple[float, str]]:
             entry = json.loads(line)
         except ValueError:
             continue
-        if entry.get("event") == "command processed" and entry.get("command_id"):
+        if entry.get("event") == event:
             at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
-            ran.append((at, entry["command_id"]))
-    return ran
+            found.append((at, entry))
+    return found
+
+
+def commands_run(log: str) -> list[tuple[float, str]]:
+    """(wall-clock time, command id) of every command a connector replica ran against its target."""
+    return [(at, e["command_id"]) for at, e in log_entries(log, "command processed") if e.get("command_id")]
 
 
 async def follow(reader: TopicReader) -> None:
@@ -327,6 +333,20 @@ def check(
         f"replica during the {CUT_SECONDS:.0f}s cut",
     )
     failover = min((r.received_at for r in taken_over), default=cut.up) - cut.down
+    # ... and the replicas that took them over said so in their logs (what an operator reads)
+    logged_takeover = {
+        partition
+        for name, log in logs.items()
+        if name != CUT_OFF
+        for at, entry in log_entries(log, "partitions assigned")
+        if at >= cut.down_wall and entry["topic"].endswith(".commands.v1")
+        for partition in entry["partitions"]
+    }
+    expect(
+        cut.owned_before <= logged_takeover,
+        f"the other replicas logged no assignment of {CUT_OFF}'s partitions {sorted(cut.owned_before)} "
+        f"during the cut (logged: {sorted(logged_takeover)})",
+    )
 
     # --- every command exactly one result, applied -------------------------------------------------
     by_command: dict[str, list[Record]] = defaultdict(list)

@@ -458,10 +458,18 @@ class _Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self._now.clear()
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        _log_rebalance("partitions revoked", self.topic, revoked)
         await self.flush()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return None
+        _log_rebalance("partitions assigned", self.topic, assigned)
+
+
+def _log_rebalance(what: str, topic: str, partitions: set[TopicPartition]) -> None:
+    """One line per rebalance step of a subscription (aiokafka's own group logs stay at WARNING): an
+    operator sees when work moved between replicas, and a pause in consumption has its reason."""
+    if partitions or what == "partitions assigned":  # a first join revokes nothing: not worth a line
+        log.info(what, topic=topic, partitions=sorted(tp.partition for tp in partitions))
 
 
 COMMIT_INTERVAL_SECONDS = 0.5
@@ -533,6 +541,7 @@ class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.epoch += 1
+        _log_rebalance("partitions revoked", self.topic, revoked)
         if self._idle.is_set():
             return
         log.info("rebalance waits for the running batch", topic=self.topic)
@@ -543,6 +552,7 @@ class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.epoch += 1
+        _log_rebalance("partitions assigned", self.topic, assigned)
 
 
 async def _no_decode(message: Any) -> None:
