@@ -196,12 +196,15 @@ def subscribe(
     topic_name: str | None = None,
     group_instance_id: str | None = None,
     exclusive: bool = False,
+    on_partitions: Callable[[frozenset[int]], None] | None = None,
 ) -> DeadLetterWriter:
     """Subscribe `handler` to `topic` in consumer group `group_id`; returns its dead-letter writer.
 
     Offsets are committed after `handler` returns (at-least-once; in the background, see `_Offsets`):
     handlers must be idempotent.
     `exclusive`: one member at a time works on a partition (see the module docstring).
+    `on_partitions`: called with the partition numbers this member owns after each rebalance step
+    (empty from the moment a rebalance revokes them until the new assignment).
     """
     if exclusive and not batch:
         raise ValueError("exclusive subscriptions consume in batches (the guard tracks each batch's poll)")
@@ -209,8 +212,8 @@ def subscribe(
     writer = DeadLetterWriter(broker, settings, group_id)
     name = topic_name or settings.topic(topic.name)
     backoff = _Backoff()
-    guard = _OneOwnerAtATime(name) if exclusive else None
-    offsets = _Offsets(name)
+    guard = _OneOwnerAtATime(name, on_partitions) if exclusive else None
+    offsets = _Offsets(name, None if exclusive else on_partitions)
 
     async def process(items: list[Received[Any]]) -> None:
         delivery: Batch[Any] = Batch(items)
@@ -402,7 +405,31 @@ def _poll(
     return get_msg
 
 
-class _Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """What every subscription does on a rebalance step: one log line (aiokafka's own group logs stay
+    at WARNING), so an operator sees when work moved between replicas and why consumption paused; and
+    the subscriber's `on_partitions` hears which partitions this member owns now."""
+
+    def __init__(self, topic: str, on_partitions: Callable[[frozenset[int]], None] | None) -> None:
+        self.topic = topic
+        self._on_partitions = on_partitions
+
+    def _revoked(self, partitions: set[TopicPartition]) -> None:
+        if partitions:  # a first join revokes nothing: not worth a line
+            log.info(
+                "partitions revoked", topic=self.topic, partitions=sorted(tp.partition for tp in partitions)
+            )
+        if self._on_partitions is not None:
+            self._on_partitions(frozenset())  # eager rebalancing: nothing is owned until the next assignment
+
+    def _assigned(self, partitions: set[TopicPartition]) -> None:
+        numbers = frozenset(tp.partition for tp in partitions)
+        log.info("partitions assigned", topic=self.topic, partitions=sorted(numbers))
+        if self._on_partitions is not None:
+            self._on_partitions(numbers)
+
+
+class _Offsets(_Rebalances):
     """Commits the offsets a subscription has processed, in the background.
 
     A batch's effect is already durable when it is handed here (its transaction committed), so the
@@ -413,8 +440,8 @@ class _Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
     Before partitions are given away, and at shutdown, what is pending is committed at once, so the
     next owner does not redo it."""
 
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
+    def __init__(self, topic: str, on_partitions: Callable[[frozenset[int]], None] | None = None) -> None:
+        super().__init__(topic, on_partitions)
         self._pending: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -458,18 +485,11 @@ class _Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self._now.clear()
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        _log_rebalance("partitions revoked", self.topic, revoked)
+        self._revoked(revoked)
         await self.flush()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        _log_rebalance("partitions assigned", self.topic, assigned)
-
-
-def _log_rebalance(what: str, topic: str, partitions: set[TopicPartition]) -> None:
-    """One line per rebalance step of a subscription (aiokafka's own group logs stay at WARNING): an
-    operator sees when work moved between replicas, and a pause in consumption has its reason."""
-    if partitions or what == "partitions assigned":  # a first join revokes nothing: not worth a line
-        log.info(what, topic=topic, partitions=sorted(tp.partition for tp in partitions))
+        self._assigned(assigned)
 
 
 COMMIT_INTERVAL_SECONDS = 0.5
@@ -480,12 +500,12 @@ REVOKE_WAIT_SECONDS = 120.0
 consumer's max.poll.interval.ms, 300 s) must stay above it."""
 
 
-class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
+class _OneOwnerAtATime(_Rebalances):
     """The `exclusive` guard of one subscription: ownership check before a batch, and partitions
     released only between batches (aiokafka awaits `on_partitions_revoked` before it rejoins)."""
 
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
+    def __init__(self, topic: str, on_partitions: Callable[[frozenset[int]], None] | None = None) -> None:
+        super().__init__(topic, on_partitions)
         self._idle = asyncio.Event()
         self._idle.set()
         # Assignments seen so far, and the one the batch in hand was fetched under. Records come back
@@ -541,7 +561,7 @@ class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.epoch += 1
-        _log_rebalance("partitions revoked", self.topic, revoked)
+        self._revoked(revoked)
         if self._idle.is_set():
             return
         log.info("rebalance waits for the running batch", topic=self.topic)
@@ -552,7 +572,7 @@ class _OneOwnerAtATime(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.epoch += 1
-        _log_rebalance("partitions assigned", self.topic, assigned)
+        self._assigned(assigned)
 
 
 async def _no_decode(message: Any) -> None:

@@ -103,6 +103,8 @@ class Connector:
             group_instance_id=settings.group_instance_id,
             # A command changes a system outside Kafka: never two replicas on one partition at once.
             exclusive=True,
+            # The owner of partition 0 runs the inventory schedule (one replica, not all of them).
+            on_partitions=self.inventory.command_partitions,
         )
         self.service.health.add_check("config", self._config_ok)
         self.service.health.add_check("templates", self._templates_ok)

@@ -4,6 +4,11 @@ The connector keeps no state, so the topic is the memory: before publishing, it 
 (compacted) to learn what it published for the integration last time, then publishes resources that
 are new or changed, a ResourceRemoved followed by a tombstone for those that disappeared, and one
 InventorySynced. Several replicas syncing at once publish the same facts twice at worst.
+
+The schedule runs on one replica: the one that owns partition 0 of the connector's command topic
+(the consumer group already elects exactly one owner per partition, and moves it when a replica dies
+or is cut off). A replica that gains that partition syncs at once unless it synced within the
+interval; a `SyncInventoryCommand` is obeyed by whichever replica receives it.
 """
 
 from __future__ import annotations
@@ -53,6 +58,18 @@ class InventorySync(InventoryRunner):
         self.producer = producer_name
         self._locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        self._leading = asyncio.Event()  # this replica owns partition 0 of the command topic
+        self._gained = asyncio.Event()  # ... and did not a moment ago
+
+    def command_partitions(self, owned: frozenset[int]) -> None:
+        """The command partitions this replica owns now (from the consumer's rebalance listener)."""
+        if 0 in owned:
+            if not self._leading.is_set():
+                log.info("inventory schedule runs here (command partition 0 assigned)")
+                self._gained.set()
+            self._leading.set()
+        else:
+            self._leading.clear()
 
     async def sync(self, integration_id: str) -> int:
         """One full pass over `integration_id`; returns how many resources it has now."""
@@ -107,14 +124,24 @@ class InventorySync(InventoryRunner):
                 log.warning("inventory sync failed", integration_id=integration_id, error=str(exc)[:300])
 
     def start_schedule(self, interval_seconds: float) -> None:
-        """Sync every integration now and then every `interval_seconds` (jittered so replicas spread)."""
+        """While this replica leads (owns command partition 0): sync every integration, then again
+        every `interval_seconds` (jittered). 0: once, when it first leads; then only on command."""
 
         async def loop() -> None:
+            last: float | None = None
+            due_in = 0.0
             while True:
-                await self.sync_all()
-                if interval_seconds <= 0:
-                    return
-                await asyncio.sleep(interval_seconds * random.uniform(0.8, 1.2))
+                await self._leading.wait()
+                self._gained.clear()
+                if last is None or time.monotonic() - last >= due_in:
+                    await self.sync_all()
+                    if interval_seconds <= 0:
+                        return
+                    last, due_in = time.monotonic(), interval_seconds * random.uniform(0.8, 1.2)
+                # Sleep until the next pass is due, or until leadership comes back after a rebalance
+                # took it away (then the check above decides whether a pass is due).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._gained.wait(), max(0.0, due_in - (time.monotonic() - last)))
 
         self._task = asyncio.create_task(loop(), name="inventory-schedule")
 

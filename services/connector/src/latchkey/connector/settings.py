@@ -36,5 +36,8 @@ class ConnectorSettings(ServiceSettings):
     command_timeout_seconds: float = Field(default=60.0, gt=0, description="Deadline of one integration call")
     command_concurrency: int = Field(default=16, ge=1, description="Grants (keys) worked on at once")
     inventory_interval_seconds: float = Field(
-        default=900.0, ge=0, description="Scheduled inventory sync; 0 disables the schedule"
+        default=900.0,
+        ge=0,
+        description="Scheduled inventory sync, run by the replica that owns command partition 0;"
+        " 0: once when it starts leading, then only on command",
     )
