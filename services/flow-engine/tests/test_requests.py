@@ -231,13 +231,26 @@ async def test_cancel_by_requester_only(running: tuple[FlowEngine, Bus], idp: Te
     await bus.publish(
         REQUESTS, CancelRequested(request_id=request_id, id_token=idp.mint("u-carol", "carol@example.com"))
     )
-    rejected = (await bus.wait_types(request_id, "access.request.rejected"))[-1]
-    assert rejected["code"] == "not_allowed"
+    refused = (await bus.wait_types(request_id, "access.action.refused"))[-1]
+    assert (refused["action"], refused["actor_id"], refused["code"]) == (
+        "access.cancel.requested",
+        "u-carol",
+        "not_allowed",
+    )
     await bus.publish(
         REQUESTS,
         CancelRequested(request_id=request_id, id_token=idp.mint("u-bob", "bob@example.com"), reason="done"),
     )
     await bus.wait_types(request_id, "access.request.cancelled")
+    # Carol's refused cancel left the request as it was: its story never says the request was rejected.
+    assert "access.request.rejected" not in bus.types(request_id)
+    # A cancel under a forged token names nobody: refused, and no actor is put on record.
+    forged_token = idp.forge("u-bob", "bob@example.com")
+    await bus.publish(REQUESTS, CancelRequested(request_id=request_id, id_token=forged_token))
+    await bus.wait_for(lambda: bus.types(request_id).count("access.action.refused") == 2)
+    forged = bus.lifecycle(request_id)[-1]
+    assert (forged["type"], forged["actor_id"]) == ("access.action.refused", None)
+    assert forged["code"] == "invalid_token"
 
 
 async def test_extension_then_early_revoke_then_confirmation(
@@ -265,8 +278,8 @@ async def test_extension_then_early_revoke_then_confirmation(
             request_id=request_id, id_token=idp.mint("u-carol", "carol@example.com"), extra_seconds=60
         ),
     )
-    rejected = (await bus.wait_types(request_id, "access.request.rejected"))[-1]
-    assert rejected["code"] == "extension_limit"
+    refused = (await bus.wait_types(request_id, "access.action.refused"))[-1]
+    assert (refused["action"], refused["code"]) == ("access.extension.requested", "extension_limit")
     # an admin may revoke someone else's grant
     await bus.publish(
         REQUESTS, RevokeRequested(request_id=request_id, id_token=idp.mint("u-admin", "admin@example.com"))
@@ -355,8 +368,8 @@ async def test_extension_needing_approval_waits_for_every_step_then_extends(
     request_id = await approved_readwrite_grant(bus, idp, "u-bob")
     ends = datetime.fromisoformat(bus.lifecycle(request_id)[-1]["expires_at"])
     await bus.publish(REQUESTS, ask_more(idp, request_id, "u-bob", justification=None))
-    rejected = (await bus.wait_types(request_id, "access.request.rejected"))[-1]
-    assert rejected["code"] == "justification_required"  # the flow's rules apply as to a new request
+    refused = (await bus.wait_types(request_id, "access.action.refused"))[-1]
+    assert refused["code"] == "justification_required"  # the flow's rules apply as to a new request
     await bus.publish(REQUESTS, ask_more(idp, request_id, "u-bob"))
     asked = (await bus.wait_types(request_id, "access.grant.extension_requested"))[-1]
     assert (asked["requested_by"], asked["extra_seconds"]) == ("u-bob", 1800)  # maxTotal 30m
@@ -403,7 +416,7 @@ async def test_denied_timed_out_or_revoked_extension_leaves_the_grant_as_it_was(
     await bus.publish(REQUESTS, ask_more(idp, request_id, "u-dave"))
     await bus.wait_types(request_id, "access.grant.extension_requested")
     await bus.publish(REQUESTS, ask_more(idp, request_id, "u-dave"))  # a second one while the first waits
-    assert (await bus.wait_types(request_id, "access.request.rejected"))[-1]["code"] == "extension_pending"
+    assert (await bus.wait_types(request_id, "access.action.refused"))[-1]["code"] == "extension_pending"
     await bus.publish(REQUESTS, approve(idp, request_id, "u-dba", deny=True, reason="use a new request"))
     denied = (await bus.wait_types(request_id, "access.grant.extension_denied"))[-1]
     assert denied["denied_by"] == "u-dba" and "use a new request" in denied["reason"]

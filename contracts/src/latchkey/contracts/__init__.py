@@ -22,6 +22,7 @@ from .flows import AccessFlowDeleted, AccessFlowUpserted, FlowEvent
 from .identity import GroupDeleted, GroupEvent, GroupUpserted, UserDeactivated, UserEvent, UserUpserted
 from .inventory import InventoryEvent, InventorySynced, ResourceDiscovered, ResourceRemoved, inventory_key
 from .lifecycle import (
+    ActionRefused,
     CredentialRotated,
     GrantActivated,
     GrantExtended,
@@ -82,6 +83,7 @@ __all__ = [
     "USERS",
     "AccessFlowDeleted",
     "AccessFlowUpserted",
+    "ActionRefused",
     "CancelRequested",
     "CommandApplied",
     "CommandEvent",

@@ -35,7 +35,8 @@ class RequestCreated(Event):
 
 
 class RequestRejected(Event):
-    """The request could not be accepted at all (invalid token, unparseable content)."""
+    """A submitted request could not be accepted at all (invalid token, unknown user): it never
+    existed. A refused action on a request that does exist is `ActionRefused`."""
 
     type: Literal["access.request.rejected"] = "access.request.rejected"
     request_id: Identifier
@@ -63,6 +64,19 @@ class ReviewRefused(Event):
     type: Literal["access.review.refused"] = "access.review.refused"
     request_id: Identifier
     reviewer_id: Identifier | None = None
+    reason: Reason
+
+
+class ActionRefused(Event):
+    """An action on an existing request was not carried out: a cancel, an extension or an early
+    revoke (by the wrong person, in the wrong state, against the flow); the request is unchanged.
+    `actor_id` is who asked (None when the token named nobody). Refused reviews are `ReviewRefused`."""
+
+    type: Literal["access.action.refused"] = "access.action.refused"
+    request_id: Identifier
+    action: Literal["access.cancel.requested", "access.extension.requested", "access.revoke.requested"]
+    actor_id: Identifier | None = None
+    code: str = Field(max_length=64, description="Machine-readable, e.g. not_allowed, invalid_state")
     reason: Reason
 
 
@@ -216,6 +230,7 @@ LifecycleEvent = Annotated[
     | RequestRejected
     | ReviewRecorded
     | ReviewRefused
+    | ActionRefused
     | RequestApproved
     | RequestDenied
     | RequestCancelled

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from . import (
     AccessFlowDeleted,
     AccessFlowUpserted,
+    ActionRefused,
     CancelRequested,
     CommandApplied,
     CommandFailed,
@@ -115,6 +116,16 @@ def sample_events(connector_id: str = "c1") -> list[tuple[str, Event]]:
         ("access.lifecycle.v1", RequestRejected(code="invalid_token", reason="token expired", **rid)),
         ("access.lifecycle.v1", ReviewRecorded(reviewer_id="u-2", step=0, step_complete=True, **rid)),
         ("access.lifecycle.v1", ReviewRefused(reviewer_id="u-1", reason="self-approval", **rid)),
+        (
+            "access.lifecycle.v1",
+            ActionRefused(
+                action="access.cancel.requested",
+                actor_id="u-3",
+                code="not_allowed",
+                reason="only the requester may do this",
+                **rid,
+            ),
+        ),
         ("access.lifecycle.v1", RequestApproved(approver_ids=["u-2"], **rid)),
         ("access.lifecycle.v1", RequestDenied(reason="no flow", **rid)),
         ("access.lifecycle.v1", RequestCancelled(**rid)),

@@ -21,6 +21,7 @@ from latchkey.contracts import (
     USERS,
     AccessFlowDeleted,
     AccessFlowUpserted,
+    ActionRefused,
     CancelRequested,
     CommandApplied,
     CommandFailed,
@@ -468,14 +469,19 @@ class FlowEngine:
     def _refuse(self, event: Any, actor_id: str | None, code: str, reason: str, outcome: Outcome) -> None:
         envelope = {"producer": PRODUCER, "correlation_id": event.request_id, "causation_id": event.event_id}
         if isinstance(event, REVIEW_EVENTS):
-            outcome.add(
-                None,
-                [ReviewRefused(request_id=event.request_id, reviewer_id=actor_id, reason=reason, **envelope)],
+            refused: Event = ReviewRefused(
+                request_id=event.request_id, reviewer_id=actor_id, reason=reason, **envelope
             )
-        else:
-            outcome.add(
-                None, [RequestRejected(request_id=event.request_id, code=code, reason=reason, **envelope)]
+        else:  # the request stays as it was: its story says an action was refused, not the request
+            refused = ActionRefused(
+                request_id=event.request_id,
+                action=event.type,
+                actor_id=actor_id,
+                code=code,
+                reason=reason,
+                **envelope,
             )
+        outcome.add(None, [refused])
 
     def _review(
         self,
