@@ -42,9 +42,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -59,6 +57,7 @@ from latchkey.contracts import (
     uuid7,
 )
 from latchkey.runtime.testing import Infra, default_mode, start_local
+from latchkey.runtime.testing.logs import log_entries
 from tests.support.bus import Record, TopicReader
 from tests.support.netns import IsolatedNetwork, isolated_network, unavailable
 from tests.support.processes import ServiceSpec
@@ -128,25 +127,10 @@ def partition_of(record: Record) -> int:
     return int(record.headers[SOURCE_HEADER].rsplit(":", 2)[1])
 
 
-def log_entries(log: str, event: str) -> list[tuple[float, dict[str, Any]]]:
-    """(wall-clock time, entry) of every JSON log line of a replica about `event`."""
-    found = []
-    for line in log.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("event") == event:
-            at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
-            found.append((at, entry))
-    return found
-
-
 def commands_run(log: str) -> list[tuple[float, str]]:
     """(wall-clock time, command id) of every command a connector replica ran against its target."""
-    return [(at, e["command_id"]) for at, e in log_entries(log, "command processed") if e.get("command_id")]
+    ran = log_entries(log, "command processed")
+    return [(at.timestamp(), e["command_id"]) for at, e in ran if e.get("command_id")]
 
 
 async def follow(reader: TopicReader) -> None:
@@ -339,7 +323,7 @@ def check(
         for name, log in logs.items()
         if name != CUT_OFF
         for at, entry in log_entries(log, "partitions assigned")
-        if at >= cut.down_wall and entry["topic"].endswith(".commands.v1")
+        if at.timestamp() >= cut.down_wall and entry["topic"].endswith(".commands.v1")
         for partition in entry["partitions"]
     }
     expect(

@@ -42,6 +42,7 @@ from latchkey.contracts import (
     uuid7,
 )
 from latchkey.runtime.testing import create_database, drop_database, sqlalchemy_url, unique_prefix
+from latchkey.runtime.testing.logs import log_entries
 from latchkey.runtime.testing.oidc import TestIssuer
 
 from .bus import Publisher, Record, TopicReader, create_topics, wait_service_consumed
@@ -215,15 +216,12 @@ class RunningLatchkey:
 
     def log_lines_between(self, start: datetime, end: datetime) -> str:
         """Every service's log lines stamped within [start, end] (JSON logs), for a failure message."""
-        lines = []
-        for name, text in self.services.logs().items():
-            for line in text.splitlines():
-                try:
-                    stamp = datetime.fromisoformat(json.loads(line)["timestamp"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-                if start <= stamp <= end:
-                    lines.append((stamp, f"{name}: {line}"))
+        lines = [
+            (stamp, f"{name}: {json.dumps(entry)}")
+            for name, text in self.services.logs().items()
+            for stamp, entry in log_entries(text)
+            if start <= stamp <= end
+        ]
         return "\n".join(line for _, line in sorted(lines)) or "(no service logged anything then)"
 
 

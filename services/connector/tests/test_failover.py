@@ -11,10 +11,8 @@ integration turns into the same target state.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from latchkey.connector.testing import ConnectorProcess, failover_scenario, writ
 from latchkey.contracts import INVENTORY
 from latchkey.runtime.signing import generate_private_key, load_private_key, public_key_of
 from latchkey.runtime.testing.bus import read_until
+from latchkey.runtime.testing.logs import log_entries
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
@@ -48,14 +47,7 @@ async def test_kill_9_of_one_replica_loses_nothing_and_duplicates_no_result(
 
 def _inventory_passes(log: str, since: float) -> list[float]:
     """Wall-clock times of the scheduled or commanded inventory passes a replica logged after `since`."""
-    times = []
-    for line in log.splitlines():
-        if line.startswith("{") and '"inventory synced"' in line:
-            entry = json.loads(line)
-            at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
-            if at >= since:
-                times.append(at)
-    return times
+    return [at.timestamp() for at, _ in log_entries(log, "inventory synced") if at.timestamp() >= since]
 
 
 async def _synced_events(bootstrap: str, topic: str) -> list[float]:

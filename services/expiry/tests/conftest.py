@@ -4,7 +4,6 @@ and a reader of `expiry.timers.v1` that timestamps arrivals. Real Kafka and Post
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from latchkey.contracts import LIFECYCLE, TIMERS, Event, RequestCreated, Request
 from latchkey.expiry.app import Expiry
 from latchkey.expiry.settings import ExpirySettings
 from latchkey.runtime import ensure_topics, make_producer
+from latchkey.runtime.testing.logs import log_entries
 
 T = TypeVar("T")
 
@@ -286,8 +286,7 @@ class ExpiryProcess:
     def log_events(self) -> list[dict[str, Any]]:
         """The JSON log lines it wrote to stderr (read once it has exited)."""
         assert self.proc is not None and self.proc.stderr is not None and self.proc.poll() is not None
-        lines = self.proc.stderr.read().decode(errors="replace").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        return [entry for _, entry in log_entries(self.proc.stderr.read().decode(errors="replace"))]
 
     def cleanup(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
