@@ -53,4 +53,33 @@ def run(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
         },
         "baseline": {"session_timeout_s": session_timeout_ms / 1000},
         "ratio": round(report.failover_seconds / (session_timeout_ms / 1000), 2),
+        "samples": {
+            # the failover timeline: results per second from each replica, the kill and the last
+            # result for the dead replica's partitions
+            "timeline": [
+                [round(report.killed_after_seconds, 2), f"kill -9 {report.killed}"],
+                [
+                    round(report.killed_after_seconds + report.failover_seconds, 2),
+                    "its partitions caught up",
+                ],
+            ],
+            "timeline_series": _per_second(report.results, BUCKET_SECONDS),
+        },
+    }
+
+
+BUCKET_SECONDS = 0.5
+
+
+def _per_second(results: list[tuple[float, str]], bucket: float) -> dict[str, list[list[float]]]:
+    """Results per second from each replica, in `bucket`-second steps (a step with none is 0)."""
+    if not results:
+        return {}
+    steps = int(max(at for at, _ in results) // bucket) + 1
+    counts: dict[str, list[int]] = {name: [0] * steps for _, name in sorted(results, key=lambda r: r[1])}
+    for at, name in results:
+        counts[name][int(at // bucket)] += 1
+    return {
+        name: [[round(i * bucket, 2), n / bucket] for i, n in enumerate(per_step)]
+        for name, per_step in counts.items()
     }

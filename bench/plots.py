@@ -27,6 +27,8 @@ def plot_result(name: str, samples: dict[str, Any], out_dir: Path) -> list[Path]
             written.append(
                 _timeline(name, value, samples.get("timeline_series"), out_dir / f"{name}_timeline.png")
             )
+        elif key == "timeline_series":
+            continue  # drawn in the timeline
         elif isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
             suffix = "latency_cdf" if key == "latency_ms" else f"{key}_cdf"
             written.append(_cdf(name, value, out_dir / f"{name}_{suffix}.png", unit=key))

@@ -261,6 +261,10 @@ class FailoverReport:
     session_timeout_ms: int
     redelivered_commands: int = 0
     logs: dict[str, str] = field(default_factory=dict)
+    killed_after_seconds: float = 0.0
+    """When the kill -9 happened, in seconds since the commands were published."""
+    results: list[tuple[float, str]] = field(default_factory=list)
+    """Every result as (seconds since the commands were published, replica name), in arrival order."""
 
 
 async def failover_scenario(
@@ -366,6 +370,8 @@ async def failover_scenario(
             session_timeout_ms=session_timeout_ms,
             redelivered_commands=redelivered,
             logs=logs,
+            killed_after_seconds=killed_at - started,
+            results=[(s.at - started, s.result.replica.split(":", 1)[0]) for s in collector.seen],
         )
     finally:
         await collector.stop()
