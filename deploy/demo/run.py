@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import tempfile
@@ -149,6 +150,28 @@ def audit_table(running: RunningLatchkey, request_id: str) -> Table:
     return table
 
 
+async def cli_status(running: RunningLatchkey, request_id: str) -> None:
+    """The first story again, as a person at a terminal sees it (docs/requesting-access.md)."""
+    console.rule("[bold]The same story from a terminal")
+    console.print(f"[dim]$ latchkey-access status {request_id}[/dim]")
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "latchkey-access"),
+        "status",
+        request_id,
+        env={
+            **os.environ,
+            "LATCHKEY_KAFKA_BOOTSTRAP": running.bootstrap,
+            "LATCHKEY_TOPIC_PREFIX": running.prefix,
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    console.print(output.decode().rstrip(), markup=False, highlight=False)
+    if process.returncode != 0:
+        raise RuntimeError(f"latchkey-access status exited {process.returncode}")
+
+
 async def demo(seconds: int) -> None:
     from latchkey.runtime.observability import configure_logging
     from latchkey.runtime.testing import default_mode, start_infra
@@ -175,6 +198,7 @@ async def demo(seconds: int) -> None:
                 console.rule("[bold]The audit trail: the lifecycle topic alone")
                 console.print(audit_table(running, first))
                 console.print(audit_table(running, second))
+                await cli_status(running, first)
             step("services stopped, demo databases dropped")
     finally:
         await asyncio.to_thread(handle.stop)

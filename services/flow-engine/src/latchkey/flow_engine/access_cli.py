@@ -1,0 +1,573 @@
+"""`latchkey-access`: ask for access, review, and follow a request, from a terminal.
+
+    latchkey-access request INTEGRATION RESOURCE PERMISSION --for 1h -j "ticket #4711"
+    latchkey-access approve REQUEST_ID            (deny, cancel, extend --by 30m, revoke)
+    latchkey-access status REQUEST_ID [--follow]
+    latchkey-access credentials REQUEST_ID
+
+It publishes the same events a web frontend does to `access.requests.v1` and reads the request's
+story back from `access.lifecycle.v1` (only the partition its id hashes to). Who you are comes from
+your OIDC ID token, which flow-engine verifies: give it as LATCHKEY_ID_TOKEN or --id-token-file
+(getting one, e.g. with your IdP's device flow, is up to your IdP's tooling).
+
+Credentials a grant issues are sealed to an X25519 key kept in LATCHKEY_KEY_FILE (default
+~/.config/latchkey/requester.key, created on first use, mode 0600); only this machine can open them.
+They are printed to standard output, never logged. Kafka is configured like every service
+(LATCHKEY_KAFKA_BOOTSTRAP, LATCHKEY_TOPIC_PREFIX).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import stat
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, SealedBox
+from pydantic import Field, SecretStr, ValidationError
+
+from latchkey.contracts import (
+    LIFECYCLE,
+    REQUESTS,
+    CancelRequested,
+    Event,
+    ExtensionRequested,
+    GrantActivated,
+    RequestSubmitted,
+    ReviewApproved,
+    ReviewDenied,
+    RevokeRequested,
+    uuid7,
+)
+from latchkey.runtime import ServiceSettings
+from latchkey.runtime.kafka import make_producer, partition_for
+
+from .domain.flow import format_duration, parse_duration
+
+cli = typer.Typer(
+    name="latchkey-access",
+    help="Ask for just-in-time access, review requests, and follow them.",
+    epilog="Each command explains itself: latchkey-access COMMAND --help",
+    rich_markup_mode="markdown",
+    add_completion=False,
+    no_args_is_help=True,
+)
+
+FINAL = {
+    "access.request.rejected",
+    "access.request.denied",
+    "access.request.cancelled",
+    "access.request.expired",
+    "access.grant.failed",
+    "access.grant.revoked",
+}
+"""Event types after which a request's story has ended."""
+
+EXIT_ENDED = 1
+"""The request ended without access (rejected, denied, cancelled, expired, failed, revoked)."""
+EXIT_TIMEOUT = 4
+"""--wait gave up before the request ended or became active."""
+
+
+class AccessSettings(ServiceSettings):
+    service_name: str = "latchkey-access"
+    id_token: SecretStr | None = Field(default=None, description="Your OIDC ID token")
+    id_token_file: Path | None = Field(default=None, description="A file holding your OIDC ID token")
+    key_file: Path = Field(
+        default=Path("~/.config/latchkey/requester.key"),
+        description="Your X25519 key (base64); credentials are sealed to its public half",
+    )
+
+
+class CliError(Exception):
+    """Something the person at the terminal can fix; printed without a traceback."""
+
+
+def _settings() -> AccessSettings:
+    try:
+        return AccessSettings()
+    except ValidationError as exc:
+        raise CliError(
+            f"bad LATCHKEY_* setting: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+        ) from None
+
+
+def id_token(settings: AccessSettings, token_file: Path | None) -> str:
+    """The ID token from --id-token-file, LATCHKEY_ID_TOKEN_FILE or LATCHKEY_ID_TOKEN."""
+    path = token_file or settings.id_token_file
+    if path is not None:
+        try:
+            token = path.expanduser().read_text().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read the ID token file {path}: {exc.strerror}") from None
+    elif settings.id_token is not None:
+        token = settings.id_token.get_secret_value().strip()
+    else:
+        raise CliError("no ID token: set LATCHKEY_ID_TOKEN or pass --id-token-file (your IdP issues it)")
+    if not token:
+        raise CliError("the ID token is empty")
+    return token
+
+
+def load_key(path: Path, *, create: bool) -> PrivateKey:
+    """The requester's X25519 key at `path`; created (0600) when missing and `create`.
+
+    Refused when others can read it, like ssh does: whoever reads the key can open the credentials."""
+    path = path.expanduser()
+    if not path.exists():
+        if not create:
+            raise CliError(f"no key at {path}: credentials are sealed to the key the request was made with")
+        key = PrivateKey.generate()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(base64.b64encode(bytes(key)).decode() + "\n")
+        typer.echo(f"created your key {path} (credentials are sealed to it)", err=True)
+        return key
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise CliError(f"{path} is readable by others (mode {stat.filemode(mode)}); run: chmod 600 {path}")
+    try:
+        return PrivateKey(base64.b64decode(path.read_text().strip(), validate=True))
+    except (ValueError, TypeError):
+        raise CliError(f"{path} is not a Latchkey key (32 bytes, base64)") from None
+
+
+def public_key(key: PrivateKey) -> str:
+    return base64.b64encode(bytes(key.public_key)).decode()
+
+
+def open_credentials(key: PrivateKey, sealed: str) -> dict[str, Any]:
+    try:
+        return dict(json.loads(SealedBox(key).decrypt(base64.b64decode(sealed))))
+    except (CryptoError, ValueError):
+        raise CliError("the credentials are sealed to another key than yours (another machine?)") from None
+
+
+def describe(event: Event) -> str:
+    """One line a person reads for a lifecycle event (no secrets: sealed credentials are not shown)."""
+    e: Any = event
+    match event.type:
+        case "access.request.created":
+            how = "automatic approval" if e.automatic else "needs approval"
+            return (
+                f"requested {e.permission} on {e.resource} ({e.integration_id}) for "
+                f"{format_duration(e.duration_seconds)} under flow {e.flow_name}: {how}"
+            )
+        case "access.request.rejected":
+            return f"rejected ({e.code}): {e.reason}"
+        case "access.review.recorded":
+            done = "step complete" if e.step_complete else "step still open"
+            return f"approved by {e.reviewer_id} (step {e.step + 1}, {done})"
+        case "access.review.refused":
+            return f"review refused: {e.reason}"
+        case "access.action.refused":
+            return f"{e.action.split('.')[1]} refused ({e.code}): {e.reason}"
+        case "access.request.approved":
+            return "approved" + (" automatically" if e.automatic else f" by {', '.join(e.approver_ids)}")
+        case "access.request.denied":
+            return f"denied{' by ' + e.denied_by if e.denied_by else ''}: {e.reason}"
+        case "access.request.cancelled" | "access.request.expired":
+            return f"{event.type.rsplit('.', 1)[1]}{': ' + e.reason if e.reason else ''}"
+        case "access.grant.requested":
+            return f"granting through connector {e.connector_id} (attempt {e.attempt})"
+        case "access.grant.activated":
+            issued = ", credentials issued" if e.sealed_credentials else ""
+            return f"ACTIVE until {_local(e.expires_at)}{issued}"
+        case "access.grant.extended":
+            return f"extended until {_local(e.expires_at)}"
+        case "access.grant.extension_requested":
+            return f"extension by {format_duration(e.extra_seconds)} asked; needs: {'; '.join(e.steps)}"
+        case "access.grant.extension_denied":
+            return f"extension denied: {e.reason}"
+        case "access.grant.revoking":
+            return f"revoking ({e.reason})"
+        case "access.grant.revoked":
+            return f"revoked ({e.reason})"
+        case "access.grant.revoke_failed":
+            return f"revoke attempt {e.attempt} failed: {e.reason} (retrying)"
+        case "access.grant.revoke_overdue":
+            return f"REVOKE OVERDUE after {e.attempts} attempts: {e.reason}"
+        case "access.grant.failed":
+            return f"grant failed: {e.reason}"
+        case "access.credential.rotated":
+            return "credential rotated"
+    return event.type
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+# -- Kafka -----------------------------------------------------------------------------------------
+
+
+async def publish(settings: AccessSettings, event: Event) -> None:
+    producer = make_producer(settings, linger_ms=0, request_timeout_ms=15_000)
+    try:
+        await asyncio.wait_for(producer.start(), 20)
+        await producer.send_and_wait(
+            settings.topic(REQUESTS.name),
+            event.model_dump_json().encode(),
+            key=REQUESTS.key_of(event).encode(),
+        )
+    except (TimeoutError, OSError, KafkaError) as exc:
+        raise CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc or 'timed out'}") from None
+    finally:
+        await producer.stop()
+
+
+class Story:
+    """The lifecycle events of one request, read from the partition its id hashes to."""
+
+    def __init__(self, settings: AccessSettings, request_id: str) -> None:
+        self._settings = settings
+        self._request_id = request_id
+        self._topic = settings.topic(LIFECYCLE.name)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            client_id=f"{settings.service_name}-{settings.instance_id}",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        self._partition: TopicPartition | None = None
+
+    async def __aenter__(self) -> Story:
+        try:
+            await asyncio.wait_for(self._consumer.start(), 20)
+            partitions = await self._partitions()
+        except (TimeoutError, OSError, KafkaError) as exc:
+            await self._consumer.stop()
+            raise CliError(
+                f"cannot reach Kafka at {self._settings.kafka_bootstrap}: {exc or 'timed out'}"
+            ) from None
+        if not partitions:
+            await self._consumer.stop()
+            raise CliError(f"topic {self._topic} does not exist: is LATCHKEY_TOPIC_PREFIX right?")
+        number = partition_for(self._request_id.encode(), len(partitions))
+        self._partition = TopicPartition(self._topic, number)
+        self._consumer.assign([self._partition])
+        return self
+
+    async def _partitions(self) -> list[int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap.split(","))
+        await asyncio.wait_for(admin.start(), 20)
+        try:
+            described = await admin.describe_topics([self._topic])
+        finally:
+            await admin.close()
+        return [p["partition"] for t in described if t.get("error_code") == 0 for p in t["partitions"]]
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def end(self) -> int:
+        """The partition's current end offset (where events not yet written will be)."""
+        assert self._partition is not None
+        return int((await self._consumer.end_offsets([self._partition]))[self._partition])
+
+    async def events(self, *, start: int | None = None, follow: bool) -> AsyncIterator[Event]:
+        """The request's events from offset `start` (default: the beginning). Without `follow`, stops
+        at the end of what is written now; with it, goes on until the story ends."""
+        assert self._partition is not None
+        if start is None:
+            await self._consumer.seek_to_beginning(self._partition)
+        else:
+            self._consumer.seek(self._partition, start)
+        stop_at = None if follow else await self.end()
+        while stop_at is None or await self._consumer.position(self._partition) < stop_at:
+            batches = await self._consumer.getmany(self._partition, timeout_ms=500, max_records=500)
+            for record in batches.get(self._partition, []):
+                if record.key is None or record.key.decode(errors="replace") != self._request_id:
+                    continue
+                if record.value is None:
+                    continue
+                try:
+                    event = LIFECYCLE.parse(record.value)
+                except (ValidationError, ValueError):
+                    continue  # malformed: the topic's consumers dead-letter it; the story goes on
+                yield event
+                if follow and event.type in FINAL:
+                    return
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+TokenFile = Annotated[
+    Path | None, typer.Option("--id-token-file", help="File with your OIDC ID token (else LATCHKEY_ID_TOKEN)")
+]
+Reason = Annotated[str | None, typer.Option("--reason", "-r", help="Why (recorded in the audit story)")]
+
+
+def _run(work: Callable[[], Any]) -> Any:
+    try:
+        return asyncio.run(work())
+    except CliError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _duration(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+async def _follow(
+    settings: AccessSettings,
+    request_id: str,
+    start: int,
+    timeout: float,
+    key: PrivateKey | None,
+    *,
+    until_active: bool,
+) -> int:
+    """Print the request's story from `start`; with `until_active`, stop once it is active (printing
+    the credentials). Returns the exit code."""
+
+    async def read() -> int:
+        async with Story(settings, request_id) as story:
+            async for event in story.events(start=start, follow=True):
+                # while waiting for credentials, standard output is kept for them alone
+                typer.echo(f"{_local(event.occurred_at)}  {describe(event)}", err=until_active)
+                if isinstance(event, GrantActivated) and until_active:
+                    if event.sealed_credentials and key is not None:
+                        print(json.dumps(open_credentials(key, event.sealed_credentials), indent=2))
+                    return 0
+                if event.type in FINAL:
+                    return EXIT_ENDED if until_active else 0
+        return 0
+
+    try:
+        return await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        typer.echo(
+            f"still waiting after {timeout:.0f}s;"
+            f" follow it with: latchkey-access status {request_id} --follow",
+            err=True,
+        )
+        return EXIT_TIMEOUT
+
+
+@cli.command()
+def request(
+    integration: Annotated[str, typer.Argument(help="Integration id, e.g. appdb")],
+    resource: Annotated[str, typer.Argument(help="Resource name, e.g. schema:appdb.public")],
+    permission: Annotated[str, typer.Argument(help="Permission (template) name, e.g. readonly")],
+    duration: Annotated[
+        str | None, typer.Option("--for", help="How long: 30m, 1h, 1h30m, 2d (default: the flow's)")
+    ] = None,
+    justification: Annotated[
+        str | None, typer.Option("--justification", "-j", help="Why you need it")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Follow the request until it is active or has ended")
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait follows the request")] = 900.0,
+    id_token_file: TokenFile = None,
+) -> None:
+    """Ask for PERMISSION on RESOURCE of INTEGRATION.
+
+    With --wait (the default) each step is printed to standard error as it happens, and once the grant
+    is active the credentials it issued are printed as JSON on standard output (and nowhere else).
+    With --no-wait only the request id is printed, on standard output.
+
+    Exit status: 0 active (or submitted, with --no-wait), 1 ended without access, 2 usage or
+    connection error, 4 still pending after --timeout."""
+    seconds = _duration(duration, "--for")
+    settings = _settings()
+
+    async def work() -> int:
+        token = id_token(settings, id_token_file)
+        key = load_key(settings.key_file, create=True)
+        request_id = str(uuid7())
+        event = RequestSubmitted(
+            request_id=request_id,
+            id_token=token,
+            integration_id=integration,
+            resource=resource,
+            permission=permission,
+            duration_seconds=seconds,
+            justification=justification,
+            requester_public_key=public_key(key),
+            producer=settings.service_name,
+            correlation_id=request_id,
+        )
+        async with Story(settings, request_id) as story:
+            start = await story.end()  # its story starts after what is written now
+        await publish(settings, event)
+        if not wait:
+            typer.echo(request_id)  # for scripts: the only thing on standard output
+            return 0
+        typer.echo(f"request {request_id} submitted", err=True)
+        return await _follow(settings, request_id, start, timeout, key, until_active=True)
+
+    code = _run(work)
+    raise typer.Exit(code)
+
+
+def _act(build: Callable[[str, str], Event], request_id: str, id_token_file: Path | None, done: str) -> None:
+    settings = _settings()
+
+    async def work() -> None:
+        await publish(settings, build(request_id, id_token(settings, id_token_file)))
+
+    _run(work)
+    typer.echo(f"{done}; the outcome shows in: latchkey-access status {request_id}", err=True)
+
+
+@cli.command()
+def approve(
+    request_id: Annotated[str, typer.Argument(help="The request to approve")],
+    reason: Reason = None,
+    id_token_file: TokenFile = None,
+) -> None:
+    """Approve the current step of a pending request (or a pending extension) as its reviewer."""
+    _act(
+        lambda rid, token: ReviewApproved(request_id=rid, id_token=token, reason=reason, correlation_id=rid),
+        request_id,
+        id_token_file,
+        "approval sent",
+    )
+
+
+@cli.command()
+def deny(
+    request_id: Annotated[str, typer.Argument(help="The request to deny")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (the requester reads it)")],
+    id_token_file: TokenFile = None,
+) -> None:
+    """Deny a pending request (or a pending extension) as its reviewer; that ends it."""
+    _act(
+        lambda rid, token: ReviewDenied(request_id=rid, id_token=token, reason=reason, correlation_id=rid),
+        request_id,
+        id_token_file,
+        "denial sent",
+    )
+
+
+@cli.command()
+def cancel(
+    request_id: Annotated[str, typer.Argument(help="Your pending request")],
+    reason: Reason = None,
+    id_token_file: TokenFile = None,
+) -> None:
+    """Withdraw your request while it is still pending."""
+    _act(
+        lambda rid, token: CancelRequested(request_id=rid, id_token=token, reason=reason, correlation_id=rid),
+        request_id,
+        id_token_file,
+        "cancel sent",
+    )
+
+
+@cli.command()
+def extend(
+    request_id: Annotated[str, typer.Argument(help="Your active grant's request")],
+    by: Annotated[str, typer.Option("--by", help="How much longer: 30m, 1h, ...")],
+    justification: Annotated[str | None, typer.Option("--justification", "-j", help="Why")] = None,
+    id_token_file: TokenFile = None,
+) -> None:
+    """Ask to keep an active grant longer; the flow's extension policy decides (it may need approval)."""
+    seconds = _duration(by, "--by")
+    assert seconds is not None
+    _act(
+        lambda rid, token: ExtensionRequested(
+            request_id=rid,
+            id_token=token,
+            extra_seconds=seconds,
+            justification=justification,
+            correlation_id=rid,
+        ),
+        request_id,
+        id_token_file,
+        "extension asked",
+    )
+
+
+@cli.command()
+def revoke(
+    request_id: Annotated[str, typer.Argument(help="The active grant's request")],
+    reason: Reason = None,
+    id_token_file: TokenFile = None,
+) -> None:
+    """End an active grant now (its requester, or an admin)."""
+    _act(
+        lambda rid, token: RevokeRequested(request_id=rid, id_token=token, reason=reason, correlation_id=rid),
+        request_id,
+        id_token_file,
+        "revoke asked",
+    )
+
+
+@cli.command()
+def status(
+    request_id: Annotated[str, typer.Argument(help="The request")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the story ends")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --follow waits")] = 3600.0,
+) -> None:
+    """Print the request's story from the lifecycle topic, one line per step.
+
+    Exit status: 0 found (with --follow: the story ended), 1 no event for that id (yet), 2 usage or
+    connection error, 4 --follow timed out."""
+    settings = _settings()
+
+    async def work() -> int:
+        if follow:
+            return await _follow(settings, request_id, 0, timeout, None, until_active=False)
+        seen = 0
+        async with Story(settings, request_id) as story:
+            async for event in story.events(follow=False):
+                seen += 1
+                typer.echo(f"{_local(event.occurred_at)}  {describe(event)}")
+        if not seen:
+            typer.echo(f"no events for {request_id} (yet)", err=True)
+            return EXIT_ENDED
+        return 0
+
+    raise typer.Exit(_run(work))
+
+
+@cli.command()
+def credentials(request_id: Annotated[str, typer.Argument(help="Your active grant's request")]) -> None:
+    """Print the credentials your grant issued (JSON), opened with your key."""
+    settings = _settings()
+
+    async def work() -> int:
+        key = load_key(settings.key_file, create=False)
+        activated: GrantActivated | None = None
+        async with Story(settings, request_id) as story:
+            async for event in story.events(follow=False):
+                if isinstance(event, GrantActivated):
+                    activated = event
+        if activated is None:
+            raise CliError(f"{request_id} has no active grant (see: latchkey-access status {request_id})")
+        if not activated.sealed_credentials:
+            raise CliError("this grant issued no credentials (the integration grants to your own identity)")
+        print(json.dumps(open_credentials(key, activated.sealed_credentials), indent=2))
+        return 0
+
+    raise typer.Exit(_run(work))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()
