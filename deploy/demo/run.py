@@ -150,14 +150,12 @@ def audit_table(running: RunningLatchkey, request_id: str) -> Table:
     return table
 
 
-async def cli_status(running: RunningLatchkey, request_id: str) -> None:
-    """The first story again, as a person at a terminal sees it (docs/requesting-access.md)."""
-    console.rule("[bold]The same story from a terminal")
-    console.print(f"[dim]$ latchkey-access status {request_id}[/dim]")
+async def terminal(running: RunningLatchkey, *command: str) -> None:
+    """Run a Latchkey console script against the demo system and show it as a terminal would."""
+    console.print(f"[dim]$ {' '.join(command)}[/dim]")
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "latchkey-access"),
-        "status",
-        request_id,
+        str(Path(sys.executable).parent / command[0]),
+        *command[1:],
         env={
             **os.environ,
             "LATCHKEY_KAFKA_BOOTSTRAP": running.bootstrap,
@@ -167,9 +165,9 @@ async def cli_status(running: RunningLatchkey, request_id: str) -> None:
         stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(process.communicate(), 60)
-    console.print(output.decode().rstrip(), markup=False, highlight=False)
+    console.print(output.decode().rstrip(), markup=False, highlight=False, soft_wrap=True)
     if process.returncode != 0:
-        raise RuntimeError(f"latchkey-access status exited {process.returncode}")
+        raise RuntimeError(f"{command[0]} exited {process.returncode}")
 
 
 async def demo(seconds: int) -> None:
@@ -198,7 +196,9 @@ async def demo(seconds: int) -> None:
                 console.rule("[bold]The audit trail: the lifecycle topic alone")
                 console.print(audit_table(running, first))
                 console.print(audit_table(running, second))
-                await cli_status(running, first)
+                console.rule("[bold]The same, from a terminal (docs/requesting-access.md, docs/audit.md)")
+                await terminal(running, "latchkey-access", "status", first)
+                await terminal(running, "latchkey-audit", "report")
             step("services stopped, demo databases dropped")
     finally:
         await asyncio.to_thread(handle.stop)

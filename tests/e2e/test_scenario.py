@@ -237,28 +237,37 @@ async def test_two_step_manual_flow_grants_only_after_both_approvals(latchkey: R
     # only the automatic story is one unbroken trace from the requester's frontend to the revoke.
 
 
-async def _access_cli(
-    running: RunningLatchkey, key_file: Path, who: tuple[str, str], *args: str
-) -> tuple[int, str, str]:
-    """Run the installed `latchkey-access` console script as `who`; (exit status, stdout, stderr)."""
-    env = {
-        **os.environ,
-        "LATCHKEY_KAFKA_BOOTSTRAP": running.bootstrap,
-        "LATCHKEY_TOPIC_PREFIX": running.prefix,
-        "LATCHKEY_ID_TOKEN": running.token(who),
-        "LATCHKEY_KEY_FILE": str(key_file),
-        "COLUMNS": "200",
-    }
+async def _tool(running: RunningLatchkey, program: str, *args: str, **env: str) -> tuple[int, str, str]:
+    """Run an installed console script against the running system; (exit status, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "latchkey-access"),
+        str(Path(sys.executable).parent / program),
         *args,
-        env=env,
+        env={
+            **os.environ,
+            "LATCHKEY_KAFKA_BOOTSTRAP": running.bootstrap,
+            "LATCHKEY_TOPIC_PREFIX": running.prefix,
+            "COLUMNS": "200",
+            **env,
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def _access_cli(
+    running: RunningLatchkey, key_file: Path, who: tuple[str, str], *args: str
+) -> tuple[int, str, str]:
+    """`latchkey-access` as `who` (their ID token, their key file)."""
+    return await _tool(
+        running,
+        "latchkey-access",
+        *args,
+        LATCHKEY_ID_TOKEN=running.token(who),
+        LATCHKEY_KEY_FILE=str(key_file),
+    )
 
 
 async def test_a_requester_gets_uses_and_gives_back_access_with_the_cli(
@@ -306,6 +315,36 @@ async def test_a_requester_gets_uses_and_gives_back_access_with_the_cli(
     assert "denied" in err and "superuser" in err, err
 
 
+async def test_reviews_and_cancel_through_the_cli_are_judged_by_flow_engine(
+    latchkey: RunningLatchkey, tmp_path: Path
+) -> None:
+    """--no-wait prints only the id; the requester approving their own request is refused (the line
+    says why); a cancel ends the pending request, and `status --follow` returns when it has."""
+    key = tmp_path / "dave.key"
+    integration, resource = latchkey.system.integration_id, latchkey.resource
+    code, out, err = await _access_cli(
+        latchkey, key, DAVE, "request", integration, resource, "readwrite", "--for", "10m", "--no-wait"
+    )
+    assert code == 0, err
+    request_id = out.strip()
+    await latchkey.wait_for_type(request_id, "access.request.created", 30)
+
+    code, _, err = await _access_cli(latchkey, key, DAVE, "approve", request_id, "-r", "it's me")
+    assert code == 0, err
+    await latchkey.wait_for_type(request_id, "access.review.refused", 30)
+    code, _, err = await _access_cli(latchkey, key, DAVE, "cancel", request_id, "-r", "not needed after all")
+    assert code == 0, err
+    code, out, err = await _access_cli(
+        latchkey, key, DAVE, "status", request_id, "--follow", "--timeout", "60"
+    )
+    assert code == 0, f"{out}\n{err}"
+    lines = out.splitlines()
+    assert "needs approval" in lines[0], out
+    assert any("review refused" in line for line in lines), out
+    assert "cancelled" in lines[-1] and "not needed after all" in lines[-1], out
+    assert "access.grant.requested" not in latchkey.lifecycle.types(request_id)
+
+
 async def test_lifecycle_topic_alone_tells_each_story(latchkey: RunningLatchkey) -> None:
     """An auditor with nothing but access.lifecycle.v1 can rebuild who got what, approved by whom,
     for how long, and when it ended — here, for every request the scenario made."""
@@ -335,6 +374,29 @@ async def test_lifecycle_topic_alone_tells_each_story(latchkey: RunningLatchkey)
         if activated:
             assert activated[0].requester_id == created.requester_id
             assert events[-1].type in ("access.credential.rotated", "access.grant.revoked")
+
+    # latchkey-audit rebuilds the same stories from the topic, one record each
+    code, out, err = await _tool(latchkey, "latchkey-audit", "report", "--format", "json")
+    assert code == 0, err
+    records = {r["request_id"]: r for r in json.loads(out)}
+    assert set(records) == set(stories), err
+    for request_id, events in stories.items():
+        record, first = records[request_id], events[0]
+        granted = next((e for e in events if isinstance(e, GrantActivated)), None)
+        if granted is not None:
+            assert isinstance(first, RequestCreated)
+            assert record["outcome"] == "revoked" and record["requester_id"] == first.requester_id
+            assert (record["resource"], record["permission"]) == (first.resource, first.permission)
+            assert record["activated_at"] == granted.occurred_at.isoformat()
+            assert record["held_for_seconds"] > 0 and record["credential_rotated"]
+            approved = next(e for e in events if isinstance(e, RequestApproved))
+            assert record["approver_ids"] == approved.approver_ids
+        else:
+            assert record["activated_at"] is None and record["outcome"] in ("denied", "cancelled", "rejected")
+    denied_at_submission = [r for r in records.values() if r["permission"] == "superuser"]
+    if denied_at_submission:  # the CLI test's request no flow allows: who asked for what is still there
+        assert denied_at_submission[0]["requester_id"] == "u-bob"
+        assert denied_at_submission[0]["outcome"] == "denied"
 
 
 def test_every_hop_continues_the_requests_trace(latchkey: RunningLatchkey) -> None:

@@ -42,6 +42,11 @@ class RequestRejected(Event):
     request_id: Identifier
     code: str = Field(max_length=64, description="Machine-readable, e.g. invalid_token")
     reason: Reason
+    # What was asked (the asker is not named: their token did not prove who they are). Absent from
+    # events written before these fields existed.
+    integration_id: str | None = Field(default=None, max_length=128)
+    resource: str | None = Field(default=None, max_length=512)
+    permission: str | None = Field(default=None, max_length=128)
 
 
 class ReviewRecorded(Event):
@@ -96,6 +101,12 @@ class RequestDenied(Event):
     request_id: Identifier
     reason: Reason
     denied_by: Identifier | None = None
+    # Set when the request is denied as it is submitted (no Access Flow allows it), so the story
+    # still says who asked for what; a later denial follows its RequestCreated, which says it.
+    requester_id: Identifier | None = None
+    integration_id: str | None = Field(default=None, max_length=128)
+    resource: str | None = Field(default=None, max_length=512)
+    permission: str | None = Field(default=None, max_length=128)
 
 
 class RequestCancelled(Event):

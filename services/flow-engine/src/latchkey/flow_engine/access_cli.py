@@ -29,9 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka import TopicPartition
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 from pydantic import Field, SecretStr, ValidationError
@@ -49,9 +47,19 @@ from latchkey.contracts import (
     RevokeRequested,
     uuid7,
 )
+from latchkey.contracts.audit import FINAL_TYPES
 from latchkey.runtime import ServiceSettings
 from latchkey.runtime.kafka import make_producer, partition_for
 
+from .cli_support import (
+    CONNECT_SECONDS,
+    KAFKA_ERRORS,
+    CliError,
+    reader,
+    run_cli,
+    topic_partitions,
+    unreachable,
+)
 from .domain.flow import format_duration, parse_duration
 
 cli = typer.Typer(
@@ -62,16 +70,6 @@ cli = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
 )
-
-FINAL = {
-    "access.request.rejected",
-    "access.request.denied",
-    "access.request.cancelled",
-    "access.request.expired",
-    "access.grant.failed",
-    "access.grant.revoked",
-}
-"""Event types after which a request's story has ended."""
 
 EXIT_ENDED = 1
 """The request ended without access (rejected, denied, cancelled, expired, failed, revoked)."""
@@ -87,10 +85,6 @@ class AccessSettings(ServiceSettings):
         default=Path("~/.config/latchkey/requester.key"),
         description="Your X25519 key (base64); credentials are sealed to its public half",
     )
-
-
-class CliError(Exception):
-    """Something the person at the terminal can fix; printed without a traceback."""
 
 
 def _settings() -> AccessSettings:
@@ -215,14 +209,14 @@ def _local(moment: datetime) -> str:
 async def publish(settings: AccessSettings, event: Event) -> None:
     producer = make_producer(settings, linger_ms=0, request_timeout_ms=15_000)
     try:
-        await asyncio.wait_for(producer.start(), 20)
+        await asyncio.wait_for(producer.start(), CONNECT_SECONDS)
         await producer.send_and_wait(
             settings.topic(REQUESTS.name),
             event.model_dump_json().encode(),
             key=REQUESTS.key_of(event).encode(),
         )
-    except (TimeoutError, OSError, KafkaError) as exc:
-        raise CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc or 'timed out'}") from None
+    except KAFKA_ERRORS as exc:
+        raise unreachable(settings, exc) from None
     finally:
         await producer.stop()
 
@@ -234,39 +228,20 @@ class Story:
         self._settings = settings
         self._request_id = request_id
         self._topic = settings.topic(LIFECYCLE.name)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap.split(","),
-            client_id=f"{settings.service_name}-{settings.instance_id}",
-            enable_auto_commit=False,
-            group_id=None,
-        )
         self._partition: TopicPartition | None = None
 
     async def __aenter__(self) -> Story:
+        partitions = await topic_partitions(self._settings, self._topic)
+        self._consumer = reader(self._settings)
         try:
-            await asyncio.wait_for(self._consumer.start(), 20)
-            partitions = await self._partitions()
-        except (TimeoutError, OSError, KafkaError) as exc:
+            await asyncio.wait_for(self._consumer.start(), CONNECT_SECONDS)
+        except KAFKA_ERRORS as exc:
             await self._consumer.stop()
-            raise CliError(
-                f"cannot reach Kafka at {self._settings.kafka_bootstrap}: {exc or 'timed out'}"
-            ) from None
-        if not partitions:
-            await self._consumer.stop()
-            raise CliError(f"topic {self._topic} does not exist: is LATCHKEY_TOPIC_PREFIX right?")
+            raise unreachable(self._settings, exc) from None
         number = partition_for(self._request_id.encode(), len(partitions))
         self._partition = TopicPartition(self._topic, number)
         self._consumer.assign([self._partition])
         return self
-
-    async def _partitions(self) -> list[int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap.split(","))
-        await asyncio.wait_for(admin.start(), 20)
-        try:
-            described = await admin.describe_topics([self._topic])
-        finally:
-            await admin.close()
-        return [p["partition"] for t in described if t.get("error_code") == 0 for p in t["partitions"]]
 
     async def __aexit__(self, *exc: object) -> None:
         await self._consumer.stop()
@@ -297,7 +272,7 @@ class Story:
                 except (ValidationError, ValueError):
                     continue  # malformed: the topic's consumers dead-letter it; the story goes on
                 yield event
-                if follow and event.type in FINAL:
+                if follow and event.type in FINAL_TYPES:
                     return
 
 
@@ -307,14 +282,6 @@ TokenFile = Annotated[
     Path | None, typer.Option("--id-token-file", help="File with your OIDC ID token (else LATCHKEY_ID_TOKEN)")
 ]
 Reason = Annotated[str | None, typer.Option("--reason", "-r", help="Why (recorded in the audit story)")]
-
-
-def _run(work: Callable[[], Any]) -> Any:
-    try:
-        return asyncio.run(work())
-    except CliError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
 
 
 def _duration(value: str | None, option: str) -> int | None:
@@ -347,7 +314,7 @@ async def _follow(
                     if event.sealed_credentials and key is not None:
                         print(json.dumps(open_credentials(key, event.sealed_credentials), indent=2))
                     return 0
-                if event.type in FINAL:
+                if event.type in FINAL_TYPES:
                     return EXIT_ENDED if until_active else 0
         return 0
 
@@ -415,7 +382,7 @@ def request(
         typer.echo(f"request {request_id} submitted", err=True)
         return await _follow(settings, request_id, start, timeout, key, until_active=True)
 
-    code = _run(work)
+    code = run_cli(work)
     raise typer.Exit(code)
 
 
@@ -425,7 +392,7 @@ def _act(build: Callable[[str, str], Event], request_id: str, id_token_file: Pat
     async def work() -> None:
         await publish(settings, build(request_id, id_token(settings, id_token_file)))
 
-    _run(work)
+    run_cli(work)
     typer.echo(f"{done}; the outcome shows in: latchkey-access status {request_id}", err=True)
 
 
@@ -540,7 +507,7 @@ def status(
             return EXIT_ENDED
         return 0
 
-    raise typer.Exit(_run(work))
+    raise typer.Exit(run_cli(work))
 
 
 @cli.command()
@@ -562,7 +529,7 @@ def credentials(request_id: Annotated[str, typer.Argument(help="Your active gran
         print(json.dumps(open_credentials(key, activated.sealed_credentials), indent=2))
         return 0
 
-    raise typer.Exit(_run(work))
+    raise typer.Exit(run_cli(work))
 
 
 def main() -> None:

@@ -407,12 +407,21 @@ class FlowEngine:
         outcome: Outcome,
     ) -> AccessRequest | None:
         envelope = {"producer": PRODUCER, "correlation_id": event.request_id, "causation_id": event.event_id}
+        asked = {
+            "integration_id": event.integration_id,
+            "resource": event.resource,
+            "permission": event.permission,
+        }
         if isinstance(identity, InvalidToken):
             outcome.add(
                 None,
                 [
                     RequestRejected(
-                        request_id=event.request_id, code=identity.code, reason=identity.reason, **envelope
+                        request_id=event.request_id,
+                        code=identity.code,
+                        reason=identity.reason,
+                        **asked,
+                        **envelope,
                     )
                 ],
             )
@@ -425,6 +434,7 @@ class FlowEngine:
                         request_id=event.request_id,
                         code="unknown_user",
                         reason=_unknown(identity),
+                        **asked,
                         **envelope,
                     )
                 ],
@@ -441,7 +451,14 @@ class FlowEngine:
         resource = resources.get((event.integration_id, event.resource))
         match = match_request(person, ask, resource, flows)
         if isinstance(match, NoMatch):
-            outcome.add(None, [RequestDenied(request_id=event.request_id, reason=match.reason, **envelope)])
+            denied = RequestDenied(
+                request_id=event.request_id,
+                reason=match.reason,
+                requester_id=person.user_id,
+                **asked,
+                **envelope,
+            )
+            outcome.add(None, [denied])
             return None
         assert resource is not None  # a match needs the resource
         request, events = AccessRequest.create(

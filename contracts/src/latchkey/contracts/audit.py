@@ -1,0 +1,220 @@
+"""Who had what access, when, approved by whom: one record per request, rebuilt from the events of
+`access.lifecycle.v1` alone (no database, no other topic).
+
+`AccessLedger.add(event)` takes the events in topic order (within a request's key the log order is the
+causal order); `records()` gives one `AccessRecord` per request. A story whose start is missing (the
+topic's retention ended it) is kept, marked `complete=False`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .envelope import Event
+from .lifecycle import (
+    CredentialRotated,
+    GrantActivated,
+    GrantExtended,
+    GrantFailed,
+    GrantRevoked,
+    GrantRevokeOverdue,
+    GrantRevoking,
+    RequestApproved,
+    RequestCancelled,
+    RequestCreated,
+    RequestDenied,
+    RequestExpired,
+    RequestRejected,
+    ReviewRecorded,
+)
+
+OUTCOMES = (
+    "pending",
+    "granting",
+    "active",
+    "revoking",
+    "revoke_overdue",
+    "revoked",
+    "denied",
+    "rejected",
+    "cancelled",
+    "expired",
+    "failed",
+)
+"""Where a request's story stands; the last six are final."""
+
+FINAL_TYPES = frozenset(
+    {
+        "access.request.rejected",
+        "access.request.denied",
+        "access.request.cancelled",
+        "access.request.expired",
+        "access.grant.failed",
+        "access.grant.revoked",
+    }
+)
+"""Lifecycle event types after which a request's story has ended."""
+
+HELD_ACCESS = ("active", "revoking", "revoke_overdue")
+"""Outcomes in which the access may still work on the target."""
+
+
+@dataclass
+class AccessRecord:
+    """One request's story, summed up."""
+
+    request_id: str
+    outcome: str = "pending"
+    requester_id: str | None = None
+    requester_email: str | None = None
+    integration_id: str | None = None
+    resource: str | None = None
+    permission: str | None = None
+    flow_name: str | None = None
+    justification: str | None = None
+    requested_at: datetime | None = None
+    automatic: bool | None = None
+    approver_ids: list[str] = field(default_factory=list)
+    """Who approved the request (not its extensions: see `extended_by`)."""
+    extended_by: list[str] = field(default_factory=list)
+    activated_at: datetime | None = None
+    expires_at: datetime | None = None
+    """When the access was due to end (after every extension)."""
+    ended_at: datetime | None = None
+    """When the story reached its final outcome (for a grant: revocation confirmed)."""
+    end_reason: str | None = None
+    credential_rotated: bool = False
+    complete: bool = True
+    """False when the story's start is missing (e.g. compacted or deleted from the topic)."""
+
+    @property
+    def held_for_seconds(self) -> float | None:
+        """How long the access was in force: activation until confirmed revocation (None if never
+        activated, or still held)."""
+        if self.activated_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.activated_at).total_seconds()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "outcome": self.outcome,
+            "requester_id": self.requester_id,
+            "requester_email": self.requester_email,
+            "integration_id": self.integration_id,
+            "resource": self.resource,
+            "permission": self.permission,
+            "flow_name": self.flow_name,
+            "justification": self.justification,
+            "requested_at": _iso(self.requested_at),
+            "automatic": self.automatic,
+            "approver_ids": self.approver_ids,
+            "extended_by": self.extended_by,
+            "activated_at": _iso(self.activated_at),
+            "expires_at": _iso(self.expires_at),
+            "ended_at": _iso(self.ended_at),
+            "held_for_seconds": self.held_for_seconds,
+            "end_reason": self.end_reason,
+            "credential_rotated": self.credential_rotated,
+            "complete": self.complete,
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+class AccessLedger:
+    """Folds lifecycle events into one `AccessRecord` per request."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, AccessRecord] = {}
+        self._seen: set[Any] = set()
+
+    def records(self) -> list[AccessRecord]:
+        """Every request seen, in the order its story started."""
+        return list(self._records.values())
+
+    def add(self, event: Event) -> None:
+        request_id = getattr(event, "request_id", None)
+        if request_id is None:
+            return
+        if event.event_id in self._seen:  # a relay's at-least-once repeat
+            return
+        self._seen.add(event.event_id)
+        record = self._records.get(request_id)
+        if record is None:
+            record = self._records[request_id] = AccessRecord(
+                request_id, complete=isinstance(event, RequestCreated | RequestDenied | RequestRejected)
+            )
+        self._apply(record, event)
+
+    def _apply(self, record: AccessRecord, event: Event) -> None:
+        at = event.occurred_at
+        match event:
+            case RequestCreated():
+                record.requester_id, record.requester_email = event.requester_id, event.requester_email
+                record.integration_id, record.resource = event.integration_id, event.resource
+                record.permission, record.flow_name = event.permission, event.flow_name
+                record.justification, record.automatic = event.justification, event.automatic
+                record.requested_at = at
+            case RequestRejected():
+                _asked(record, event.integration_id, event.resource, event.permission)
+                record.requested_at = record.requested_at or at
+                _end(record, "rejected", at, f"{event.code}: {event.reason}")
+            case RequestDenied():
+                record.requester_id = record.requester_id or event.requester_id
+                _asked(record, event.integration_id, event.resource, event.permission)
+                record.requested_at = record.requested_at or at
+                by = f" (by {event.denied_by})" if event.denied_by else ""
+                _end(record, "denied", at, event.reason + by)
+            case RequestApproved():
+                record.approver_ids = list(event.approver_ids)
+                record.automatic = event.automatic
+                record.outcome = "granting"
+            case ReviewRecorded():
+                if event.extension and event.step_complete and event.reviewer_id not in record.extended_by:
+                    record.extended_by.append(event.reviewer_id)
+            case GrantActivated():
+                record.activated_at, record.expires_at = at, event.expires_at
+                record.outcome = "active"
+            case GrantExtended():
+                record.expires_at = event.expires_at
+                for approver in event.approver_ids:
+                    if approver not in record.extended_by:
+                        record.extended_by.append(approver)
+            case GrantRevoking():
+                if record.outcome != "revoke_overdue":
+                    record.outcome = "revoking"
+                if event.reason != "retry":
+                    record.end_reason = event.reason
+            case GrantRevokeOverdue():
+                record.outcome = "revoke_overdue"
+            case GrantRevoked():
+                _end(record, "revoked", at, event.reason)
+            case GrantFailed():
+                _end(record, "failed", at, event.reason)
+            case RequestCancelled():
+                _end(record, "cancelled", at, event.reason)
+            case RequestExpired():
+                _end(record, "expired", at, event.reason)
+            case CredentialRotated():
+                record.credential_rotated = True
+            # The rest (reviews or actions refused, extensions asked or denied, grant requested, revoke
+            # attempts failed) is part of the story, not of its summary.
+
+
+def _asked(
+    record: AccessRecord, integration_id: str | None, resource: str | None, permission: str | None
+) -> None:
+    record.integration_id = record.integration_id or integration_id
+    record.resource = record.resource or resource
+    record.permission = record.permission or permission
+
+
+def _end(record: AccessRecord, outcome: str, at: datetime, reason: str | None) -> None:
+    record.outcome, record.ended_at = outcome, at
+    if reason is not None:
+        record.end_reason = reason

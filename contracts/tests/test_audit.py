@@ -1,0 +1,162 @@
+"""The audit ledger: one record per request from lifecycle events alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from latchkey.contracts import (
+    LIFECYCLE,
+    CredentialRotated,
+    GrantActivated,
+    GrantExtended,
+    GrantRequested,
+    GrantRevoked,
+    GrantRevokeFailed,
+    GrantRevokeOverdue,
+    GrantRevoking,
+    RequestApproved,
+    RequestCreated,
+    RequestDenied,
+    RequestRejected,
+    ReviewRecorded,
+)
+from latchkey.contracts.audit import AccessLedger
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def created(request_id: str, requester: str = "u-bob", automatic: bool = True) -> RequestCreated:
+    return RequestCreated(
+        request_id=request_id,
+        requester_id=requester,
+        requester_email=f"{requester[2:]}@example.com",
+        integration_id="appdb",
+        resource="schema:appdb.public",
+        permission="readonly",
+        duration_seconds=3600,
+        justification="ticket 4711",
+        flow_name="appdb-readonly",
+        automatic=automatic,
+        occurred_at=at(0),
+    )
+
+
+def fold(*events: object) -> AccessLedger:
+    ledger = AccessLedger()
+    for event in events:
+        # through JSON, as an auditor reads them off the topic
+        ledger.add(LIFECYCLE.parse(event.model_dump_json()))  # type: ignore[attr-defined]
+    return ledger
+
+
+def test_a_reviewed_grant_that_was_extended_revoked_and_rotated() -> None:
+    end = at(3600 + 1800)
+    ledger = fold(
+        created("r1", automatic=False),
+        ReviewRecorded(
+            request_id="r1", reviewer_id="u-carol", step=0, step_complete=True, occurred_at=at(60)
+        ),
+        RequestApproved(request_id="r1", approver_ids=["u-carol", "u-alice"], occurred_at=at(120)),
+        GrantRequested(request_id="r1", connector_id="c", command_id="k1", attempt=1, occurred_at=at(120)),
+        GrantActivated(
+            request_id="r1",
+            requester_id="u-bob",
+            connector_id="c",
+            integration_id="appdb",
+            expires_at=at(3720),
+            sealed_credentials="c2VhbGVk",
+            occurred_at=at(121),
+        ),
+        ReviewRecorded(
+            request_id="r1",
+            reviewer_id="u-dave",
+            step=0,
+            step_complete=True,
+            extension=True,
+            occurred_at=at(900),
+        ),
+        GrantExtended(request_id="r1", expires_at=end, approver_ids=["u-dave"], occurred_at=at(900)),
+        GrantRevoking(
+            request_id="r1", connector_id="c", command_id="k2", attempt=1, reason="expired", confirm_by=end
+        ),
+        GrantRevokeFailed(request_id="r1", attempt=1, reason="target down", occurred_at=end),
+        GrantRevoking(
+            request_id="r1", connector_id="c", command_id="k3", attempt=2, reason="retry", confirm_by=end
+        ),
+        GrantRevoked(request_id="r1", reason="expired", occurred_at=end + timedelta(seconds=30)),
+        CredentialRotated(request_id="r1", occurred_at=end + timedelta(seconds=31)),
+    )
+    [record] = ledger.records()
+    assert record.outcome == "revoked" and record.end_reason == "expired"
+    assert (record.requester_id, record.requester_email) == ("u-bob", "bob@example.com")
+    assert (record.integration_id, record.resource, record.permission) == (
+        "appdb",
+        "schema:appdb.public",
+        "readonly",
+    )
+    assert record.approver_ids == ["u-carol", "u-alice"] and record.automatic is False
+    assert record.extended_by == ["u-dave"]
+    assert record.activated_at == at(121) and record.expires_at == end
+    assert record.held_for_seconds == (end + timedelta(seconds=30) - at(121)).total_seconds()
+    assert record.credential_rotated and record.complete
+    assert "c2VhbGVk" not in str(record.as_dict()), "the sealed credentials are not part of the record"
+
+
+def test_denied_at_submission_still_says_who_asked_for_what() -> None:
+    ledger = fold(
+        RequestDenied(
+            request_id="r2",
+            reason="no Access Flow lets u-bob request superuser on appdb",
+            requester_id="u-bob",
+            integration_id="appdb",
+            resource="schema:appdb.public",
+            permission="superuser",
+            occurred_at=at(5),
+        ),
+        RequestRejected(
+            request_id="r3", code="invalid_token", reason="expired", permission="readonly", occurred_at=at(6)
+        ),
+    )
+    denied, rejected = ledger.records()
+    assert (denied.outcome, denied.requester_id, denied.permission) == ("denied", "u-bob", "superuser")
+    assert denied.requested_at == denied.ended_at == at(5) and denied.activated_at is None
+    assert rejected.outcome == "rejected" and rejected.requester_id is None
+    assert rejected.end_reason == "invalid_token: expired" and rejected.permission == "readonly"
+
+
+def test_an_overdue_revocation_stays_visible_until_confirmed() -> None:
+    ledger = fold(
+        created("r4"),
+        RequestApproved(request_id="r4", automatic=True),
+        GrantActivated(
+            request_id="r4", requester_id="u-bob", connector_id="c", integration_id="appdb", expires_at=at(60)
+        ),
+        GrantRevoking(
+            request_id="r4",
+            connector_id="c",
+            command_id="k",
+            attempt=1,
+            reason="requested",
+            confirm_by=at(70),
+        ),
+        GrantRevokeOverdue(request_id="r4", attempts=5, reason="connector unreachable"),
+        GrantRevoking(
+            request_id="r4", connector_id="c", command_id="k", attempt=6, reason="retry", confirm_by=at(90)
+        ),
+    )
+    [record] = ledger.records()
+    assert record.outcome == "revoke_overdue" and record.ended_at is None and record.held_for_seconds is None
+    assert record.end_reason == "requested"
+
+
+def test_repeats_are_folded_once_and_a_story_without_its_start_is_marked() -> None:
+    approved = RequestApproved(request_id="r5", approver_ids=["u-carol"])
+    revoked = GrantRevoked(request_id="r6", reason="expired")
+    ledger = fold(created("r5"), approved, approved, revoked)
+    first, second = ledger.records()
+    assert first.approver_ids == ["u-carol"] and first.outcome == "granting" and first.complete
+    assert second.outcome == "revoked" and not second.complete and second.requester_id is None

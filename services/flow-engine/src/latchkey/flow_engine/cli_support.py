@@ -1,0 +1,69 @@
+"""What the terminal tools (`latchkey-access`, `latchkey-audit`) share: errors a person can act on,
+printed as one line with exit status 2, and the Kafka lookups they need."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import typer
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from latchkey.runtime import ServiceSettings
+
+T = TypeVar("T")
+
+KAFKA_ERRORS = (TimeoutError, OSError, KafkaError)
+"""What failing to reach or use Kafka raises."""
+
+CONNECT_SECONDS = 20
+
+
+class CliError(Exception):
+    """Something the person at the terminal can fix; printed without a traceback."""
+
+
+def unreachable(settings: ServiceSettings, exc: BaseException) -> CliError:
+    return CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc or 'timed out'}")
+
+
+def run_cli(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run `work`; a CliError becomes `error: …` on standard error and exit status 2."""
+    # aiokafka logs each failed connection attempt; the error that follows says it once, plainly
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(work())
+    except CliError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def reader(settings: ServiceSettings) -> AIOKafkaConsumer:
+    """A consumer outside any group (it commits nothing): the tools only read."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        client_id=f"{settings.service_name}-{settings.instance_id}",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+
+
+async def topic_partitions(settings: ServiceSettings, topic: str) -> list[int]:
+    """The partition numbers of `topic`; CliError when Kafka is out of reach or the topic is missing."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    try:
+        await asyncio.wait_for(admin.start(), CONNECT_SECONDS)
+        try:
+            described: list[Any] = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+    except KAFKA_ERRORS as exc:
+        raise unreachable(settings, exc) from None
+    partitions = [p["partition"] for t in described if t.get("error_code") == 0 for p in t["partitions"]]
+    if not partitions:
+        raise CliError(f"topic {topic} does not exist: is LATCHKEY_TOPIC_PREFIX right?")
+    return sorted(partitions)
