@@ -174,6 +174,12 @@ async def test_unmatched_request_is_denied_with_actionable_reason(
     assert denied["reason"].startswith(
         "no Access Flow lets groups db-admins, engineering request readonly on billing-db"
     )
+    # no RequestCreated precedes it, so the denial itself says who asked for what (for the audit)
+    assert (denied["requester_id"], denied["resource"], denied["permission"]) == (
+        "u-alice",
+        "billing-db",
+        "readonly",
+    )
     no_justification = rid()
     await bus.publish(REQUESTS, submit(idp, no_justification, "u-bob", "readwrite"))
     denied = (await bus.wait_types(no_justification, "access.request.denied"))[-1]
@@ -542,6 +548,9 @@ async def test_forged_and_expired_tokens_are_rejected(
     )
     rejected = (await bus.wait_types(forged, "access.request.rejected"))[-1]
     assert rejected["code"] == "invalid_token" and "signature" in rejected["reason"]
+    # what was asked is recorded; the asker is not (the token proved no one)
+    assert (rejected["resource"], rejected["permission"]) == ("orders-db", "readonly")
+    assert "requester_id" not in rejected
     assert (await bus.wait_types(expired, "access.request.rejected"))[-1]["code"] == "expired_token"
     assert bus.commands(forged) == [] and bus.types(forged) == ["access.request.rejected"]
 
