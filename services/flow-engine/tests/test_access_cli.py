@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from latchkey.contracts import GrantActivated, RequestRejected
 from latchkey.flow_engine.access_cli import cli, describe, load_key, open_credentials, public_key
-from latchkey.flow_engine.cli_support import CliError
+from latchkey.runtime.cli_support import CliError
 
 
 def _sealed_to(key: PrivateKey, credentials: dict[str, str]) -> str:

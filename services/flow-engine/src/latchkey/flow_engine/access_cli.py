@@ -49,9 +49,7 @@ from latchkey.contracts import (
 )
 from latchkey.contracts.audit import FINAL_TYPES
 from latchkey.runtime import ServiceSettings
-from latchkey.runtime.kafka import make_producer, partition_for
-
-from .cli_support import (
+from latchkey.runtime.cli_support import (
     CONNECT_SECONDS,
     KAFKA_ERRORS,
     CliError,
@@ -60,6 +58,8 @@ from .cli_support import (
     topic_partitions,
     unreachable,
 )
+from latchkey.runtime.kafka import make_producer, partition_for
+
 from .domain.flow import format_duration, parse_duration
 
 cli = typer.Typer(

@@ -27,8 +27,15 @@ from pydantic import ValidationError
 from latchkey.contracts import LIFECYCLE
 from latchkey.contracts.audit import HELD_ACCESS, OUTCOMES, AccessLedger, AccessRecord
 from latchkey.runtime import ServiceSettings
+from latchkey.runtime.cli_support import (
+    CONNECT_SECONDS,
+    KAFKA_ERRORS,
+    reader,
+    run_cli,
+    topic_partitions,
+    unreachable,
+)
 
-from .cli_support import CONNECT_SECONDS, KAFKA_ERRORS, reader, run_cli, topic_partitions, unreachable
 from .domain.flow import format_duration
 
 cli = typer.Typer(

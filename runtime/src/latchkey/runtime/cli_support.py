@@ -1,5 +1,5 @@
-"""What the terminal tools (`latchkey-access`, `latchkey-audit`) share: errors a person can act on,
-printed as one line with exit status 2, and the Kafka lookups they need."""
+"""What the terminal tools (`latchkey-access`, `latchkey-audit`, `latchkey-dlq`) share: errors a
+person can act on, printed as one line with exit status 2, and the Kafka lookups they need."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from latchkey.runtime import ServiceSettings
+from .settings import ServiceSettings
 
 T = TypeVar("T")
 
