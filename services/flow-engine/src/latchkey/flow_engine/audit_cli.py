@@ -142,7 +142,7 @@ def select(
     return chosen
 
 
-COLUMNS = ("requested", "requester", "access", "flow", "approved by", "held", "outcome")
+COLUMNS = ("requested", "request", "requester", "access", "flow", "approved by", "held", "outcome")
 
 
 def _row(record: AccessRecord) -> tuple[str, ...]:
@@ -164,6 +164,7 @@ def _row(record: AccessRecord) -> tuple[str, ...]:
         outcome += " [story incomplete]"
     return (
         when(record.requested_at),
+        record.request_id,
         record.requester_email or record.requester_id or "(not proven)",
         access,
         record.flow_name or "",
