@@ -15,7 +15,8 @@ from nacl.public import PrivateKey, SealedBox
 from typer.testing import CliRunner
 
 from latchkey.contracts import GrantActivated, RequestRejected
-from latchkey.flow_engine.access_cli import cli, describe, load_key, open_credentials, public_key
+from latchkey.flow_engine.access_cli import cli, load_key, open_credentials, public_key
+from latchkey.flow_engine.story import describe
 from latchkey.runtime.cli_support import CliError
 
 

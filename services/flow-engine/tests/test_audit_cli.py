@@ -82,7 +82,9 @@ def test_json_and_csv_carry_every_field_and_the_table_reads() -> None:
     table = render(records, Format.table)
     assert "u-carol, u-alice" in table and "revoked: expired" in table and "(1h)" in table
     assert "automatic" in table and "(due " in table
-    assert table.splitlines()[1].split()[2] == "r1", "the request id, for `latchkey-access approve` or a lookup"
+    assert table.splitlines()[1].split()[2] == "r1", (
+        "the request id, for `latchkey-access approve` or a lookup"
+    )
 
 
 def test_bad_input_and_an_unreachable_kafka_are_one_line_each(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,6 @@ import json
 import os
 import stat
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,7 +59,8 @@ from latchkey.runtime.cli_support import (
 )
 from latchkey.runtime.kafka import make_producer, partition_for
 
-from .domain.flow import format_duration, parse_duration
+from .domain.flow import parse_duration
+from .story import describe, local_time
 
 cli = typer.Typer(
     name="latchkey-access",
@@ -146,61 +146,6 @@ def open_credentials(key: PrivateKey, sealed: str) -> dict[str, Any]:
         return dict(json.loads(SealedBox(key).decrypt(base64.b64decode(sealed))))
     except (CryptoError, ValueError):
         raise CliError("the credentials are sealed to another key than yours (another machine?)") from None
-
-
-def describe(event: Event) -> str:
-    """One line a person reads for a lifecycle event (no secrets: sealed credentials are not shown)."""
-    e: Any = event
-    match event.type:
-        case "access.request.created":
-            how = "automatic approval" if e.automatic else "needs approval"
-            return (
-                f"requested {e.permission} on {e.resource} ({e.integration_id}) for "
-                f"{format_duration(e.duration_seconds)} under flow {e.flow_name}: {how}"
-            )
-        case "access.request.rejected":
-            return f"rejected ({e.code}): {e.reason}"
-        case "access.review.recorded":
-            done = "step complete" if e.step_complete else "step still open"
-            return f"approved by {e.reviewer_id} (step {e.step + 1}, {done})"
-        case "access.review.refused":
-            return f"review refused: {e.reason}"
-        case "access.action.refused":
-            return f"{e.action.split('.')[1]} refused ({e.code}): {e.reason}"
-        case "access.request.approved":
-            return "approved" + (" automatically" if e.automatic else f" by {', '.join(e.approver_ids)}")
-        case "access.request.denied":
-            return f"denied{' by ' + e.denied_by if e.denied_by else ''}: {e.reason}"
-        case "access.request.cancelled" | "access.request.expired":
-            return f"{event.type.rsplit('.', 1)[1]}{': ' + e.reason if e.reason else ''}"
-        case "access.grant.requested":
-            return f"granting through connector {e.connector_id} (attempt {e.attempt})"
-        case "access.grant.activated":
-            issued = ", credentials issued" if e.sealed_credentials else ""
-            return f"ACTIVE until {_local(e.expires_at)}{issued}"
-        case "access.grant.extended":
-            return f"extended until {_local(e.expires_at)}"
-        case "access.grant.extension_requested":
-            return f"extension by {format_duration(e.extra_seconds)} asked; needs: {'; '.join(e.steps)}"
-        case "access.grant.extension_denied":
-            return f"extension denied: {e.reason}"
-        case "access.grant.revoking":
-            return f"revoking ({e.reason})"
-        case "access.grant.revoked":
-            return f"revoked ({e.reason})"
-        case "access.grant.revoke_failed":
-            return f"revoke attempt {e.attempt} failed: {e.reason} (retrying)"
-        case "access.grant.revoke_overdue":
-            return f"REVOKE OVERDUE after {e.attempts} attempts: {e.reason}"
-        case "access.grant.failed":
-            return f"grant failed: {e.reason}"
-        case "access.credential.rotated":
-            return "credential rotated"
-    return event.type
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 # -- Kafka -----------------------------------------------------------------------------------------
@@ -309,7 +254,7 @@ async def _follow(
         async with Story(settings, request_id) as story:
             async for event in story.events(start=start, follow=True):
                 # while waiting for credentials, standard output is kept for them alone
-                typer.echo(f"{_local(event.occurred_at)}  {describe(event)}", err=until_active)
+                typer.echo(f"{local_time(event.occurred_at)}  {describe(event)}", err=until_active)
                 if isinstance(event, GrantActivated) and until_active:
                     if event.sealed_credentials and key is not None:
                         print(json.dumps(open_credentials(key, event.sealed_credentials), indent=2))
@@ -501,7 +446,7 @@ def status(
         async with Story(settings, request_id) as story:
             async for event in story.events(follow=False):
                 seen += 1
-                typer.echo(f"{_local(event.occurred_at)}  {describe(event)}")
+                typer.echo(f"{local_time(event.occurred_at)}  {describe(event)}")
         if not seen:
             typer.echo(f"no events for {request_id} (yet)", err=True)
             return EXIT_ENDED

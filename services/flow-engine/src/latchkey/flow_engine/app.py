@@ -58,6 +58,7 @@ from .domain.flow import AccessFlow, flow_digest
 from .domain.grant import REVOCABLE, AccessRequest, CommandWindow, GrantState, IllegalTransition, Refusal
 from .domain.identity import Person
 from .domain.matching import AccessAsk, NoMatch, match_request
+from .notify import Notifier
 from .settings import FlowEngineSettings
 from .store import FlowEngineStore
 from .tokens import Identity, InvalidToken, TokenVerifier
@@ -118,6 +119,15 @@ class FlowEngine:
             # One consumer group per topic: a rebalance of one input never pauses the others.
             self.service.subscribe(topic, handler, group_id=f"{PRODUCER}.{topic.name}")
         self.service.on_startup(self._prepare_command_topics)
+        self.notifier: Notifier | None = None
+        if settings.notify_webhook_url is not None:
+            self.notifier = Notifier(settings)
+            # its own group, from the latest event on first start: enabling it posts no history
+            self.service.subscribe(
+                LIFECYCLE, self.notifier.on_lifecycle, group_id=f"{PRODUCER}.notify", from_beginning=False
+            )
+            self.service.on_startup(self.notifier.start)
+            self.service.on_shutdown(self.notifier.stop)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _uow(self) -> UnitOfWork:

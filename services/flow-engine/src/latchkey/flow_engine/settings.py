@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr
 
 from latchkey.runtime import ServiceSettings
 from latchkey.runtime.signing import load_private_key, load_private_key_file
+
+NOTIFY_DEFAULT_EVENTS = (
+    "access.request.created",
+    "access.grant.extension_requested",
+    "access.grant.failed",
+    "access.grant.revoke_overdue",
+)
+"""What is posted unless LATCHKEY_NOTIFY_EVENTS says otherwise."""
 
 
 class FlowEngineSettings(ServiceSettings):
@@ -33,6 +42,18 @@ class FlowEngineSettings(ServiceSettings):
     )
     admin_users: list[str] = Field(
         default_factory=list, description="Users (ids or emails) that may revoke any grant"
+    )
+
+    notify_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="POST notifications here (a Slack-compatible incoming webhook or any JSON endpoint)",
+    )
+    notify_format: Literal["slack", "json"] = Field(
+        default="slack", description='slack: {"text"}; json: {"text", "event"} (the lifecycle event)'
+    )
+    notify_events: list[str] = Field(
+        default_factory=lambda: list(NOTIFY_DEFAULT_EVENTS),
+        description="Lifecycle event types to post (access.request.created only when reviewers are needed)",
     )
 
     def private_key(self) -> Ed25519PrivateKey:
