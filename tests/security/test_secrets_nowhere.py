@@ -1,7 +1,8 @@
 """No secret at rest: after a full grant → use → revoke cycle, the connector's target password (a
-canary), the credentials issued to the requester, the command-signing key and the requester's private
-key appear in no service log, no record of any topic and no row of any control-plane table — neither
-as text nor base64."""
+canary), the credentials issued to the requester, the command-signing key, the requester's private
+key and the notification webhook's URL (a refused notification went through the error path) appear in
+no service log, no record of any topic and no row of any control-plane table — neither as text nor
+base64."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from latchkey.contracts import LIFECYCLE
 from latchkey.runtime.testing import libpq_url
 from tests.support.bus import TopicReader
-from tests.support.scenario import ALICE, RunningLatchkey
+from tests.support.scenario import ALICE, DAVE, RunningLatchkey
 from tests.support.system import Requester
 
-from .conftest import CANARY_PASSWORD
+from .conftest import CANARY_HOOK_PATH, CANARY_PASSWORD
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(180)]
 
@@ -67,12 +69,22 @@ async def test_no_secret_in_any_log_topic_or_table(secured: RunningLatchkey) -> 
     activated = await secured.wait_for_type(request_id, "access.grant.activated", 60)
     credentials = alice.open_sealed(activated.sealed_credentials)  # type: ignore[attr-defined]
     await secured.wait_for_type(request_id, "access.grant.revoked", 40)
+    # a request that needs reviewers is notified; the hook refuses it, so it is dead-lettered
+    reviewed = await secured.submit(DAVE, Requester(*DAVE), permission="readwrite")
+    await secured.wait_for_type(reviewed, "access.request.created", 30)
+    async with TopicReader(secured.bootstrap, secured.topic(LIFECYCLE.dlq)) as dead_letters:
+        await dead_letters.wait_for(
+            lambda rs: any(b"NotifyRefused" in (r.value or b"") and r.key == reviewed for r in rs),
+            30,
+            "the refused notification in the lifecycle DLQ",
+        )
 
     secrets = {
         "connector target password (canary)": CANARY_PASSWORD,
         "issued database password": credentials["password"],
         "command signing key": secured.system.signing_key,
         "requester private key": base64.b64encode(bytes(alice.private_key)).decode(),
+        "notification webhook URL": CANARY_HOOK_PATH,
     }
     places: dict[str, bytes] = {f"log {n}": t.encode() for n, t in secured.services.logs().items()}
     places.update({f"topic {n}": b for n, b in (await _all_topic_bytes(secured)).items()})
