@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 import typer
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -67,3 +67,30 @@ async def topic_partitions(settings: ServiceSettings, topic: str) -> list[int]:
     if not partitions:
         raise CliError(f"topic {topic} does not exist: is LATCHKEY_TOPIC_PREFIX right?")
     return sorted(partitions)
+
+
+async def read_to_end(settings: ServiceSettings, topic: str) -> AsyncIterator[Any]:
+    """Every record of `topic` (all partitions) from its start to its end as of now, outside any
+    consumer group; CliError when Kafka is out of reach or the topic is missing."""
+    partitions = [TopicPartition(topic, p) for p in await topic_partitions(settings, topic)]
+    consumer = reader(settings)
+    try:
+        try:
+            await asyncio.wait_for(consumer.start(), CONNECT_SECONDS)
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            pending = {tp for tp in partitions if ends[tp] > 0}
+            while pending:
+                batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
+                for tp, records in batches.items():
+                    for record in records:
+                        if record.offset < ends[tp]:
+                            yield record
+                for tp in list(pending):
+                    if await consumer.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+        except KAFKA_ERRORS as exc:
+            raise unreachable(settings, exc) from None
+    finally:
+        await consumer.stop()

@@ -21,20 +21,11 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from aiokafka import TopicPartition
 from pydantic import ValidationError
 
 from latchkey.contracts import DeadLetter
 
-from .cli_support import (
-    CONNECT_SECONDS,
-    KAFKA_ERRORS,
-    CliError,
-    reader,
-    run_cli,
-    topic_partitions,
-    unreachable,
-)
+from .cli_support import CONNECT_SECONDS, KAFKA_ERRORS, CliError, read_to_end, run_cli, unreachable
 from .kafka import make_producer
 from .settings import ServiceSettings
 
@@ -106,39 +97,15 @@ def _dlq_topic(settings: ServiceSettings, topic: str) -> str:
 async def read_letters(settings: ServiceSettings, topic: str) -> tuple[list[Letter], int]:
     """Every record of `topic`'s dead-letter topic up to its end as of now; and how many records there
     were not dead letters (counted, skipped)."""
-    dlq = _dlq_topic(settings, topic)
-    partitions = [TopicPartition(dlq, p) for p in await topic_partitions(settings, dlq)]
-    consumer = reader(settings)
     letters: list[Letter] = []
     foreign = 0
-    try:
+    async for record in read_to_end(settings, _dlq_topic(settings, topic)):
         try:
-            await asyncio.wait_for(consumer.start(), CONNECT_SECONDS)
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            pending = {tp for tp in partitions if ends[tp] > 0}
-            while pending:
-                batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=2000)
-                for tp, records in batches.items():
-                    for record in records:
-                        if record.offset >= ends[tp]:
-                            continue
-                        try:
-                            letters.append(
-                                Letter(
-                                    tp.partition, record.offset, DeadLetter.model_validate_json(record.value)
-                                )
-                            )
-                        except (ValidationError, ValueError, TypeError):
-                            foreign += 1
-                for tp in list(pending):
-                    if await consumer.position(tp) >= ends[tp]:
-                        pending.discard(tp)
-        except KAFKA_ERRORS as exc:
-            raise unreachable(settings, exc) from None
-    finally:
-        await consumer.stop()
+            letter = DeadLetter.model_validate_json(record.value)
+        except (ValidationError, ValueError, TypeError):
+            foreign += 1
+            continue
+        letters.append(Letter(record.partition, record.offset, letter))
     letters.sort(key=lambda letter: (letter.record.occurred_at, letter.partition, letter.offset))
     return letters, foreign
 

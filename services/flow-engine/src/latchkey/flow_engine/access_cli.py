@@ -23,7 +23,7 @@ import base64
 import json
 import os
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -331,11 +331,15 @@ def request(
     raise typer.Exit(code)
 
 
-def _act(build: Callable[[str, str], Event], request_id: str, id_token_file: Path | None, done: str) -> None:
+def _act(kind: type[Event], request_id: str, id_token_file: Path | None, done: str, **fields: Any) -> None:
+    """Publish a `kind` event about `request_id` under the person's ID token; flow-engine judges it."""
     settings = _settings()
 
     async def work() -> None:
-        await publish(settings, build(request_id, id_token(settings, id_token_file)))
+        token = id_token(settings, id_token_file)
+        await publish(
+            settings, kind(request_id=request_id, id_token=token, correlation_id=request_id, **fields)
+        )
 
     run_cli(work)
     typer.echo(f"{done}; the outcome shows in: latchkey-access status {request_id}", err=True)
@@ -348,12 +352,7 @@ def approve(
     id_token_file: TokenFile = None,
 ) -> None:
     """Approve the current step of a pending request (or a pending extension) as its reviewer."""
-    _act(
-        lambda rid, token: ReviewApproved(request_id=rid, id_token=token, reason=reason, correlation_id=rid),
-        request_id,
-        id_token_file,
-        "approval sent",
-    )
+    _act(ReviewApproved, request_id, id_token_file, "approval sent", reason=reason)
 
 
 @cli.command()
@@ -363,12 +362,7 @@ def deny(
     id_token_file: TokenFile = None,
 ) -> None:
     """Deny a pending request (or a pending extension) as its reviewer; that ends it."""
-    _act(
-        lambda rid, token: ReviewDenied(request_id=rid, id_token=token, reason=reason, correlation_id=rid),
-        request_id,
-        id_token_file,
-        "denial sent",
-    )
+    _act(ReviewDenied, request_id, id_token_file, "denial sent", reason=reason)
 
 
 @cli.command()
@@ -378,12 +372,7 @@ def cancel(
     id_token_file: TokenFile = None,
 ) -> None:
     """Withdraw your request while it is still pending."""
-    _act(
-        lambda rid, token: CancelRequested(request_id=rid, id_token=token, reason=reason, correlation_id=rid),
-        request_id,
-        id_token_file,
-        "cancel sent",
-    )
+    _act(CancelRequested, request_id, id_token_file, "cancel sent", reason=reason)
 
 
 @cli.command()
@@ -397,16 +386,12 @@ def extend(
     seconds = _duration(by, "--by")
     assert seconds is not None
     _act(
-        lambda rid, token: ExtensionRequested(
-            request_id=rid,
-            id_token=token,
-            extra_seconds=seconds,
-            justification=justification,
-            correlation_id=rid,
-        ),
+        ExtensionRequested,
         request_id,
         id_token_file,
         "extension asked",
+        extra_seconds=seconds,
+        justification=justification,
     )
 
 
@@ -417,12 +402,7 @@ def revoke(
     id_token_file: TokenFile = None,
 ) -> None:
     """End an active grant now (its requester, or an admin)."""
-    _act(
-        lambda rid, token: RevokeRequested(request_id=rid, id_token=token, reason=reason, correlation_id=rid),
-        request_id,
-        id_token_file,
-        "revoke asked",
-    )
+    _act(RevokeRequested, request_id, id_token_file, "revoke asked", reason=reason)
 
 
 @cli.command()

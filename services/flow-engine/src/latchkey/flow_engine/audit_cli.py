@@ -11,7 +11,6 @@ the topic from its start to its end as of the moment it starts, outside any cons
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -21,20 +20,12 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from aiokafka import TopicPartition
 from pydantic import ValidationError
 
 from latchkey.contracts import LIFECYCLE
 from latchkey.contracts.audit import HELD_ACCESS, OUTCOMES, AccessLedger, AccessRecord
 from latchkey.runtime import ServiceSettings
-from latchkey.runtime.cli_support import (
-    CONNECT_SECONDS,
-    KAFKA_ERRORS,
-    reader,
-    run_cli,
-    topic_partitions,
-    unreachable,
-)
+from latchkey.runtime.cli_support import read_to_end, run_cli
 
 from .domain.flow import format_duration
 
@@ -65,35 +56,15 @@ class Format(StrEnum):
 async def read_ledger(settings: ServiceSettings) -> tuple[AccessLedger, int]:
     """Every lifecycle event up to the topic's end as of now, folded; and how many records could not be
     read as lifecycle events (each counted, none fatal)."""
-    topic = settings.topic(LIFECYCLE.name)
-    partitions = [TopicPartition(topic, p) for p in await topic_partitions(settings, topic)]
-    consumer = reader(settings)
     ledger = AccessLedger()
     unreadable = 0
-    try:
+    async for record in read_to_end(settings, settings.topic(LIFECYCLE.name)):
+        if record.value is None:
+            continue
         try:
-            await asyncio.wait_for(consumer.start(), CONNECT_SECONDS)
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            pending = {tp for tp in partitions if ends[tp] > 0}
-            while pending:
-                batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
-                for tp, records in batches.items():
-                    for record in records:
-                        if record.offset >= ends[tp] or record.value is None:
-                            continue
-                        try:
-                            ledger.add(LIFECYCLE.parse(record.value))
-                        except (ValidationError, ValueError):
-                            unreadable += 1
-                for tp in list(pending):
-                    if await consumer.position(tp) >= ends[tp]:
-                        pending.discard(tp)
-        except KAFKA_ERRORS as exc:
-            raise unreachable(settings, exc) from None
-    finally:
-        await consumer.stop()
+            ledger.add(LIFECYCLE.parse(record.value))
+        except (ValidationError, ValueError):
+            unreadable += 1
     return ledger, unreadable
 
 
