@@ -315,28 +315,37 @@ async def test_a_requester_gets_uses_and_gives_back_access_with_the_cli(
     assert "denied" in err and "superuser" in err, err
 
 
-async def test_reviews_and_cancel_through_the_cli_are_judged_by_flow_engine(
+async def test_signed_in_through_the_device_flow_reviews_and_cancel_are_judged_by_flow_engine(
     latchkey: RunningLatchkey, tmp_path: Path
 ) -> None:
-    """--no-wait prints only the id; the requester approving their own request is refused (the line
+    """`login` signs Dave in with the IdP's device flow (the IdP approves as Dave); every command then
+    uses that token. --no-wait prints only the id; Dave approving his own request is refused (the line
     says why); a cancel ends the pending request, and `status --follow` returns when it has."""
-    key = tmp_path / "dave.key"
+    signed_in = {
+        "LATCHKEY_OIDC_ISSUER": latchkey.issuer.issuer,
+        "LATCHKEY_TOKEN_FILE": str(tmp_path / "dave-id-token"),
+        "LATCHKEY_KEY_FILE": str(tmp_path / "dave.key"),
+    }
+    latchkey.issuer.device_user = DAVE
+    code, _, err = await _tool(latchkey, "latchkey-access", "login", "--timeout", "60", **signed_in)
+    assert code == 0 and "signed in as dave@example.com" in err, err
+
+    async def dave(*args: str) -> tuple[int, str, str]:
+        return await _tool(latchkey, "latchkey-access", *args, **signed_in)
+
     integration, resource = latchkey.system.integration_id, latchkey.resource
-    code, out, err = await _access_cli(
-        latchkey, key, DAVE, "request", integration, resource, "readwrite", "--for", "10m", "--no-wait"
-    )
+    code, out, err = await dave("request", integration, resource, "readwrite", "--for", "10m", "--no-wait")
     assert code == 0, err
     request_id = out.strip()
-    await latchkey.wait_for_type(request_id, "access.request.created", 30)
+    created = await latchkey.wait_for_type(request_id, "access.request.created", 30)
+    assert isinstance(created, RequestCreated) and created.requester_id == "u-dave"
 
-    code, _, err = await _access_cli(latchkey, key, DAVE, "approve", request_id, "-r", "it's me")
+    code, _, err = await dave("approve", request_id, "-r", "it's me")
     assert code == 0, err
     await latchkey.wait_for_type(request_id, "access.review.refused", 30)
-    code, _, err = await _access_cli(latchkey, key, DAVE, "cancel", request_id, "-r", "not needed after all")
+    code, _, err = await dave("cancel", request_id, "-r", "not needed after all")
     assert code == 0, err
-    code, out, err = await _access_cli(
-        latchkey, key, DAVE, "status", request_id, "--follow", "--timeout", "60"
-    )
+    code, out, err = await dave("status", request_id, "--follow", "--timeout", "60")
     assert code == 0, f"{out}\n{err}"
     lines = out.splitlines()
     assert "needs approval" in lines[0], out

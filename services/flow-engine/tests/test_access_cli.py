@@ -3,10 +3,14 @@ The whole request → active → revoke path through the CLI is in tests/e2e/tes
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import socket
 import stat
+import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,9 +19,19 @@ from nacl.public import PrivateKey, SealedBox
 from typer.testing import CliRunner
 
 from latchkey.contracts import GrantActivated, RequestRejected
-from latchkey.flow_engine.access_cli import cli, load_key, open_credentials, public_key
+from latchkey.flow_engine.access_cli import (
+    AccessSettings,
+    cli,
+    id_token,
+    load_key,
+    open_credentials,
+    public_key,
+)
+from latchkey.flow_engine.signin import write_private
 from latchkey.flow_engine.story import describe
+from latchkey.flow_engine.tokens import TokenVerifier
 from latchkey.runtime.cli_support import CliError
+from latchkey.runtime.testing.oidc import TestIssuer
 
 
 def _sealed_to(key: PrivateKey, credentials: dict[str, str]) -> str:
@@ -78,9 +92,11 @@ def test_describe_never_shows_the_sealed_credentials() -> None:
 def test_without_an_id_token_nothing_is_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LATCHKEY_ID_TOKEN", raising=False)
     monkeypatch.setenv("LATCHKEY_KEY_FILE", str(tmp_path / "k"))
+    monkeypatch.setenv("LATCHKEY_TOKEN_FILE", str(tmp_path / "never-signed-in"))
     result = CliRunner().invoke(cli, ["request", "appdb", "schema:appdb.public", "readonly"])
     assert result.exit_code == 2
-    assert "no ID token: set LATCHKEY_ID_TOKEN" in result.output
+    assert "not signed in: run latchkey-access login (or set LATCHKEY_ID_TOKEN)" in result.output
+    assert not (tmp_path / "k").exists(), "nothing was prepared either"
 
 
 def test_a_bad_duration_is_refused_before_anything_else() -> None:
@@ -102,3 +118,70 @@ def test_kafka_out_of_reach_is_reported_not_a_traceback(
     assert result.exit_code == 2, result.output
     assert f"cannot reach Kafka at 127.0.0.1:{port}" in result.output
     assert "Traceback" not in result.output and "eyJ.fake.token" not in result.output
+
+
+@pytest.fixture
+def idp() -> Iterator[TestIssuer]:
+    with TestIssuer() as issuer:
+        yield issuer
+
+
+def _login_env(tmp_path: Path, idp: TestIssuer) -> dict[str, str]:
+    return {
+        "LATCHKEY_OIDC_ISSUER": idp.issuer,
+        "LATCHKEY_TOKEN_FILE": str(tmp_path / "conf" / "id-token"),
+        "LATCHKEY_ID_TOKEN": "",
+    }
+
+
+async def test_login_runs_the_device_flow_and_keeps_a_token_flow_engine_accepts(
+    tmp_path: Path, idp: TestIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idp.device_user = ("u-bob", "bob@example.com")  # approves in the "browser" on the second poll
+    env = _login_env(tmp_path, idp)
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["login", "--timeout", "30"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"open {idp.issuer}/activate?user_code=" in result.output and "confirm the code" in result.output
+    assert "signed in as bob@example.com until" in result.output
+    kept = tmp_path / "conf" / "id-token"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    token = kept.read_text().strip()
+    assert token not in result.output, "the token itself is never printed"
+    # what flow-engine does with it: a verified identity
+    identity = await TokenVerifier(idp.issuer, "latchkey").verify(token)
+    assert (identity.subject, identity.email) == ("u-bob", "bob@example.com")
+    # and the other commands use it when no token is given
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LATCHKEY_ID_TOKEN")
+    assert id_token(AccessSettings(), None) == token
+
+    out = CliRunner().invoke(cli, ["logout"], env=env)
+    assert out.exit_code == 0 and not kept.exists()
+    with pytest.raises(CliError, match="not signed in: run latchkey-access login"):
+        id_token(AccessSettings(), None)
+
+
+async def test_a_denied_sign_in_keeps_nothing_and_an_expired_one_asks_to_sign_in_again(
+    tmp_path: Path, idp: TestIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def deny_when_asked() -> None:
+        for _ in range(200):
+            if idp.device_codes:
+                idp.deny_device(next(iter(idp.device_codes.values())).user_code)
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=deny_when_asked, daemon=True).start()
+    env = _login_env(tmp_path, idp)
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["login", "--timeout", "30"], env=env)
+    assert result.exit_code == 2 and "the sign-in was denied" in result.output
+    kept = tmp_path / "conf" / "id-token"
+    assert not kept.exists()
+
+    write_private(kept, idp.mint("u-bob", "bob@example.com", expires_in=10) + "\n")  # inside the margin
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LATCHKEY_ID_TOKEN")
+    with pytest.raises(CliError, match="your sign-in has expired: run latchkey-access login"):
+        id_token(AccessSettings(), None)

@@ -21,9 +21,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import stat
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,6 +59,7 @@ from latchkey.runtime.cli_support import (
 from latchkey.runtime.kafka import make_producer, partition_for
 
 from .domain.flow import parse_duration
+from .signin import check_private, claims_of, device_login, signed_in_token, write_private
 from .story import describe, local_time
 
 cli = typer.Typer(
@@ -85,6 +85,13 @@ class AccessSettings(ServiceSettings):
         default=Path("~/.config/latchkey/requester.key"),
         description="Your X25519 key (base64); credentials are sealed to its public half",
     )
+    oidc_issuer: str | None = Field(default=None, description="Your IdP's issuer URL (for login)")
+    oidc_client_id: str = Field(
+        default="latchkey", description="The client id login signs in with: the audience flow-engine expects"
+    )
+    token_file: Path = Field(
+        default=Path("~/.config/latchkey/id-token"), description="Where login keeps your ID token"
+    )
 
 
 def _settings() -> AccessSettings:
@@ -97,17 +104,20 @@ def _settings() -> AccessSettings:
 
 
 def id_token(settings: AccessSettings, token_file: Path | None) -> str:
-    """The ID token from --id-token-file, LATCHKEY_ID_TOKEN_FILE or LATCHKEY_ID_TOKEN."""
+    """The ID token from --id-token-file, LATCHKEY_ID_TOKEN_FILE, LATCHKEY_ID_TOKEN, or `login`."""
     path = token_file or settings.id_token_file
     if path is not None:
         try:
             token = path.expanduser().read_text().strip()
         except OSError as exc:
             raise CliError(f"cannot read the ID token file {path}: {exc.strerror}") from None
-    elif settings.id_token is not None:
+    elif settings.id_token is not None and settings.id_token.get_secret_value().strip():
         token = settings.id_token.get_secret_value().strip()
     else:
-        raise CliError("no ID token: set LATCHKEY_ID_TOKEN or pass --id-token-file (your IdP issues it)")
+        kept = signed_in_token(settings.token_file)
+        if kept is None:
+            raise CliError("not signed in: run latchkey-access login (or set LATCHKEY_ID_TOKEN)")
+        token = kept
     if not token:
         raise CliError("the ID token is empty")
     return token
@@ -122,15 +132,10 @@ def load_key(path: Path, *, create: bool) -> PrivateKey:
         if not create:
             raise CliError(f"no key at {path}: credentials are sealed to the key the request was made with")
         key = PrivateKey.generate()
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(base64.b64encode(bytes(key)).decode() + "\n")
+        write_private(path, base64.b64encode(bytes(key)).decode() + "\n")
         typer.echo(f"created your key {path} (credentials are sealed to it)", err=True)
         return key
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise CliError(f"{path} is readable by others (mode {stat.filemode(mode)}); run: chmod 600 {path}")
+    check_private(path)
     try:
         return PrivateKey(base64.b64decode(path.read_text().strip(), validate=True))
     except (ValueError, TypeError):
@@ -403,6 +408,40 @@ def revoke(
 ) -> None:
     """End an active grant now (its requester, or an admin)."""
     _act(RevokeRequested, request_id, id_token_file, "revoke asked", reason=reason)
+
+
+@cli.command()
+def login(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for your approval")] = 600.0,
+) -> None:
+    """Sign in with your IdP (the device flow: open the URL shown, sign in, approve the code). The ID
+    token is kept in LATCHKEY_TOKEN_FILE (0600) and used by the other commands until it expires."""
+    settings = _settings()
+    if not settings.oidc_issuer:
+        raise typer.BadParameter("set LATCHKEY_OIDC_ISSUER to your IdP's issuer URL", param_hint="login")
+    issuer = settings.oidc_issuer
+
+    def prompt(uri: str, code: str, complete: str | None) -> None:
+        typer.echo(f"To sign in, open {complete or uri} and confirm the code {code}", err=True)
+
+    async def work() -> str:
+        return await device_login(issuer, settings.oidc_client_id, prompt, timeout=timeout)
+
+    token = run_cli(work)
+    path = settings.token_file.expanduser()
+    write_private(path, token + "\n")
+    claims = claims_of(token)
+    who = claims.get("email") or claims.get("sub")
+    until = f" until {local_time(datetime.fromtimestamp(claims['exp'], UTC))}" if "exp" in claims else ""
+    typer.echo(f"signed in as {who}{until} (token kept in {path})", err=True)
+
+
+@cli.command()
+def logout() -> None:
+    """Forget the ID token `login` kept."""
+    path = _settings().token_file.expanduser()
+    path.unlink(missing_ok=True)
+    typer.echo(f"signed out ({path} removed)", err=True)
 
 
 @cli.command()
