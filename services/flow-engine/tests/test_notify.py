@@ -178,3 +178,19 @@ async def test_a_refused_notification_is_dead_lettered_without_the_url(
     dumped = letter.model_dump_json()
     assert "CANARY" not in dumped and "hooks" not in dumped
     assert hook.accepted("r-refused") == []
+
+
+def test_an_empty_webhook_url_leaves_notifications_off(idp: TestIssuer, signing_key: str) -> None:
+    """docker-compose passes `${LATCHKEY_NOTIFY_WEBHOOK_URL:-}`: empty must mean off, not a broken hook."""
+    settings = engine_settings("127.0.0.1:1", "postgresql+psycopg://x@127.0.0.1:1/x", "p.", idp, signing_key)
+    assert (
+        FlowEngine(settings.model_copy(update={"notify_webhook_url": None}), configure_process=False).notifier
+        is None
+    )
+    off = type(settings).model_validate({**settings.model_dump(), "notify_webhook_url": "  "})
+    assert off.notify_webhook_url is None
+    assert FlowEngine(off, configure_process=False).notifier is None
+    on = type(settings).model_validate(
+        {**settings.model_dump(), "notify_webhook_url": "http://127.0.0.1:9/h"}
+    )
+    assert FlowEngine(on, configure_process=False).notifier is not None

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from latchkey.runtime import ServiceSettings
 from latchkey.runtime.signing import load_private_key, load_private_key_file
@@ -55,6 +55,12 @@ class FlowEngineSettings(ServiceSettings):
         default_factory=lambda: list(NOTIFY_DEFAULT_EVENTS),
         description="Lifecycle event types to post (access.request.created only when reviewers are needed)",
     )
+
+    @field_validator("notify_webhook_url", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        """An empty LATCHKEY_NOTIFY_WEBHOOK_URL (e.g. `${VAR:-}` in docker-compose) means no notifications."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def private_key(self) -> Ed25519PrivateKey:
         """The command signing key; flow-engine refuses to start without one."""
