@@ -41,6 +41,7 @@ from latchkey.contracts import (
     connector_commands,
     uuid7,
 )
+from latchkey.contracts.audit import FINAL_TYPES
 from latchkey.runtime.testing import create_database, drop_database, sqlalchemy_url, unique_prefix
 from latchkey.runtime.testing.logs import log_entries
 from latchkey.runtime.testing.oidc import TestIssuer
@@ -55,15 +56,6 @@ BOB = ("u-bob", "bob@example.com")  # engineering, manager carol
 CAROL = ("u-carol", "carol@example.com")  # db-admins (and engineering through nesting)
 DAVE = ("u-dave", "dave@example.com")  # engineering, manager alice
 ERIN = ("u-erin", "erin@example.com")  # deactivated
-
-FINAL_TYPES = {
-    "access.request.rejected",
-    "access.request.denied",
-    "access.request.cancelled",
-    "access.request.expired",
-    "access.grant.failed",
-    "access.grant.revoked",
-}
 
 Step = Callable[[str, float], None]  # (what happened, seconds it took): the demo prints these
 

@@ -176,7 +176,7 @@ class Story:
 
     def __init__(self, settings: AccessSettings, request_id: str) -> None:
         self._settings = settings
-        self._request_id = request_id
+        self.request_id = request_id
         self._topic = settings.topic(LIFECYCLE.name)
         self._partition: TopicPartition | None = None
 
@@ -188,7 +188,7 @@ class Story:
         except KAFKA_ERRORS as exc:
             await self._consumer.stop()
             raise unreachable(self._settings, exc) from None
-        number = partition_for(self._request_id.encode(), len(partitions))
+        number = partition_for(self.request_id.encode(), len(partitions))
         self._partition = TopicPartition(self._topic, number)
         self._consumer.assign([self._partition])
         return self
@@ -213,7 +213,7 @@ class Story:
         while stop_at is None or await self._consumer.position(self._partition) < stop_at:
             batches = await self._consumer.getmany(self._partition, timeout_ms=500, max_records=500)
             for record in batches.get(self._partition, []):
-                if record.key is None or record.key.decode(errors="replace") != self._request_id:
+                if record.key is None or record.key.decode(errors="replace") != self.request_id:
                     continue
                 if record.value is None:
                     continue
@@ -244,28 +244,21 @@ def _duration(value: str | None, option: str) -> int | None:
 
 
 async def _follow(
-    settings: AccessSettings,
-    request_id: str,
-    start: int,
-    timeout: float,
-    key: PrivateKey | None,
-    *,
-    until_active: bool,
+    story: Story, start: int | None, timeout: float, key: PrivateKey | None, *, until_active: bool
 ) -> int:
-    """Print the request's story from `start`; with `until_active`, stop once it is active (printing
-    the credentials). Returns the exit code."""
+    """Print the request's story from offset `start` (None: the partition's beginning); with
+    `until_active`, stop once it is active (printing the credentials). Returns the exit code."""
 
     async def read() -> int:
-        async with Story(settings, request_id) as story:
-            async for event in story.events(start=start, follow=True):
-                # while waiting for credentials, standard output is kept for them alone
-                typer.echo(f"{local_time(event.occurred_at)}  {describe(event)}", err=until_active)
-                if isinstance(event, GrantActivated) and until_active:
-                    if event.sealed_credentials and key is not None:
-                        print(json.dumps(open_credentials(key, event.sealed_credentials), indent=2))
-                    return 0
-                if event.type in FINAL_TYPES:
-                    return EXIT_ENDED if until_active else 0
+        async for event in story.events(start=start, follow=True):
+            # while waiting for credentials, standard output is kept for them alone
+            typer.echo(f"{local_time(event.occurred_at)}  {describe(event)}", err=until_active)
+            if isinstance(event, GrantActivated) and until_active:
+                if event.sealed_credentials and key is not None:
+                    print(json.dumps(open_credentials(key, event.sealed_credentials), indent=2))
+                return 0
+            if event.type in FINAL_TYPES:
+                return EXIT_ENDED if until_active else 0
         return 0
 
     try:
@@ -273,7 +266,7 @@ async def _follow(
     except TimeoutError:
         typer.echo(
             f"still waiting after {timeout:.0f}s;"
-            f" follow it with: latchkey-access status {request_id} --follow",
+            f" follow it with: latchkey-access status {story.request_id} --follow",
             err=True,
         )
         return EXIT_TIMEOUT
@@ -323,14 +316,15 @@ def request(
             producer=settings.service_name,
             correlation_id=request_id,
         )
-        async with Story(settings, request_id) as story:
-            start = await story.end()  # its story starts after what is written now
-        await publish(settings, event)
         if not wait:
+            await publish(settings, event)
             typer.echo(request_id)  # for scripts: the only thing on standard output
             return 0
-        typer.echo(f"request {request_id} submitted", err=True)
-        return await _follow(settings, request_id, start, timeout, key, until_active=True)
+        async with Story(settings, request_id) as story:
+            start = await story.end()  # its story starts after what is written now
+            await publish(settings, event)
+            typer.echo(f"request {request_id} submitted", err=True)
+            return await _follow(story, start, timeout, key, until_active=True)
 
     code = run_cli(work)
     raise typer.Exit(code)
@@ -460,7 +454,8 @@ def status(
 
     async def work() -> int:
         if follow:
-            return await _follow(settings, request_id, 0, timeout, None, until_active=False)
+            async with Story(settings, request_id) as story:
+                return await _follow(story, None, timeout, None, until_active=False)
         seen = 0
         async with Story(settings, request_id) as story:
             async for event in story.events(follow=False):
