@@ -298,6 +298,9 @@ async def test_a_requester_gets_uses_and_gives_back_access_with_the_cli(
     assert code == 0 and "ACTIVE until" in out and "granting through connector" in out, out
     code, again, _ = await _access_cli(latchkey, key, BOB, "credentials", request_id)
     assert code == 0 and json.loads(again) == credentials
+    code, out, err = await _access_cli(latchkey, key, BOB, "mine")
+    [line] = [line for line in out.splitlines() if request_id in line]
+    assert code == 0 and "bob@example.com" in line and line.rstrip().endswith("active"), out
 
     code, _, err = await _access_cli(latchkey, key, BOB, "revoke", request_id, "-r", "done early")
     assert code == 0, err
@@ -313,6 +316,13 @@ async def test_a_requester_gets_uses_and_gives_back_access_with_the_cli(
     )
     assert code == 1 and out == "", f"exit {code}\n{err}"
     assert "denied" in err and "superuser" in err, err
+    denied_id = next(line.split()[1] for line in err.splitlines() if line.startswith("request "))
+    code, out, err = await _access_cli(latchkey, key, BOB, "mine")
+    assert code == 0 and request_id not in out and denied_id not in out, out  # both have ended
+    code, out, err = await _access_cli(latchkey, key, BOB, "mine", "--all")
+    assert code == 0 and request_id in out and denied_id in out, out
+    assert "revoked: requested" in out and "denied: permission superuser" in out, out
+    assert "alice@example.com" not in out and "dave@example.com" not in out, "only Bob's requests"
 
 
 async def test_signed_in_through_the_device_flow_reviews_and_cancel_are_judged_by_flow_engine(

@@ -57,6 +57,9 @@ FINAL_TYPES = frozenset(
 )
 """Lifecycle event types after which a request's story has ended."""
 
+OPEN = ("pending", "granting", "active", "revoking", "revoke_overdue")
+"""Outcomes of a story that has not ended."""
+
 HELD_ACCESS = ("active", "revoking", "revoke_overdue")
 """Outcomes in which the access may still work on the target."""
 

@@ -45,7 +45,7 @@ from latchkey.contracts import (
     RevokeRequested,
     uuid7,
 )
-from latchkey.contracts.audit import FINAL_TYPES
+from latchkey.contracts.audit import FINAL_TYPES, OPEN, AccessRecord
 from latchkey.runtime import ServiceSettings
 from latchkey.runtime.cli_support import (
     CONNECT_SECONDS,
@@ -58,6 +58,7 @@ from latchkey.runtime.cli_support import (
 )
 from latchkey.runtime.kafka import make_producer, partition_for
 
+from .audit_cli import Format, read_ledger, render
 from .domain.flow import parse_duration
 from .signin import check_private, claims_of, device_login, signed_in_token, write_private
 from .story import describe, local_time
@@ -467,6 +468,31 @@ def status(
         return 0
 
     raise typer.Exit(run_cli(work))
+
+
+@cli.command()
+def mine(
+    everything: Annotated[bool, typer.Option("--all", help="Also the requests that have ended")] = False,
+    id_token_file: TokenFile = None,
+) -> None:
+    """Your requests that are still open (pending, granting, active, being revoked), one line each,
+    from the lifecycle topic; --all adds the ended ones."""
+    settings = _settings()
+
+    async def work() -> list[AccessRecord]:
+        claims = claims_of(id_token(settings, id_token_file))  # only to pick your requests out
+        ledger, _ = await read_ledger(settings)
+        me = {claims.get("sub"), claims.get("email")} - {None}
+        return [
+            r
+            for r in ledger.records()
+            if (r.requester_id in me or r.requester_email in me) and (everything or r.outcome in OPEN)
+        ]
+
+    records = run_cli(work)
+    if records:
+        typer.echo(render(records, Format.table))
+    typer.echo(f"{len(records)} {'requests' if everything else 'open requests'}", err=True)
 
 
 @cli.command()
