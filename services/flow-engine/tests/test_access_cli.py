@@ -185,3 +185,10 @@ async def test_a_denied_sign_in_keeps_nothing_and_an_expired_one_asks_to_sign_in
     monkeypatch.delenv("LATCHKEY_ID_TOKEN")
     with pytest.raises(CliError, match="your sign-in has expired: run latchkey-access login"):
         id_token(AccessSettings(), None)
+
+
+def test_a_bad_setting_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LATCHKEY_HEALTH_PORT", "abc")
+    result = CliRunner().invoke(cli, ["mine"])
+    assert result.exit_code == 2 and "error: bad setting LATCHKEY_HEALTH_PORT" in result.output
+    assert "Traceback" not in result.output

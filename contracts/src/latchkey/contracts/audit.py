@@ -8,7 +8,7 @@ topic's retention ended it) is kept, marked `complete=False`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -101,28 +101,12 @@ class AccessRecord:
         return (self.ended_at - self.activated_at).total_seconds()
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "outcome": self.outcome,
-            "requester_id": self.requester_id,
-            "requester_email": self.requester_email,
-            "integration_id": self.integration_id,
-            "resource": self.resource,
-            "permission": self.permission,
-            "flow_name": self.flow_name,
-            "justification": self.justification,
-            "requested_at": _iso(self.requested_at),
-            "automatic": self.automatic,
-            "approver_ids": self.approver_ids,
-            "extended_by": self.extended_by,
-            "activated_at": _iso(self.activated_at),
-            "expires_at": _iso(self.expires_at),
-            "ended_at": _iso(self.ended_at),
-            "held_for_seconds": self.held_for_seconds,
-            "end_reason": self.end_reason,
-            "credential_rotated": self.credential_rotated,
-            "complete": self.complete,
+        """Every field (times as ISO text) and `held_for_seconds`: a JSON or CSV row."""
+        row = {
+            f.name: _iso(v) if isinstance(v := getattr(self, f.name), datetime) else v for f in fields(self)
         }
+        row["held_for_seconds"] = self.held_for_seconds
+        return row
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -12,10 +12,12 @@ import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 
 from .settings import ServiceSettings
 
 T = TypeVar("T")
+S = TypeVar("S", bound=ServiceSettings)
 
 KAFKA_ERRORS = (TimeoutError, OSError, KafkaError)
 """What failing to reach or use Kafka raises."""
@@ -29,6 +31,17 @@ class CliError(Exception):
 
 def unreachable(settings: ServiceSettings, exc: BaseException) -> CliError:
     return CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc or 'timed out'}")
+
+
+def load_settings(kind: type[S]) -> S:
+    """The tool's settings from LATCHKEY_* variables; a bad one is `error: …` and exit status 2."""
+    try:
+        return kind()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "LATCHKEY_" + "_".join(str(part) for part in first["loc"]).upper()
+        typer.secho(f"error: bad setting {name}: {first['msg']}", fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 def run_cli(work: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -104,6 +104,9 @@ Handler = Callable[[Batch[Any]], Awaitable[None]]
 MAX_DEAD_LETTER_VALUE = 512 * 1024
 """Bytes of the original value a DLQ record keeps (its base64 must fit the broker's 1 MB default)."""
 
+TRUNCATED_REASON = "value truncated from "
+"""How the reason of a dead letter whose value was cut to MAX_DEAD_LETTER_VALUE starts."""
+
 
 class DeadLetterWriter:
     """Publishes DLQ records (the original bytes plus the reason) and counts them."""
@@ -129,7 +132,7 @@ class DeadLetterWriter:
         if value is not None and len(value) > MAX_DEAD_LETTER_VALUE:
             # base64 adds a third: a value near the broker's size limit would make the DLQ write fail,
             # and a failed DLQ write redelivers the batch forever. Keep a prefix and say so.
-            reason = f"value truncated from {len(value)} to {MAX_DEAD_LETTER_VALUE} bytes; {reason}"
+            reason = f"{TRUNCATED_REASON}{len(value)} to {MAX_DEAD_LETTER_VALUE} bytes; {reason}"
             value = value[:MAX_DEAD_LETTER_VALUE]
         record = DeadLetter(
             producer=self._settings.service_name,

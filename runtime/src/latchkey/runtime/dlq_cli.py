@@ -25,7 +25,16 @@ from pydantic import ValidationError
 
 from latchkey.contracts import DeadLetter
 
-from .cli_support import CONNECT_SECONDS, KAFKA_ERRORS, CliError, read_to_end, run_cli, unreachable
+from .cli_support import (
+    CONNECT_SECONDS,
+    KAFKA_ERRORS,
+    CliError,
+    load_settings,
+    read_to_end,
+    run_cli,
+    unreachable,
+)
+from .consuming import TRUNCATED_REASON
 from .kafka import make_producer
 from .settings import ServiceSettings
 
@@ -36,9 +45,6 @@ cli = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
 )
-
-TRUNCATED = "value truncated from "
-"""How a dead letter whose value was cut to fit the broker starts its reason."""
 
 
 class DlqSettings(ServiceSettings):
@@ -72,7 +78,7 @@ class Letter:
 
     @property
     def truncated(self) -> bool:
-        return self.record.reason.startswith(TRUNCATED)
+        return self.record.reason.startswith(TRUNCATED_REASON)
 
     def summary(self) -> dict[str, object]:
         """What `list` shows: everything but the original bytes (a refused request carries an ID token)."""
@@ -140,7 +146,7 @@ def list_(
     """One line per dead letter: where it sits (PARTITION:OFFSET, what --offset takes), when, which
     consumer refused it, the error type, where it came from and why. The original value is not shown
     (a refused request carries the requester's ID token); its size is."""
-    settings = DlqSettings()
+    settings = load_settings(DlqSettings)
     letters, foreign = run_cli(lambda: read_letters(settings, topic))
     chosen = _select(letters, [], error_type, consumer)
     if form is Format.json:
@@ -179,7 +185,7 @@ def replay(
     record refused again goes back to the DLQ."""
     if not (offset or error_type or consumer or everything):
         raise typer.BadParameter("say what to replay: --offset, --error-type, --consumer or --all")
-    settings = DlqSettings()
+    settings = load_settings(DlqSettings)
 
     async def work() -> int:
         letters, _ = await read_letters(settings, topic)

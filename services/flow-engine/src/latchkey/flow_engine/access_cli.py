@@ -51,6 +51,7 @@ from latchkey.runtime.cli_support import (
     CONNECT_SECONDS,
     KAFKA_ERRORS,
     CliError,
+    load_settings,
     reader,
     run_cli,
     topic_partitions,
@@ -96,12 +97,7 @@ class AccessSettings(ServiceSettings):
 
 
 def _settings() -> AccessSettings:
-    try:
-        return AccessSettings()
-    except ValidationError as exc:
-        raise CliError(
-            f"bad LATCHKEY_* setting: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
-        ) from None
+    return load_settings(AccessSettings)
 
 
 def id_token(settings: AccessSettings, token_file: Path | None) -> str:

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from latchkey.contracts import LIFECYCLE
 from latchkey.contracts.audit import HELD_ACCESS, OUTCOMES, AccessLedger, AccessRecord
 from latchkey.runtime import ServiceSettings
-from latchkey.runtime.cli_support import read_to_end, run_cli
+from latchkey.runtime.cli_support import load_settings, read_to_end, run_cli
 
 from .domain.flow import format_duration
 
@@ -193,7 +193,7 @@ def report(
     if unknown:
         raise typer.BadParameter(f"unknown outcome(s) {sorted(unknown)}; known: {', '.join(OUTCOMES)}")
     outcomes = set(HELD_ACCESS) if held else (set(outcome) if outcome else None)
-    settings = AuditSettings()
+    settings = load_settings(AuditSettings)
 
     async def work() -> tuple[AccessLedger, int]:
         return await read_ledger(settings)
