@@ -18,6 +18,7 @@ from pydantic import Field
 
 from latchkey.contracts import FLOWS, AccessFlowDeleted, AccessFlowUpserted
 from latchkey.runtime import ServiceSettings
+from latchkey.runtime.cli_support import load_settings
 from latchkey.runtime.kafka import ensure_topics, make_producer
 
 from .domain.documents import FlowError, LoadedFlow, parse_flows
@@ -139,7 +140,7 @@ def apply(
     if not flows and not delete:
         typer.echo("nothing to apply: give flow files or --delete NAME", err=True)
         raise typer.Exit(2)
-    settings = FlowsSettings()
+    settings = load_settings(FlowsSettings)
     who = settings.applied_by or getpass.getuser()
     for loaded in flows:
         typer.echo(
