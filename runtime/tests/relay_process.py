@@ -27,6 +27,12 @@ async def main(url: str, bootstrap: str, schema: str, mode: str) -> None:
     relay = relay_type(make_engine(url), lambda: make_producer(settings), ServiceTables(schema))
     await relay.open()
     published = await relay.relay_once()
+    # a killed leader's lock is freed once PostgreSQL notices its connection closed: a moment
+    for _ in range(100):
+        if published or relay.leader:
+            break
+        await asyncio.sleep(0.1)
+        published = await relay.relay_once()
     print("DONE", published, flush=True)
     await relay.close()
 

@@ -264,17 +264,15 @@ async def test_a_backlog_is_relayed_in_pipelined_batches_each_row_once_in_order(
                 for i in range(95)
             ),
         )
-    relay = OutboxRelay(
-        engine, lambda: make_producer(settings), tables, batch_size=10, batches_per_transaction=3
-    )
+    relay = OutboxRelay(engine, lambda: make_producer(settings), tables, batch_size=10, max_in_flight=3)
     await relay.open()
     try:
-        # three full batches per transaction, all marked sent when it commits
-        assert await relay.relay_once() == 30
+        # ten batches, at most three in flight; each marked sent once acknowledged
+        assert await relay.relay_once() == 95
         async with engine.connect() as conn:
             sent = await conn.scalar(sa.select(sa.func.count()).where(tables.outbox.c.sent_at.is_not(None)))
-        assert sent == 30
-        assert [await relay.relay_once() for _ in range(4)] == [30, 30, 5, 0]
+        assert sent == 95
+        assert await relay.relay_once() == 0
     finally:
         await relay.close()
     records = await read_until(
@@ -287,29 +285,30 @@ async def test_a_backlog_is_relayed_in_pipelined_batches_each_row_once_in_order(
         assert mine == sorted(mine), f"events of {key} were reordered"
 
 
-async def test_rows_committed_while_another_relay_holds_the_lock_are_published_once_it_is_free(
+async def test_a_relay_that_is_not_the_leader_publishes_nothing_and_takes_over_when_the_lock_is_released(
     db: Any, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    """A commit wakes only its own process's relay (no NOTIFY). If another relay holds the lock at
-    that moment, this one keeps trying and publishes as soon as the lock is free, not at its next
-    poll (30 s here)."""
+    """Only the relay holding the lock publishes. Another holder (here a bare connection standing in
+    for a leader) keeps this relay out, and its commit waits; when the holder lets go and says so, this
+    relay takes over at once, not at its next poll (30 s here)."""
     engine, tables, _ = db
     settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     await ensure_topics(settings, [LIFECYCLE])
+    channel = tables.notify_channel
+    holder = await psycopg.AsyncConnection.connect(
+        engine.url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    )
     relay = OutboxRelay(engine, lambda: make_producer(settings), tables, poll_interval=30.0)
-    await relay.start()
     try:
-        await asyncio.sleep(0.5)  # the relay's first pass (nothing to send) is done: it now waits
-        async with engine.connect() as holder:
-            # another relay's transaction, holding the lock
-            await holder.execute(
-                sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(tables.notify_channel)))
-            )
-            async with UnitOfWork(make_sessions(engine), tables, settings, on_commit=relay.wake) as uow:
-                uow.emit(LIFECYCLE, cancelled("while-locked"))
-            await asyncio.sleep(0.5)
-            assert relay.published == 0 and relay.lock_missed
-            await holder.rollback()  # the other relay's transaction ends
+        await holder.execute("SELECT pg_advisory_lock(hashtext(%s))", (channel,))
+        await relay.start()
+        async with UnitOfWork(make_sessions(engine), tables, settings, on_commit=relay.wake) as uow:
+            uow.emit(LIFECYCLE, cancelled("while-locked"))
+        await asyncio.sleep(0.5)
+        assert relay.published == 0 and not relay.leader
+        await holder.execute(
+            "SELECT pg_advisory_unlock(hashtext(%s)), pg_notify(%s, 'released')", (channel, channel)
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 5.0
         while relay.published == 0:
@@ -317,11 +316,61 @@ async def test_rows_committed_while_another_relay_holds_the_lock_are_published_o
                 break
             await asyncio.sleep(0.02)
         published_while_running = relay.published  # stop() publishes what is left: count before it
+        assert relay.leader
     finally:
         await relay.stop()
+        await holder.close()
     assert published_while_running == 1
     records = await read_until(kafka_bootstrap, settings.topic(LIFECYCLE.name), lambda rs: len(rs) >= 1)
     assert [e.request_id for e in events_of(LIFECYCLE, records)] == ["while-locked"]  # type: ignore[attr-defined]
+
+
+async def test_a_commit_in_a_process_whose_relay_is_not_the_leader_is_published_by_the_leader_at_once(
+    db: Any, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A commit wakes its own process's relay only; one that is not the leader NOTIFYs the leader, so
+    the rows go out now rather than at the leader's next poll (30 s here). A leader that stops hands
+    over: the other relay takes the lock and publishes what is committed next."""
+    engine, tables, _ = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [LIFECYCLE])
+    first, second = (
+        OutboxRelay(engine, lambda: make_producer(settings), tables, poll_interval=30.0) for _ in range(2)
+    )
+    sessions = make_sessions(engine)
+    loop = asyncio.get_running_loop()
+
+    async def published_by(relay: OutboxRelay, count: int) -> None:
+        deadline = loop.time() + 5.0
+        while relay.published < count:
+            if loop.time() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        assert relay.published == count
+
+    await first.start()
+    await asyncio.sleep(0.3)
+    await second.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert first.leader and not second.leader
+        async with UnitOfWork(sessions, tables, settings, on_commit=second.wake) as uow:
+            uow.emit(LIFECYCLE, cancelled("committed-beside-the-follower"))
+        await published_by(first, 1)
+        assert second.published == 0
+        await first.stop()
+        async with UnitOfWork(sessions, tables, settings, on_commit=second.wake) as uow:
+            uow.emit(LIFECYCLE, cancelled("after-the-handover"))
+        await published_by(second, 1)
+        assert second.leader
+    finally:
+        await first.stop()
+        await second.stop()
+    records = await read_until(kafka_bootstrap, settings.topic(LIFECYCLE.name), lambda rs: len(rs) >= 2)
+    assert {e.request_id for e in events_of(LIFECYCLE, records)} == {  # type: ignore[attr-defined]
+        "committed-beside-the-follower",
+        "after-the-handover",
+    }
 
 
 async def test_a_failing_write_at_commit_leaves_nothing_and_the_next_unit_commits(db: Any) -> None:

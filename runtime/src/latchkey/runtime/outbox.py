@@ -1,8 +1,17 @@
 """The outbox relay: publishes committed outbox rows to Kafka in commit order, then marks them sent.
 
-Several relays (replicas) may run: each batch is taken under a PostgreSQL advisory lock, so exactly
-one relay publishes at a time and order is kept. A relay killed between publishing and marking
-publishes that batch again on restart (at-least-once); consumers' inboxes make the repeat a no-op.
+Several relays (one per service replica) may run; one of them, the *leader*, publishes: it holds a
+session-level PostgreSQL advisory lock for as long as its connection lives. The others try to take the
+lock at each poll and whenever their own process commits (and, failing, NOTIFY the leader, so rows
+committed anywhere are published at once); a leader that stops releases the lock and says so, and one
+that dies loses it with its connection. A relay killed between publishing and marking leaves those
+rows unsent, and they are published again (at-least-once); consumers' inboxes make the repeat a no-op.
+
+The leader publishes in a pipeline: a batch is read and handed to the producer while earlier batches
+are still waiting for the brokers' acknowledgement (at most `max_in_flight` of them), and each
+acknowledged batch is marked sent in the same round trip as the next read. A row committed while a
+batch is in flight therefore goes out after one read, not after the whole previous cycle (read, send,
+acknowledgement, mark).
 
 A batch is published as one record batch per (topic, partition), built with the producer's batch API
 and partitioned exactly like `send` (the Java client's murmur2 of the key): a large backlog (an
@@ -16,7 +25,9 @@ import contextlib
 import itertools
 import json
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -30,8 +41,16 @@ from .observability import get_logger
 
 log = get_logger(__name__)
 
-LOCK_RETRY_SECONDS = 0.01
-"""How soon a relay that found the lock taken tries again (jittered)."""
+RELEASED = "released"
+"""NOTIFY payload of a leader that let go of the lock: the other relays try to take it at once."""
+
+
+@dataclass
+class _InFlight:
+    """A batch handed to the producer: its outbox ids, and the brokers' acknowledgement of all of it."""
+
+    ids: list[int]
+    acked: asyncio.Future[Any]
 
 
 class OutboxRelay:
@@ -42,7 +61,7 @@ class OutboxRelay:
         tables: ServiceTables,
         *,
         batch_size: int = 5000,
-        batches_per_transaction: int = 4,
+        max_in_flight: int = 4,
         poll_interval: float = 1.0,
         keep_sent_seconds: int = 3600,
     ) -> None:
@@ -50,21 +69,23 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._tables = tables
         self._batch_size = batch_size
-        self._batches_per_transaction = max(1, batches_per_transaction)
+        self._max_in_flight = max(1, max_in_flight)
         self._poll_interval = poll_interval
         self._keep_sent_seconds = keep_sent_seconds
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight: deque[_InFlight] = deque()
         self.published = 0
-        # While draining a backlog, the next batch starts after the last one: the rows just marked sent
-        # stay in the unsent index as dead entries until vacuum, and rescanning them from the start
-        # made each batch slower than the one before. A partial batch ends the drain; the next one
-        # starts from the beginning again, so a row committed late with a lower id is not skipped.
+        """Rows acknowledged by the brokers and marked sent by this relay."""
+        self.leader = False
+        """Whether this relay holds the lock (and is the one publishing)."""
+        # While draining a backlog, the next batch is read after the last one: the rows just marked
+        # sent stay in the unsent index as dead entries until vacuum, and rescanning them from the start
+        # made each batch slower than the one before. A partial batch ends the drain; the next read
+        # starts from the beginning again (skipping the batches in flight), so a row committed late
+        # with a lower id is not skipped.
         self._resume_after = 0
-        # Set when another relay held the lock: try again shortly, since its batch may have been read
-        # before this process's last commit (a commit wakes only the relay of its own process).
-        self.lock_missed = False
         # The relay's own connection (plain psycopg: its few statements need none of SQLAlchemy, whose
         # per-statement work cost more CPU than the statements), with its settings fixed at connect:
         # - synchronous_commit=off: marking rows sent need not wait for the WAL flush; should
@@ -74,6 +95,9 @@ class OutboxRelay:
         #   table's statistics still say "a few hundred rows", and the planner then bitmap-scans and
         #   sorts every unsent row (~0.5 s per batch) instead of reading the next batch off the
         #   unsent index (~10 ms).
+        # - TCP keepalives on the server side: a leader cut off from PostgreSQL (not dead, so its
+        #   socket is never closed) holds the lock until its backend notices; probing an idle
+        #   connection ends that backend, and frees the lock, within about 20 s.
         self._url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._build_statements()
@@ -89,6 +113,11 @@ class OutboxRelay:
             await self._producer.start()
 
     async def close(self) -> None:
+        """Release the lock (telling the other relays), then disconnect."""
+        if self.leader and self._conn is not None and not self._conn.closed:
+            with contextlib.suppress(Exception):
+                channel = self._tables.notify_channel
+                await self._conn.execute(self._release_sql, (channel, channel, RELEASED))
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -96,17 +125,22 @@ class OutboxRelay:
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
+            self.leader = False  # a session-level lock lives and dies with its connection
             self._conn = await psycopg.AsyncConnection.connect(
                 self._url,
-                options="-c synchronous_commit=off -c enable_bitmapscan=off",
+                options=(
+                    "-c synchronous_commit=off -c enable_bitmapscan=off"
+                    " -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=3 -c tcp_keepalives_count=3"
+                ),
                 row_factory=namedtuple_row,
-                autocommit=True,  # transactions are begun by hand (see relay_once)
+                autocommit=True,
             )
         return self._conn
 
     async def _disconnect(self) -> None:
         """Drop the connection (after a failure its state is unknown; the next pass reconnects)."""
         conn, self._conn = self._conn, None
+        self.leader = False
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
@@ -120,7 +154,7 @@ class OutboxRelay:
         ]
 
     async def stop(self) -> None:
-        """Finish the batch in flight, then stop."""
+        """Publish what is in flight and what was committed before, then stop."""
         self._stopping.set()
         self._wake.set()
         for task in self._tasks:
@@ -131,61 +165,83 @@ class OutboxRelay:
                 await task
         await self.close()
 
-    async def relay_once(self) -> int:
-        """Publish what is unsent, up to `batches_per_transaction` batches, if this relay holds the
-        lock; returns how many rows were published.
+    async def lead(self) -> bool:
+        """Take the lock unless this relay holds it already; a relay that cannot NOTIFYs the leader,
+        which may not have heard of this process's commit."""
+        if self.leader:
+            return True
+        conn = await self._connection()
+        channel = self._tables.notify_channel
+        row = await (await conn.execute(self._lead_sql, (channel, channel))).fetchone()
+        self.leader = bool(row[0])  # type: ignore[index]
+        return self.leader
 
-        The batches of one call are pipelined: the next batch is read and handed to the producer
-        while the brokers acknowledge the previous one, whose rows are then marked sent. They commit
-        together, so a relay killed mid-call publishes at most that many batches again."""
+    async def relay_once(self) -> int:
+        """Publish everything unsent, if this relay is or becomes the leader, and return once the
+        brokers acknowledged it and it is marked sent; returns how many rows that was."""
+        before = self.published
         try:
-            conn = await self._connection()
-            # Pipeline mode: statements are sent without waiting for each reply; reading a result
-            # waits (syncs). Taking the lock, then reading the first batch, is one round trip, and
-            # marking the last batch sent plus COMMIT another. The read is its own statement after
-            # the lock's, so its snapshot is taken once the lock is held: it cannot predate the commit
-            # of the relay that just released the lock. (When the lock is missed the rows read are
-            # simply dropped.)
-            # The connection is in autocommit mode and the transaction is begun and ended by hand, inside
-            # the pipeline: psycopg's own BEGIN (or `transaction()`) in pipeline mode waits for a sync
-            # of its own, a round trip more per pass (measured: half the client CPU per pass).
-            async with conn.pipeline():
-                await conn.execute("BEGIN")
-                lock = await conn.execute(self._lock_sql, (self._tables.notify_channel,))
-                first = await conn.execute(self._batch_sql, (self._resume_after, self._batch_size))
-                self.lock_missed = not (await lock.fetchone())[0]  # type: ignore[index]
-                rows: Sequence[Any] = () if self.lock_missed else await first.fetchall()
-                if not rows:
-                    await conn.execute("COMMIT")  # sent with the pipeline's closing sync
-                    if not self.lock_missed:
-                        self._resume_after = 0
-                    return 0
-                published = 0
-                in_flight = [await self._send(rows)]
-                try:
-                    for batch in range(1, self._batches_per_transaction + 1):
-                        following: Sequence[Any] = ()
-                        if len(rows) >= self._batch_size and batch < self._batches_per_transaction:
-                            following = await self._next_batch(conn, rows[-1].id)
-                        if following:
-                            in_flight.append(await self._send(following))
-                        await in_flight[0]
-                        await self._mark_sent(conn, [row.id for row in rows])
-                        published += len(rows)
-                        in_flight.pop(0)
-                        if not following:
-                            break
-                        rows = following
-                finally:
-                    # after a failure a batch may still be in flight: collect it (its rows stay unsent)
-                    await asyncio.gather(*in_flight, return_exceptions=True)
-                await conn.execute("COMMIT")
+            if not await self.lead():
+                return 0
+            while await self._step() >= self._batch_size:
+                pass
+            await self._settle()
         except BaseException:
-            await self._disconnect()
+            await self._abandon()
             raise
-        self.published += published
+        return self.published - before
+
+    async def _step(self) -> int:
+        """One round trip: mark the acknowledged batches sent, read the next batch; then hand it to the
+        producer. Returns how many rows were read. Waits for the oldest batch first when
+        `max_in_flight` are already out."""
+        if len(self._in_flight) >= self._max_in_flight:
+            await asyncio.wait([self._in_flight[0].acked])
+        acked = self._acknowledged()
+        # Reading after the last batch while draining, or from the start but skipping what is in
+        # flight: the rows read are never ones already handed to the producer.
+        skip = [] if self._resume_after else [i for batch in self._in_flight for i in batch.ids]
+        conn = await self._connection()
+        if not self.leader:
+            raise RuntimeError("the outbox connection was lost: this relay is no longer the leader")
+        async with conn.pipeline():
+            if acked:
+                await self._mark_sent(conn, acked)
+            cursor = await conn.execute(self._batch_sql, (self._resume_after, skip, self._batch_size))
+            rows: Sequence[Any] = await cursor.fetchall()
+        self.published += len(acked)
+        if rows:
+            self._in_flight.append(_InFlight([row.id for row in rows], await self._send(rows)))
         self._resume_after = rows[-1].id if len(rows) >= self._batch_size else 0
-        return published
+        return len(rows)
+
+    def _acknowledged(self) -> list[int]:
+        """The ids of the leading batches the brokers acknowledged, taken off the in-flight queue. A
+        failed acknowledgement raises (the caller abandons what is in flight: see `_abandon`)."""
+        ids: list[int] = []
+        while self._in_flight and self._in_flight[0].acked.done():
+            batch = self._in_flight.popleft()
+            batch.acked.result()
+            ids.extend(batch.ids)
+        return ids
+
+    async def _settle(self) -> None:
+        """Wait for every batch in flight and mark them sent."""
+        if self._in_flight:
+            await asyncio.wait([batch.acked for batch in self._in_flight])
+        acked = self._acknowledged()
+        if acked:
+            await self._mark_sent(await self._connection(), acked)
+            self.published += len(acked)
+
+    async def _abandon(self) -> None:
+        """After a failure: wait for what is in flight to end either way and forget it, unmarked, so it
+        is read and published again in order (a later batch marked sent while an earlier one failed
+        would put the earlier one's repeat after it); then reconnect at the next pass."""
+        in_flight, self._in_flight = list(self._in_flight), deque()
+        self._resume_after = 0
+        await asyncio.gather(*(batch.acked for batch in in_flight), return_exceptions=True)
+        await self._disconnect()
 
     def _build_statements(self) -> None:
         """The relay's statements (SQL text; psycopg prepares each after a few uses)."""
@@ -193,19 +249,16 @@ class OutboxRelay:
         # headers as text: a batch usually repeats a few header sets, each decoded once
         self._batch_sql = (
             f"SELECT id, topic, key, value, headers::text AS headers FROM {table}"
-            " WHERE sent_at IS NULL AND id > %s ORDER BY id LIMIT %s"
+            " WHERE sent_at IS NULL AND id > %s AND id <> ALL(%b::bigint[]) ORDER BY id LIMIT %s"
         )
-        # transaction-scoped, never waits
-        self._lock_sql = "SELECT pg_try_advisory_xact_lock(hashtext(%s))"
+        # session-scoped, never waits; a relay that does not get it wakes the one that has it
+        self._lead_sql = (
+            "SELECT got, CASE WHEN NOT got THEN pg_notify(%s, '') END"
+            " FROM (SELECT pg_try_advisory_lock(hashtext(%s)) AS got) AS attempt"
+        )
+        self._release_sql = "SELECT pg_advisory_unlock(hashtext(%s)), pg_notify(%s, %s)"
         # one array parameter, not a bound parameter per id (a 1,000-row IN list is slow to bind)
         self._mark_sql = f"UPDATE {table} SET sent_at = now() WHERE id = ANY(%b::bigint[])"
-
-    async def _next_batch(self, conn: psycopg.AsyncConnection[Any], after: int) -> Sequence[Any]:
-        return await (await conn.execute(self._batch_sql, (after, self._batch_size))).fetchall()
-
-    async def _publish(self, rows: Sequence[Any]) -> None:
-        """Send every row and wait until the brokers acknowledged all of them (acks=all)."""
-        await (await self._send(rows))
 
     async def _send(self, rows: Sequence[Any]) -> asyncio.Future[Any]:
         """Hand every row to the producer; the returned future completes when the brokers have
@@ -246,7 +299,7 @@ class OutboxRelay:
         return asyncio.gather(*sent)
 
     async def _mark_sent(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> None:
-        await conn.execute(self._mark_sql, (ids,))  # in the pipeline: sent with the COMMIT
+        await conn.execute(self._mark_sql, (ids,))
 
     async def purge_sent(self) -> int:
         try:
@@ -265,44 +318,54 @@ class OutboxRelay:
         failures = 0
         last_purge = 0.0
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping.is_set():
             self._wake.clear()
+            read = 0
             try:
-                published = await self.relay_once()
+                if await self.lead():
+                    read = await self._step()
+                    if loop.time() - last_purge > 60:
+                        last_purge = loop.time()
+                        await self.purge_sent()
                 failures = 0
-                if loop.time() - last_purge > 60:
-                    last_purge = loop.time()
-                    await self.purge_sent()
             except Exception as exc:  # Kafka or PostgreSQL unavailable: back off, the rows wait
+                await self._abandon()
                 failures += 1
                 delay = min(30.0, 0.2 * 2**failures) * random.random()
                 log.warning("outbox relay failed, retrying", error=str(exc), retry_in=round(delay, 2))
                 await asyncio.sleep(delay)
                 continue
-            if self._stopping.is_set():
-                return
-            if self._resume_after:
-                continue  # the last batch was full: more are waiting
-            if self.lock_missed and not self._stopping.is_set():
-                # Another relay is publishing; it may have read its batch before our last commit.
-                await asyncio.sleep(LOCK_RETRY_SECONDS * (0.5 + random.random()))
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-            if self._stopping.is_set() and published == 0:
-                # one last pass publishes what was committed just before shutdown
-                with contextlib.suppress(Exception):
-                    await self.relay_once()
-                return
+            if read < self._batch_size:  # a full batch means more are waiting: read on at once
+                await self._idle()
+        # Stopping: publish what is in flight and what was committed before the stop (a relay that is
+        # not the leader has told the leader, which publishes it).
+        try:
+            await self.relay_once()
+        except Exception as exc:
+            log.warning("outbox relay stopped with rows unsent; they are published later", error=str(exc))
+
+    async def _idle(self) -> None:
+        """Wait for a commit, for the oldest batch in flight to be acknowledged (to mark it sent), or
+        for the poll interval (commits of processes that cannot NOTIFY; a lost leader's lock)."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        waits: list[asyncio.Future[Any]] = [woken]
+        if self._in_flight:
+            waits.append(self._in_flight[0].acked)
+        try:
+            await asyncio.wait(waits, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
 
     async def _listen(self) -> None:
-        """LISTEN for commits made by other processes (other replicas, tools) to wake promptly."""
+        """LISTEN for commits made by other processes (other replicas, tools): the leader publishes
+        them at once; the others only listen for a leader letting go of the lock."""
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(f'LISTEN "{self._tables.notify_channel}"')
-                    async for _ in conn.notifies():
-                        self._wake.set()
+                    async for notice in conn.notifies():
+                        if self.leader or notice.payload == RELEASED:
+                            self._wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
