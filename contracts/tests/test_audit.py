@@ -9,6 +9,8 @@ from latchkey.contracts import (
     CredentialRotated,
     GrantActivated,
     GrantExtended,
+    GrantExtensionDenied,
+    GrantExtensionRequested,
     GrantRequested,
     GrantRevoked,
     GrantRevokeFailed,
@@ -18,7 +20,9 @@ from latchkey.contracts import (
     RequestCreated,
     RequestDenied,
     RequestRejected,
+    Reviewer,
     ReviewRecorded,
+    ReviewRequested,
 )
 from latchkey.contracts.audit import AccessLedger
 
@@ -160,3 +164,78 @@ def test_repeats_are_folded_once_and_a_story_without_its_start_is_marked() -> No
     first, second = ledger.records()
     assert first.approver_ids == ["u-carol"] and first.outcome == "granting" and first.complete
     assert second.outcome == "revoked" and not second.complete and second.requester_id is None
+
+
+def waiting(step: int, *who: str, extension: bool = False, seconds: float = 1) -> ReviewRequested:
+    return ReviewRequested(
+        request_id="r1",
+        step=step,
+        step_description=f"step {step + 1}: any of group sre",
+        extension=extension,
+        reviewers=[Reviewer(user_id=w, email=f"{w[2:]}@example.com") for w in who],
+        approval_deadline=at(3600),
+        occurred_at=at(seconds),
+    )
+
+
+def test_the_open_step_and_who_may_review_it_follow_the_reviews() -> None:
+    ledger = fold(created("r1", automatic=False), waiting(0, "u-carol", "u-dave"))
+    [record] = ledger.records()
+    assert record.awaiting_step == "step 1: any of group sre" and record.awaiting_until == at(3600)
+    assert record.awaiting_reviewers == ["u-carol", "u-dave"]
+    assert record.awaiting_reviewer_emails == ["carol@example.com", "dave@example.com"]
+    # carol's approval counts but the step needs two: she is no longer waited for, dave still is
+    ledger = fold(
+        created("r1", automatic=False),
+        waiting(0, "u-carol", "u-dave"),
+        ReviewRecorded(
+            request_id="r1", reviewer_id="u-carol", step=0, step_complete=False, occurred_at=at(2)
+        ),
+    )
+    [record] = ledger.records()
+    assert (record.awaiting_reviewers, record.awaiting_reviewer_emails) == (["u-dave"], ["dave@example.com"])
+    # the step completes, the next one opens with other reviewers; approval closes it
+    steps = [
+        created("r1", automatic=False),
+        waiting(0, "u-carol"),
+        ReviewRecorded(request_id="r1", reviewer_id="u-carol", step=0, step_complete=True, occurred_at=at(2)),
+    ]
+    [record] = fold(*steps).records()
+    assert record.awaiting_step is None and record.awaiting_reviewers == []
+    steps.append(waiting(1, "u-mgr", seconds=3))
+    [record] = fold(*steps).records()
+    assert (record.awaiting_step, record.awaiting_reviewers) == ("step 2: any of group sre", ["u-mgr"])
+    steps.append(RequestApproved(request_id="r1", approver_ids=["u-carol", "u-mgr"], occurred_at=at(4)))
+    [record] = fold(*steps).records()
+    assert record.awaiting_step is None and record.awaiting_reviewers == [] and record.awaiting_until is None
+
+
+def test_an_extension_waiting_for_review_is_shown_until_it_is_decided() -> None:
+    active = [
+        created("r1"),
+        RequestApproved(request_id="r1", automatic=True, occurred_at=at(0)),
+        GrantActivated(
+            request_id="r1",
+            requester_id="u-bob",
+            connector_id="c",
+            integration_id="appdb",
+            expires_at=at(3600),
+            occurred_at=at(1),
+        ),
+        GrantExtensionRequested(
+            request_id="r1",
+            requested_by="u-bob",
+            extra_seconds=1800,
+            expires_at=at(3600),
+            approval_deadline=at(1800),
+            occurred_at=at(60),
+        ),
+        waiting(0, "u-carol", extension=True, seconds=60),
+    ]
+    [record] = fold(*active).records()
+    assert record.outcome == "active" and record.awaiting_step == "extension, step 1: any of group sre"
+    [record] = fold(*active, GrantExtensionDenied(request_id="r1", reason="no", occurred_at=at(90))).records()
+    assert record.awaiting_step is None and record.awaiting_reviewers == []
+    ended = GrantRevoked(request_id="r1", reason="expired", occurred_at=at(3601))
+    [record] = fold(*active, ended).records()
+    assert record.outcome == "revoked" and record.awaiting_step is None

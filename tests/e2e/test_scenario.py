@@ -350,6 +350,18 @@ async def test_signed_in_through_the_device_flow_reviews_and_cancel_are_judged_b
     created = await latchkey.wait_for_type(request_id, "access.request.created", 30)
     assert isinstance(created, RequestCreated) and created.requester_id == "u-dave"
 
+    # Carol (a DBA: step 1) finds it waiting for her; Dave, the requester, does not
+    await latchkey.wait_for_type(request_id, "access.review.requested", 30)
+    code, out, err = await _access_cli(latchkey, tmp_path / "carol.key", CAROL, "reviews")
+    line = next((line for line in out.splitlines() if line.startswith(request_id)), "")
+    assert (
+        code == 0
+        and "dave@example.com: readwrite" in line
+        and "database admin: any of group db-admins" in line
+    ), f"{out}\n{err}"
+    code, out, err = await dave("reviews")
+    assert code == 0 and request_id not in out, f"{out}\n{err}"
+
     code, _, err = await dave("approve", request_id, "-r", "it's me")
     assert code == 0, err
     await latchkey.wait_for_type(request_id, "access.review.refused", 30)
@@ -362,6 +374,9 @@ async def test_signed_in_through_the_device_flow_reviews_and_cancel_are_judged_b
     assert any("review refused" in line for line in lines), out
     assert "cancelled" in lines[-1] and "not needed after all" in lines[-1], out
     assert "access.grant.requested" not in latchkey.lifecycle.types(request_id)
+    assert any("waiting for database admin" in line and "carol@example.com" in line for line in lines), out
+    code, out, err = await _access_cli(latchkey, tmp_path / "carol.key", CAROL, "reviews")
+    assert code == 0 and request_id not in out, f"a cancelled request still waits for review: {out}"
 
 
 async def test_lifecycle_topic_alone_tells_each_story(latchkey: RunningLatchkey) -> None:

@@ -28,7 +28,7 @@ from latchkey.runtime.testing.bus import read_until
 from latchkey.runtime.testing.oidc import TestIssuer
 
 from .conftest import CONNECTOR, TEST_FLOWS, Bus, engine_settings, seed
-from .test_requests import submit
+from .test_requests import approve, submit
 
 pytestmark = pytest.mark.infra
 
@@ -158,6 +158,16 @@ async def test_requests_that_need_reviewers_are_posted_once_and_automatic_ones_a
     assert posted["event"]["type"] == "access.request.created" and posted["event"]["request_id"] == "r-manual"
     assert hook.attempts("r-auto") == [], "an automatic request needs no one"
     assert engine.notifier is not None and engine.notifier.posted >= 1
+
+    # the DBA approves step 1: step 2 opens, and its post names who may review it (bob's manager)
+    await bus.publish(REQUESTS, approve(idp, "r-manual", "u-dba"))
+    await _until(lambda: len(hook.accepted("r-manual")) == 2, what="the second step's notification")
+    second = hook.accepted("r-manual")[1]
+    assert second["event"]["type"] == "access.review.requested" and second["event"]["step"] == 1
+    assert second["text"] == (
+        "request r-manual: waiting for step 2: all of the requester's manager — may review: mgr@example.com."
+        " Review: latchkey-access approve r-manual"
+    )
 
 
 async def test_a_refused_notification_is_dead_lettered_without_the_url(

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -129,6 +130,21 @@ async def test_two_step_flow_commands_only_after_group_and_manager(
     await bus.publish(REQUESTS, submit(idp, request_id, "u-bob", "readwrite", justification="incident 7"))
     created = (await bus.wait_types(request_id, "access.request.created"))[0]
     assert created["automatic"] is False and created["approval_deadline"]
+    # who may review step 1 is announced: the db-admins (bob is not one), with the request's deadline
+    asked = first_of(await bus.wait_types(request_id, "access.review.requested"), "access.review.requested")
+    assert (asked["step"], asked["extension"], asked["approval_deadline"]) == (
+        0,
+        False,
+        created["approval_deadline"],
+    )
+    assert asked["step_description"] == "step 1: any of group db-admins"
+    assert asked["reviewers"] == [
+        {"user_id": "u-alice", "email": "alice@example.com"},
+        {"user_id": "u-dba", "email": "dba@example.com"},
+    ]
+    assert bus.types(request_id).index("access.review.requested") > bus.types(request_id).index(
+        "access.request.created"
+    )
     # the manager first: not an approver for step 1
     await bus.publish(
         REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-mgr", "mgr@example.com"))
@@ -140,6 +156,11 @@ async def test_two_step_flow_commands_only_after_group_and_manager(
     )
     await bus.wait_for(lambda: "access.review.recorded" in bus.types(request_id))
     assert bus.commands(request_id) == []
+    # step 2 opens: only bob's manager may review it
+    await bus.wait_for(lambda: bus.types(request_id).count("access.review.requested") == 2, what="step 2")
+    second = [e for e in bus.lifecycle(request_id) if e["type"] == "access.review.requested"][1]
+    assert (second["step"], second["step_description"]) == (1, "step 2: all of the requester's manager")
+    assert second["reviewers"] == [{"user_id": "u-mgr", "email": "mgr@example.com"}]
     await bus.publish(
         REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-mgr", "mgr@example.com"))
     )
@@ -156,6 +177,9 @@ async def test_self_approval_through_a_group_is_refused(
     request_id = rid()
     await bus.publish(REQUESTS, submit(idp, request_id, "u-alice", "readwrite", justification="migration"))
     await bus.wait_types(request_id, "access.request.created")
+    # alice is a db-admin, but not a reviewer of her own request
+    asked = first_of(await bus.wait_types(request_id, "access.review.requested"), "access.review.requested")
+    assert [r["user_id"] for r in asked["reviewers"]] == ["u-dba"]
     await bus.publish(
         REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-alice", "alice@example.com"))
     )
@@ -337,6 +361,10 @@ async def test_extension_then_early_revoke_then_confirmation(
     assert next(e for e in events if e["type"] == "access.grant.revoked")["reason"] == "requested"
 
 
+def first_of(story: list[dict[str, Any]], event_type: str) -> dict[str, Any]:
+    return next(e for e in story if e["type"] == event_type)
+
+
 def ask_more(
     idp: TestIssuer, request_id: str, who: str, justification: str | None = "still migrating"
 ) -> ExtensionRequested:
@@ -377,16 +405,31 @@ async def test_extension_needing_approval_waits_for_every_step_then_extends(
     refused = (await bus.wait_types(request_id, "access.action.refused"))[-1]
     assert refused["code"] == "justification_required"  # the flow's rules apply as to a new request
     await bus.publish(REQUESTS, ask_more(idp, request_id, "u-bob"))
-    asked = (await bus.wait_types(request_id, "access.grant.extension_requested"))[-1]
+    story = await bus.wait_types(request_id, "access.grant.extension_requested")
+    asked = [e for e in story if e["type"] == "access.grant.extension_requested"][-1]
     assert (asked["requested_by"], asked["extra_seconds"]) == ("u-bob", 1800)  # maxTotal 30m
     assert datetime.fromisoformat(asked["expires_at"]) == ends and len(asked["steps"]) == 2
     await bus.publish(REQUESTS, approve(idp, request_id, "u-bob"))  # the requester, on their own extension
     refused = (await bus.wait_types(request_id, "access.review.refused"))[-1]
     assert "own request" in refused["reason"]
     await bus.publish(REQUESTS, approve(idp, request_id, "u-dba"))
-    await bus.wait_for(lambda: [e for e in bus.lifecycle(request_id) if e.get("extension")], what="review")
+    await bus.wait_for(
+        lambda: [
+            e for e in bus.lifecycle(request_id) if e["type"] == "access.review.recorded" and e["extension"]
+        ],
+        what="review",
+    )
     await bus.publish(REQUESTS, approve(idp, request_id, "u-mgr"))
     extended = (await bus.wait_types(request_id, "access.grant.extended"))[-1]
+    # each step of the extension was announced, after the request's own two
+    announced = [e for e in bus.lifecycle(request_id) if e["type"] == "access.review.requested"]
+    assert [(e["extension"], e["step"], [r["user_id"] for r in e["reviewers"]]) for e in announced] == [
+        (False, 0, ["u-alice", "u-dba"]),
+        (False, 1, ["u-mgr"]),
+        (True, 0, ["u-alice", "u-dba"]),
+        (True, 1, ["u-mgr"]),
+    ]
+    assert announced[2]["approval_deadline"] == asked["approval_deadline"]
     assert extended["approver_ids"] == ["u-dba", "u-mgr"]
     assert datetime.fromisoformat(extended["expires_at"]) == ends + timedelta(minutes=30)
     types = bus.types(request_id)

@@ -41,8 +41,10 @@ from .lifecycle import (
     RequestDenied,
     RequestExpired,
     RequestRejected,
+    Reviewer,
     ReviewRecorded,
     ReviewRefused,
+    ReviewRequested,
 )
 from .requests import (
     CancelRequested,
@@ -127,6 +129,8 @@ __all__ = [
     "ReviewDenied",
     "ReviewRecorded",
     "ReviewRefused",
+    "ReviewRequested",
+    "Reviewer",
     "RevokeCommand",
     "RevokeOverdue",
     "RevokeRequested",

@@ -17,6 +17,7 @@ from .lifecycle import (
     CredentialRotated,
     GrantActivated,
     GrantExtended,
+    GrantExtensionDenied,
     GrantFailed,
     GrantRevoked,
     GrantRevokeOverdue,
@@ -28,6 +29,7 @@ from .lifecycle import (
     RequestExpired,
     RequestRejected,
     ReviewRecorded,
+    ReviewRequested,
 )
 
 OUTCOMES = (
@@ -89,6 +91,15 @@ class AccessRecord:
     """When the story reached its final outcome (for a grant: revocation confirmed)."""
     end_reason: str | None = None
     credential_rotated: bool = False
+    awaiting_step: str | None = None
+    """The approval step open now (the request's, or its pending extension's), in words."""
+    awaiting_reviewers: list[str] = field(default_factory=list)
+    """User ids of who may review the open step (as flow-engine named them when it opened), less
+    those whose approval has counted since."""
+    awaiting_reviewer_emails: list[str] = field(default_factory=list)
+    """Their emails, in the same order ("" where unknown)."""
+    awaiting_until: datetime | None = None
+    """When the open step lapses."""
     complete: bool = True
     """False when the story's start is missing (e.g. compacted or deleted from the topic)."""
 
@@ -157,17 +168,28 @@ class AccessLedger:
                 record.requested_at = record.requested_at or at
                 by = f" (by {event.denied_by})" if event.denied_by else ""
                 _end(record, "denied", at, event.reason + by)
+            case ReviewRequested():
+                prefix = "extension, " if event.extension else ""
+                record.awaiting_step = prefix + event.step_description
+                record.awaiting_reviewers = [r.user_id for r in event.reviewers]
+                record.awaiting_reviewer_emails = [r.email or "" for r in event.reviewers]
+                record.awaiting_until = event.approval_deadline
             case RequestApproved():
+                _no_review_open(record)
                 record.approver_ids = list(event.approver_ids)
                 record.automatic = event.automatic
                 record.outcome = "granting"
             case ReviewRecorded():
+                _counted(record, event.reviewer_id, event.step_complete)
                 if event.extension and event.step_complete and event.reviewer_id not in record.extended_by:
                     record.extended_by.append(event.reviewer_id)
             case GrantActivated():
                 record.activated_at, record.expires_at = at, event.expires_at
                 record.outcome = "active"
+            case GrantExtensionDenied():
+                _no_review_open(record)
             case GrantExtended():
+                _no_review_open(record)
                 record.expires_at = event.expires_at
                 for approver in event.approver_ids:
                     if approver not in record.extended_by:
@@ -201,7 +223,25 @@ def _asked(
     record.permission = record.permission or permission
 
 
+def _no_review_open(record: AccessRecord) -> None:
+    record.awaiting_step, record.awaiting_until = None, None
+    record.awaiting_reviewers, record.awaiting_reviewer_emails = [], []
+
+
+def _counted(record: AccessRecord, reviewer_id: str, step_complete: bool) -> None:
+    """A review counted: its reviewer cannot count again; a completed step is no longer open (the next
+    step's ReviewRequested follows)."""
+    if step_complete:
+        _no_review_open(record)
+    elif reviewer_id in record.awaiting_reviewers:
+        at = record.awaiting_reviewers.index(reviewer_id)
+        record.awaiting_reviewers.pop(at)
+        if at < len(record.awaiting_reviewer_emails):
+            record.awaiting_reviewer_emails.pop(at)
+
+
 def _end(record: AccessRecord, outcome: str, at: datetime, reason: str | None) -> None:
+    _no_review_open(record)
     record.outcome, record.ended_at = outcome, at
     if reason is not None:
         record.end_reason = reason

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .envelope import Event, Identifier, UtcDatetime
 
@@ -60,6 +60,44 @@ class ReviewRecorded(Event):
     reason: str | None = None
     extension: bool = Field(
         default=False, description="True: it counted towards the grant's pending extension, not the request"
+    )
+
+
+class Reviewer(BaseModel):
+    """Someone who may review a step: their identity-sync user id and email."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: Identifier
+    email: str | None = Field(default=None, max_length=320)
+
+
+MAX_REVIEWERS = 500
+"""Reviewers a ReviewRequested names at most (a step open to a very large group names the first)."""
+
+
+class ReviewRequested(Event):
+    """A step of a request's approval, or of its pending extension, is open: who may review it now.
+
+    `reviewers` are the people who qualified for the step when it opened: named users, members of its
+    groups, the requester's manager, the resource's owners; active ones only, never the requester
+    unless the flow allows self-approval, and no one whose approval already counted. It tells people
+    what waits for them (`latchkey-access reviews`, notifications); it grants nothing: a review is
+    checked again, against the identities of that moment, when it arrives."""
+
+    type: Literal["access.review.requested"] = "access.review.requested"
+    request_id: Identifier
+    step: int = Field(ge=0, description="Index of the open step (0: the first)")
+    step_description: str = Field(
+        max_length=2_000, description="The step in words, e.g. 'step 1: any of group sre'"
+    )
+    extension: bool = Field(default=False, description="True: the step is the pending extension's")
+    reviewers: list[Reviewer] = Field(default_factory=list, max_length=MAX_REVIEWERS)
+    reviewers_truncated: bool = Field(
+        default=False, description=f"More people qualify than the first {MAX_REVIEWERS} named here"
+    )
+    approval_deadline: UtcDatetime | None = Field(
+        default=None, description="The step lapses if not approved by then"
     )
 
 
@@ -239,6 +277,7 @@ class CredentialRotated(Event):
 LifecycleEvent = Annotated[
     RequestCreated
     | RequestRejected
+    | ReviewRequested
     | ReviewRecorded
     | ReviewRefused
     | ActionRefused

@@ -41,8 +41,10 @@ from . import (
     ResourceRemoved,
     ReviewApproved,
     ReviewDenied,
+    Reviewer,
     ReviewRecorded,
     ReviewRefused,
+    ReviewRequested,
     RevokeCommand,
     RevokeOverdue,
     RevokeRequested,
@@ -114,6 +116,15 @@ def sample_events(connector_id: str = "c1") -> list[tuple[str, Event]]:
             ),
         ),
         ("access.lifecycle.v1", RequestRejected(code="invalid_token", reason="token expired", **rid)),
+        (
+            "access.lifecycle.v1",
+            ReviewRequested(
+                step=0,
+                step_description="step 1: any of group sre",
+                reviewers=[Reviewer(user_id="u-2", email="carol@example.com")],
+                **rid,
+            ),
+        ),
         ("access.lifecycle.v1", ReviewRecorded(reviewer_id="u-2", step=0, step_complete=True, **rid)),
         ("access.lifecycle.v1", ReviewRefused(reviewer_id="u-1", reason="self-approval", **rid)),
         (

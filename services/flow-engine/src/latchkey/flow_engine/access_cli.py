@@ -4,6 +4,7 @@
     latchkey-access approve REQUEST_ID            (deny, cancel, extend --by 30m, revoke)
     latchkey-access status REQUEST_ID [--follow]
     latchkey-access credentials REQUEST_ID
+    latchkey-access reviews                       (what waits for your review)
 
 It publishes the same events a web frontend does to `access.requests.v1` and reads the request's
 story back from `access.lifecycle.v1` (only the partition its id hashes to). Who you are comes from
@@ -489,6 +490,44 @@ def mine(
     if records:
         typer.echo(render(records, Format.table))
     typer.echo(f"{len(records)} {'requests' if everything else 'open requests'}", err=True)
+
+
+@cli.command()
+def reviews(id_token_file: TokenFile = None) -> None:
+    """Requests and extensions waiting for your review (the approval step open now names you), one
+    line each, from the lifecycle topic. Answer with `latchkey-access approve REQUEST_ID` or `deny`."""
+    settings = _settings()
+
+    async def work() -> list[AccessRecord]:
+        claims = claims_of(id_token(settings, id_token_file))  # only to pick your reviews out
+        ledger, _ = await read_ledger(settings)
+        return [r for r in ledger.records() if r.outcome in OPEN and _names_me(r, claims)]
+
+    records = run_cli(work)
+    for record in records:
+        typer.echo(_review_line(record))
+    typer.echo(f"{len(records)} waiting for your review", err=True)
+
+
+def _names_me(record: AccessRecord, claims: dict[str, Any]) -> bool:
+    """Whether the open step of `record` names the person of these token claims (by the user id
+    identity-sync knows, which is usually the token's subject, or else by email)."""
+    if record.awaiting_step is None:
+        return False
+    email = str(claims.get("email") or "").lower()
+    return claims.get("sub") in record.awaiting_reviewers or (
+        bool(email) and email in (e.lower() for e in record.awaiting_reviewer_emails)
+    )
+
+
+def _review_line(record: AccessRecord) -> str:
+    who = record.requester_email or record.requester_id or "?"
+    until = f"; answer by {local_time(record.awaiting_until)}" if record.awaiting_until else ""
+    why = f' — "{record.justification}"' if record.justification else ""
+    return (
+        f"{record.request_id}  {who}: {record.permission} on {record.resource} ({record.integration_id})"
+        f"{why} — {record.awaiting_step}{until}"
+    )
 
 
 @cli.command()

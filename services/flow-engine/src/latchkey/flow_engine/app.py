@@ -28,9 +28,11 @@ from latchkey.contracts import (
     ConnectorCommand,
     Event,
     ExtensionRequested,
+    GrantExtensionRequested,
     GroupDeleted,
     GroupUpserted,
     InventorySynced,
+    RequestCreated,
     RequestDenied,
     RequestRejected,
     RequestSubmitted,
@@ -38,7 +40,10 @@ from latchkey.contracts import (
     ResourceRemoved,
     ReviewApproved,
     ReviewDenied,
+    Reviewer,
+    ReviewRecorded,
     ReviewRefused,
+    ReviewRequested,
     RevokeOverdue,
     RevokeRequested,
     TimerFired,
@@ -48,12 +53,13 @@ from latchkey.contracts import (
     connector_commands,
     utcnow,
 )
+from latchkey.contracts.lifecycle import MAX_REVIEWERS
 from latchkey.runtime import Batch, CommandSigner, Service, UnitOfWork
 from latchkey.runtime.db import read_together
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.observability import get_logger
 
-from .domain.approval import Counted, ReviewContext, record_review
+from .domain.approval import Counted, ReviewContext, eligible_entries, record_review
 from .domain.flow import AccessFlow, flow_digest
 from .domain.grant import REVOCABLE, AccessRequest, CommandWindow, GrantState, IllegalTransition, Refusal
 from .domain.identity import Person
@@ -82,6 +88,25 @@ class Outcome:
         self.events.extend(events)
         if request is not None:
             self.changed[request.request_id] = request
+
+
+def _opened_steps(events: Iterable[Event]) -> dict[str, dict[tuple[bool, int], Any]]:
+    """Per request, the approval steps these lifecycle events opened, keyed (extension, step), with
+    the id of the event that caused the opening: a manual request's first step, the extension's first
+    step, and the step after each one completed."""
+    opened: dict[str, dict[tuple[bool, int], Any]] = {}
+    for event in events:
+        if isinstance(event, RequestCreated) and not event.automatic:
+            key: tuple[bool, int] | None = (False, 0)
+        elif isinstance(event, GrantExtensionRequested):
+            key = (True, 0)
+        elif isinstance(event, ReviewRecorded) and event.step_complete:
+            key = (event.extension, event.step + 1)
+        else:
+            key = None
+        if key is not None:
+            opened.setdefault(event.request_id, {})[key] = event.causation_id  # type: ignore[attr-defined]
+    return opened
 
 
 class FlowEngine:
@@ -403,8 +428,78 @@ class FlowEngine:
                         self._requester_action(event, request, actor, now, outcome)
                 except IllegalTransition as exc:
                     log.warning("illegal transition refused", request_id=event.request_id, error=str(exc))
+            await self._announce_reviews(session, outcome, people, owners)
             await self.store.save_requests(uow, outcome.changed.values())
             self._write(uow, outcome)
+
+    async def _announce_reviews(
+        self,
+        session: Any,
+        outcome: Outcome,
+        people: dict[str, Person],
+        owners: dict[tuple[str, str], frozenset[str]],
+    ) -> None:
+        """A ReviewRequested for every approval step that opened in this batch and is still open at
+        its end, naming who may review it now (the contract says who qualifies). Automatic flows open
+        no step, so their batches skip this entirely."""
+        opened = _opened_steps(outcome.events)
+        waiting = []
+        for request_id, steps in opened.items():
+            request = outcome.changed.get(request_id)
+            ballot = request.ballot() if request is not None else None
+            if request is None or ballot is None:
+                continue
+            cause = steps.get((ballot.extension, ballot.current_step))
+            if cause is not None:
+                waiting.append((request, ballot, ballot.steps[ballot.current_step], cause))
+        if not waiting:
+            return
+        approvers = [a for _, _, step, _ in waiting for a in step.approvers]
+        candidates = await self.store.named_users(
+            session, (a.user for a in approvers if a.user), (a.group for a in approvers if a.group)
+        )
+        requesters = {request.requester_id for request, _, _, _ in waiting}
+        for request, _, step, _ in waiting:
+            if any(a.manager for a in step.approvers):
+                manager = people.get(request.requester_id)
+                candidates |= {manager.manager_id} if manager and manager.manager_id else set()
+            if any(a.owner for a in step.approvers):
+                candidates |= owners.get((request.integration_id, request.resource_id), frozenset())
+        known = await self.store.people(session, candidates | requesters)
+        everyone = {p.user_id: p for p in known.values() if p.user_id in candidates and p.active}
+        for request, ballot, step, cause in waiting:
+            requester = known.get(request.requester_id) or Person(
+                request.requester_id, request.requester_email
+            )
+            context = ReviewContext(
+                requester,
+                owners.get((request.integration_id, request.resource_id), frozenset()),
+                request.flow.spec.allow_self_approval,
+            )
+            counted = {record.reviewer_id for record in ballot.approvals}
+            eligible = [
+                Reviewer(user_id=p.user_id, email=p.email)
+                for _, p in sorted(everyone.items())
+                if p.user_id not in counted and eligible_entries(step, p, context)
+            ]
+            extension = request.pending_extension if ballot.extension else None
+            outcome.add(
+                None,
+                [
+                    ReviewRequested(
+                        request_id=request.request_id,
+                        step=ballot.current_step,
+                        step_description=step.describe(ballot.current_step),
+                        extension=ballot.extension,
+                        reviewers=eligible[:MAX_REVIEWERS],
+                        reviewers_truncated=len(eligible) > MAX_REVIEWERS,
+                        approval_deadline=extension.deadline if extension else request.approval_deadline,
+                        producer=PRODUCER,
+                        correlation_id=request.request_id,
+                        causation_id=cause,
+                    )
+                ],
+            )
 
     def _submit(
         self,

@@ -3,8 +3,9 @@
 Enabled by LATCHKEY_NOTIFY_WEBHOOK_URL (a Slack-compatible incoming webhook, or any endpoint taking
 JSON). flow-engine then reads `access.lifecycle.v1` in a consumer group of its own
 (`flow-engine.notify`), so a slow or failing webhook delays notifications and nothing else. By default
-it posts what needs a person: a request waiting for reviewers, an extension waiting for reviewers, a
-grant that failed, a revocation that is overdue (LATCHKEY_NOTIFY_EVENTS changes the list).
+it posts what needs a person: a request waiting for reviewers, an extension waiting for reviewers, each
+later approval step as it opens (naming who may review it), a grant that failed, a revocation that is
+overdue (LATCHKEY_NOTIFY_EVENTS changes the list).
 
 Delivery is at least once. A webhook that is unreachable, rate-limits (429) or fails (5xx) gets the
 batch again after a backoff, for as long as it takes; within a process an event already accepted is
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from latchkey.contracts import Event, RequestCreated
+from latchkey.contracts import Event, RequestCreated, ReviewRequested
 from latchkey.runtime import Batch, TransientError
 from latchkey.runtime.observability import get_logger
 
@@ -54,6 +55,10 @@ class Notifier:
     def wanted(self, event: Event) -> bool:
         if event.type not in self._events:
             return False
+        if isinstance(event, ReviewRequested) and event.step == 0:
+            # the first step opens with the request (or extension), whose post says what was asked
+            opener = "access.grant.extension_requested" if event.extension else "access.request.created"
+            return opener not in self._events
         # an automatic request needs no one: its activation follows at once
         return not (isinstance(event, RequestCreated) and event.automatic)
 
@@ -71,7 +76,7 @@ class Notifier:
                 f"{who} {describe(event).removeprefix('requested ')}{why}{deadline}."
                 f" Review: latchkey-access approve {request_id} (or deny {request_id} -r WHY)"
             )
-        if event.type == "access.grant.extension_requested":
+        if event.type in ("access.grant.extension_requested", "access.review.requested"):
             return f"request {request_id}: {describe(event)}. Review: latchkey-access approve {request_id}"
         return f"request {request_id}: {describe(event)}"
 

@@ -14,6 +14,7 @@ from latchkey.runtime.signing import load_private_key, load_private_key_file
 NOTIFY_DEFAULT_EVENTS = (
     "access.request.created",
     "access.grant.extension_requested",
+    "access.review.requested",
     "access.grant.failed",
     "access.grant.revoke_overdue",
 )

@@ -184,6 +184,20 @@ class FlowEngineStore:
             )
         )
         self._flow_digests = Compiled(sa.select(self.flows.c.name, self.flows.c.digest))
+        # Users an approval step names: by id or email, and the members of its groups (by id or name).
+        named = sa.bindparam("names", type_=texts)
+        lowered = sa.bindparam("lowered", type_=texts)
+        groups = sa.bindparam("groups", type_=texts)
+        self._named_users = Compiled(
+            sa.union(
+                sa.select(u.c.user_id).where(
+                    sa.or_(u.c.user_id == sa.any_(named), sa.func.lower(u.c.email) == sa.any_(lowered))
+                ),
+                sa.select(m.c.user_id)
+                .join(g, g.c.group_id == m.c.group_id)
+                .where(sa.or_(g.c.group_id == sa.any_(groups), g.c.name == sa.any_(groups))),
+            )
+        )
 
     # -- identity ---------------------------------------------------------------------------------
     async def upsert_users(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -232,6 +246,19 @@ class FlowEngineStore:
         """`people` as a `Read` (to share a round trip)."""
         params = {"ids": list(set(user_ids)), "emails": list({e.lower() for e in emails})}
         return Read(self._people, params, _people_by_id_and_email)
+
+    async def named_users(
+        self, session: AsyncSession, users: Iterable[str], groups: Iterable[str]
+    ) -> set[str]:
+        """Ids of the users named in `users` (ids or emails) and of the members of `groups` (ids or
+        names): who an approval step's `user` and `group` approvers may be."""
+        names, group_refs = list(set(users)), list(set(groups))
+        if not (names or group_refs):
+            return set()
+        params = {"names": names, "lowered": [n.lower() for n in names], "groups": group_refs}
+        return await read_one(
+            session, Read(self._named_users, params, lambda rows: {r.user_id for r in rows})
+        )
 
     # -- inventory --------------------------------------------------------------------------------
     async def upsert_integration(
