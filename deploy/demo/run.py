@@ -70,7 +70,14 @@ async def story(
         f"flow-engine verified the token and matched flow [bold]{created.flow_name}[/bold]",
         time.monotonic() - t,
     )  # type: ignore[attr-defined]
-    for reviewer in reviewers:
+    for number, reviewer in enumerate(reviewers, 1):
+        await running.wait_lifecycle(
+            request_id,
+            lambda types, n=number: types.count("access.review.requested") >= n,
+            60,
+            f"approval step {number} announced",
+        )
+        await terminal(running, "latchkey-access", "reviews", who=reviewer)
         t = time.monotonic()
         before = running.lifecycle.types(request_id).count("access.review.recorded")
         await running.approve(request_id, reviewer, "approved in the demo")
@@ -150,9 +157,11 @@ def audit_table(running: RunningLatchkey, request_id: str) -> Table:
     return table
 
 
-async def terminal(running: RunningLatchkey, *command: str) -> None:
-    """Run a Latchkey console script against the demo system and show it as a terminal would."""
-    console.print(f"[dim]$ {' '.join(command)}[/dim]")
+async def terminal(running: RunningLatchkey, *command: str, who: tuple[str, str] | None = None) -> None:
+    """Run a Latchkey console script against the demo system and show it as a terminal would (as
+    `who`, signed in with their ID token from the test IdP, when given)."""
+    signed_in = {"LATCHKEY_ID_TOKEN": running.token(who)} if who else {}
+    console.print(f"[dim]$ {' '.join(command)}[/dim]" + (f"  [dim]({who[1]} signed in)[/dim]" if who else ""))
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / command[0]),
         *command[1:],
@@ -160,6 +169,7 @@ async def terminal(running: RunningLatchkey, *command: str) -> None:
             **os.environ,
             "LATCHKEY_KAFKA_BOOTSTRAP": running.bootstrap,
             "LATCHKEY_TOPIC_PREFIX": running.prefix,
+            **signed_in,
         },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

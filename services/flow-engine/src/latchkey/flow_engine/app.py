@@ -90,6 +90,18 @@ class Outcome:
             self.changed[request.request_id] = request
 
 
+def _review_context(
+    request: AccessRequest, people: dict[str, Person], owners: dict[tuple[str, str], frozenset[str]]
+) -> ReviewContext:
+    """What judging a reviewer of `request` needs: its requester, the resource's owners, the flow's rule."""
+    requester = people.get(request.requester_id) or Person(request.requester_id, request.requester_email)
+    return ReviewContext(
+        requester,
+        owners.get((request.integration_id, request.resource_id), frozenset()),
+        request.flow.spec.allow_self_approval,
+    )
+
+
 def _opened_steps(events: Iterable[Event]) -> dict[str, dict[tuple[bool, int], Any]]:
     """Per request, the approval steps these lifecycle events opened, keyed (extension, step), with
     the id of the event that caused the opening: a manual request's first step, the extension's first
@@ -415,14 +427,7 @@ class FlowEngine:
                             event, actor.user_id, "unknown_request", "there is no such request", outcome
                         )
                     elif isinstance(event, REVIEW_EVENTS):
-                        requester = people.get(request.requester_id) or Person(
-                            request.requester_id, request.requester_email
-                        )
-                        context = ReviewContext(
-                            requester,
-                            owners.get((request.integration_id, request.resource_id), frozenset()),
-                            request.flow.spec.allow_self_approval,
-                        )
+                        context = _review_context(request, people, owners)
                         self._review(event, request, actor, context, now, outcome)
                     else:
                         self._requester_action(event, request, actor, now, outcome)
@@ -468,14 +473,7 @@ class FlowEngine:
         known = await self.store.people(session, candidates | requesters)
         everyone = {p.user_id: p for p in known.values() if p.user_id in candidates and p.active}
         for request, ballot, step, cause in waiting:
-            requester = known.get(request.requester_id) or Person(
-                request.requester_id, request.requester_email
-            )
-            context = ReviewContext(
-                requester,
-                owners.get((request.integration_id, request.resource_id), frozenset()),
-                request.flow.spec.allow_self_approval,
-            )
+            context = _review_context(request, known, owners)
             counted = {record.reviewer_id for record in ballot.approvals}
             eligible = [
                 Reviewer(user_id=p.user_id, email=p.email)
