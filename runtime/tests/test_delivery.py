@@ -13,10 +13,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from latchkey.contracts import ALL_TOPICS, REQUESTS, DeadLetter, Event, RequestSubmitted, connector_commands
 from latchkey.contracts.samples import sample_events
 from latchkey.runtime import Batch, DeadLetterWriter, ServiceSettings, ensure_topics, make_broker, subscribe
+from latchkey.runtime.consuming import COMMIT_INTERVAL_SECONDS
 from latchkey.runtime.testing.bus import produce, read_until
 
 pytestmark = pytest.mark.infra
@@ -33,11 +35,11 @@ def settings_for(kafka_bootstrap: str, topic_prefix: str) -> ServiceSettings:
 
 @contextlib.asynccontextmanager
 async def consuming(
-    settings: ServiceSettings, handler: Any, group_id: str
+    settings: ServiceSettings, handler: Any, group_id: str, exclusive: bool = False
 ) -> AsyncIterator[DeadLetterWriter]:
     """A broker consuming REQUESTS with `handler` in group `group_id`, stopped on the way out."""
     broker = make_broker(settings)
-    writer = subscribe(broker, settings, REQUESTS, handler, group_id=group_id)
+    writer = subscribe(broker, settings, REQUESTS, handler, group_id=group_id, exclusive=exclusive)
     await broker.start()
     try:
         yield writer
@@ -275,6 +277,52 @@ async def test_offsets_are_committed_after_each_batch_and_at_shutdown_so_a_resta
         await wait_for(lambda: len(second) >= 10)
         await asyncio.sleep(1.0)  # anything redelivered would arrive with or before the new ones
     assert sorted(e.event_id for e in second) == sorted(e.event_id for e in events[20:])
+
+
+async def test_an_exclusive_batch_is_committed_with_the_next_check_or_soon_after_and_at_shutdown(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """An exclusive batch's end offsets ride on the next batch's ownership check; with no next batch
+    they are committed within COMMIT_INTERVAL_SECONDS all the same, and at shutdown, so neither an
+    idle member nor a restart has anything delivered again."""
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    topic = settings.topic(REQUESTS.name)
+    events = submitted(12)
+    first: list[Event] = []
+
+    async def handler(batch: Batch[Any]) -> None:
+        first.extend(batch.events)
+
+    async def committed() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(settings.group("exclusive-commits"))
+        finally:
+            await admin.close()
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+    async with consuming(settings, handler, "exclusive-commits", exclusive=True):
+        for n, event in enumerate(events[:6], 1):  # one batch each
+            await produce(kafka_bootstrap, topic, [event], key=event.request_id)
+            await wait_for(lambda n=n: len(first) == n)  # type: ignore[misc]
+        await asyncio.sleep(COMMIT_INTERVAL_SECONDS + 1.0)  # idle: the last batch's end is committed too
+        assert await committed() == 6
+        await produce(kafka_bootstrap, topic, events[6:9])
+        await wait_for(lambda: len(first) == 9)
+    assert await committed() == 9, "a graceful stop commits what was processed"
+
+    second: list[Event] = []
+
+    async def again(batch: Batch[Any]) -> None:
+        second.extend(batch.events)
+
+    async with consuming(settings, again, "exclusive-commits", exclusive=True):
+        await produce(kafka_bootstrap, topic, events[9:])
+        await wait_for(lambda: len(second) >= 3)
+        await asyncio.sleep(1.0)  # anything redelivered would arrive with or before the new ones
+    assert sorted(e.event_id for e in second) == sorted(e.event_id for e in events[9:])
 
 
 async def test_a_failed_batch_is_delivered_again_from_its_first_record(

@@ -17,8 +17,11 @@ undo) also makes sure that only one member of the group works on a partition at 
   records that another member has already taken over; it rejoins and gets fresh offsets;
 - a rebalance waits (up to `REVOKE_WAIT_SECONDS`) for the running batch to finish and commit before
   the member gives its partitions away, so the next owner does not start on records still in progress.
-What remains is a member cut off in the middle of a batch: its work up to the cut may be done again
-by the next owner (docs/connector.md).
+A batch's end offsets ride on the next batch's ownership check (one commit per batch, not two), or
+are committed within `COMMIT_INTERVAL_SECONDS` when no batch follows, and always before partitions are
+given away. What remains is a member cut off or killed before that commit: its work since the last
+commit may be offered again to the next owner (the connector recognises what it already reported in
+its results ledger; docs/connector.md).
 """
 
 from __future__ import annotations
@@ -249,10 +252,11 @@ def subscribe(
             if guard is None or not guard.batch_is_stale:  # a new assignment has its own positions
                 _rewind(message.consumer, records)  # the batch is delivered again from its first offset
             raise
+        pending = offsets if guard is None else guard
         if guard is None:
             offsets.processed(message.consumer, records)
-            if not subscriber.running:
-                await offsets.flush()  # shutting down: commit before the consumer closes
+        if not subscriber.running:
+            await pending.flush()  # shutting down: commit before the consumer closes
 
     async def handle(consumer: Any, records: Sequence[Any]) -> None:
         items: list[Received[Any]] = []
@@ -287,8 +291,9 @@ def subscribe(
                 return
             if items:
                 await deliver(items, lambda: guard.confirm_ownership(consumer, records))
-            # Committed inside the guarded span, so the next owner starts after this batch.
-            await guard.commit(consumer)
+            # Committed with the next batch's ownership check (one round trip, not two, per batch), or
+            # soon when none comes, and always before the partitions are given away.
+            guard.processed(consumer, records)
 
     async def deliver(
         items: list[Received[Any]], before: Callable[[], Awaitable[None]] | None = None
@@ -356,7 +361,7 @@ def subscribe(
     async def stop() -> None:
         # Commit what is pending while the consumer is still open; a batch still running commits its
         # own offsets when it ends (`subscriber.running` is false by then), before FastStream closes it.
-        await offsets.flush()
+        await (offsets if guard is None else guard).flush()
         await fast_stream_stop()
 
     subscriber.stop = stop  # type: ignore[method-assign]
@@ -496,7 +501,7 @@ class _Offsets(_Rebalances):
 
 
 COMMIT_INTERVAL_SECONDS = 0.5
-"""Longest a processed batch waits for its offset commit (non-exclusive subscriptions)."""
+"""Longest a processed batch waits for its offset commit when no other batch carries it along."""
 
 REVOKE_WAIT_SECONDS = 120.0
 """How long a rebalance waits for a running exclusive batch; the group's rebalance timeout (the
@@ -517,6 +522,11 @@ class _OneOwnerAtATime(_Rebalances):
         # succeed, and stale records (another member may have run them meanwhile) would run again.
         self.epoch = 0
         self.fetched_epoch = 0
+        # End offsets of processed batches not yet committed, and the one commit in flight at a time.
+        self._done: dict[TopicPartition, int] = {}
+        self._committing = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     def fetched(self) -> None:
         """A poll returned records (under the current assignment)."""
@@ -538,12 +548,13 @@ class _OneOwnerAtATime(_Rebalances):
 
     async def confirm_ownership(self, consumer: Any, records: Sequence[Any]) -> None:
         """Commit the offsets the batch starts at (where the group already is, so nothing moves) with
-        this member's generation: the coordinator refuses it if the partitions are no longer ours."""
+        this member's generation: the coordinator refuses it if the partitions are no longer ours. The
+        same commit carries what earlier batches processed on other partitions."""
         if not isinstance(consumer, AIOKafkaConsumer):
             return  # an in-memory test broker has no group
         starts = _first_offsets(records)
         try:
-            await consumer.commit(starts)
+            await self._commit(consumer, starts)
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning(
                 "partitions no longer owned; batch left to their new owner",
@@ -553,25 +564,55 @@ class _OneOwnerAtATime(_Rebalances):
             )
             raise TransientError(f"partitions of {self.topic} moved to another member") from exc
 
-    async def commit(self, consumer: Any) -> None:
-        """Commit what the batch consumed; a failure (the group moved on) is left to the next owner."""
+    def processed(self, consumer: Any, records: Sequence[Any]) -> None:
+        """A batch is done: its end offsets go with the next batch's check, or within
+        `COMMIT_INTERVAL_SECONDS` if none comes first."""
         if not isinstance(consumer, AIOKafkaConsumer):
             return
-        try:
-            await consumer.commit()
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("batch done but not committed", topic=self.topic, error=_summarise(exc))
+        self._consumer = consumer
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            self._done[tp] = max(record.offset + 1, self._done.get(tp, -1))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_later(), name=f"commit {self.topic}")
+
+    async def flush(self) -> None:
+        """Commit what the batches processed now (a failure is logged: the next owner redoes it)."""
+        if self._done and self._consumer is not None:
+            try:
+                await self._commit(self._consumer, {})
+            except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+                log.warning("batch done but not committed", topic=self.topic, error=_summarise(exc))
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(COMMIT_INTERVAL_SECONDS)
+        await self.flush()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, starts: dict[TopicPartition, int]) -> None:
+        """One commit at a time, each with the latest offsets, so the group's offsets never go back."""
+        async with self._committing:
+            offsets = {**self._done, **starts}
+            if not offsets:
+                return
+            await consumer.commit(offsets)
+            for tp, offset in offsets.items():
+                if self._done.get(tp, -1) <= offset:
+                    self._done.pop(tp, None)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.epoch += 1
         self._revoked(revoked)
-        if self._idle.is_set():
-            return
-        log.info("rebalance waits for the running batch", topic=self.topic)
-        try:
-            await asyncio.wait_for(self._idle.wait(), REVOKE_WAIT_SECONDS)
-        except TimeoutError:
-            log.warning("batch still running; partitions released anyway", topic=self.topic)
+        if not self._idle.is_set():
+            log.info("rebalance waits for the running batch", topic=self.topic)
+            try:
+                await asyncio.wait_for(self._idle.wait(), REVOKE_WAIT_SECONDS)
+            except TimeoutError:
+                log.warning("batch still running; partitions released anyway", topic=self.topic)
+        # What was processed is committed before the next owner starts; what is not committed by then
+        # (this member was evicted) is for the next owner to run, never for this member to commit later.
+        await self.flush()
+        for tp in revoked:
+            self._done.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.epoch += 1
