@@ -220,6 +220,7 @@ def subscribe(
     backoff = _Backoff()
     guard = _OneOwnerAtATime(name, on_partitions) if exclusive else None
     offsets = _Offsets(name, None if exclusive else on_partitions)
+    committer: _Offsets | _OneOwnerAtATime = guard or offsets  # holds the processed, uncommitted offsets
 
     async def process(items: list[Received[Any]]) -> None:
         delivery: Batch[Any] = Batch(items)
@@ -252,11 +253,10 @@ def subscribe(
             if guard is None or not guard.batch_is_stale:  # a new assignment has its own positions
                 _rewind(message.consumer, records)  # the batch is delivered again from its first offset
             raise
-        pending = offsets if guard is None else guard
         if guard is None:
             offsets.processed(message.consumer, records)
         if not subscriber.running:
-            await pending.flush()  # shutting down: commit before the consumer closes
+            await committer.flush()  # shutting down: commit before the consumer closes
 
     async def handle(consumer: Any, records: Sequence[Any]) -> None:
         items: list[Received[Any]] = []
@@ -350,7 +350,7 @@ def subscribe(
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
         group_instance_id=group_instance_id,  # static membership (optional)
         decoder=_no_decode,
-        listener=guard or offsets,
+        listener=committer,
     )
     if batch:
         subscriber.get_msg = _poll(  # type: ignore[method-assign,assignment]
@@ -361,7 +361,7 @@ def subscribe(
     async def stop() -> None:
         # Commit what is pending while the consumer is still open; a batch still running commits its
         # own offsets when it ends (`subscriber.running` is false by then), before FastStream closes it.
-        await (offsets if guard is None else guard).flush()
+        await committer.flush()
         await fast_stream_stop()
 
     subscriber.stop = stop  # type: ignore[method-assign]
