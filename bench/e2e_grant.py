@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +232,16 @@ def _chain_baseline() -> dict[str, float] | None:
     return {k: metrics[k] for k in ("chain4_p50_ms", "chain4_p99_ms") if k in metrics} or None
 
 
+def system(bootstrap: str, database_url: str, work: Path) -> AbstractAsyncContextManager[RunningLatchkey]:
+    """The four services as processes on this broker and server (quiet logs), as the benchmarks run it."""
+    return latchkey_running(
+        kafka_bootstrap=bootstrap,
+        admin_database_url=libpq_url(database_url),
+        work_dir=work,
+        extra_env={"LATCHKEY_LOG_LEVEL": "WARNING"},
+    )
+
+
 async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
     sizes = (
         {"noop": (300, 6.0), "postgresql": (40, 4.0)}
@@ -242,12 +253,7 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
     samples: dict[str, Any] = {"latency_ms": {}, "throughput": {}}
     params: dict[str, Any] = {"sizes": {k: {"burst": v[0], "steady_seconds": v[1]} for k, v in sizes.items()}}
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as work:
-        async with latchkey_running(
-            kafka_bootstrap=bootstrap,
-            admin_database_url=libpq_url(database_url),
-            work_dir=Path(work),
-            extra_env={"LATCHKEY_LOG_LEVEL": "WARNING"},
-        ) as running:
+        async with system(bootstrap, database_url, Path(work)) as running:
             token = running.token(ALICE, expires_in=3600)
             tracker = Tracker(running.lifecycle)
             # warm-up: JIT-free Python still has caches, connections and consumer fetch sessions to fill

@@ -32,12 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.e2e_grant import Tracker, _chain_baseline, _request  # noqa: E402
+from bench.e2e_grant import Tracker, _chain_baseline, _request, system  # noqa: E402
 from bench.kafka_baseline import percentile  # noqa: E402
 from latchkey.contracts import REQUESTS, RESULTS, connector_commands  # noqa: E402
-from latchkey.runtime.testing import libpq_url  # noqa: E402
 from tests.support.bus import TopicReader  # noqa: E402
-from tests.support.scenario import ALICE, latchkey_running  # noqa: E402
+from tests.support.scenario import ALICE  # noqa: E402
 
 NAME = "e2e_hops"
 HOPS = (
@@ -71,12 +70,7 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
     rate = float(os.environ.get("BENCH_HOPS_RATE", 100))
     count = int(os.environ.get("BENCH_HOPS_COUNT", 300 if quick else 1500))
     with tempfile.TemporaryDirectory(prefix="bench-hops-") as work:
-        async with latchkey_running(
-            kafka_bootstrap=bootstrap,
-            admin_database_url=libpq_url(database_url),
-            work_dir=Path(work),
-            extra_env={"LATCHKEY_LOG_LEVEL": "WARNING"},
-        ) as running:
+        async with system(bootstrap, database_url, Path(work)) as running:
             commands_topic = running.prefix + connector_commands(running.system.connector_id).name
             await _append_time(running.bootstrap, commands_topic)
             token = running.token(ALICE, expires_in=3600)
