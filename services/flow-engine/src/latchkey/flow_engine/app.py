@@ -463,17 +463,17 @@ class FlowEngine:
         candidates = await self.store.named_users(
             session, (a.user for a in approvers if a.user), (a.group for a in approvers if a.group)
         )
-        requesters = {request.requester_id for request, _, _, _ in waiting}
         for request, _, step, _ in waiting:
             if any(a.manager for a in step.approvers):
                 manager = people.get(request.requester_id)
                 candidates |= {manager.manager_id} if manager and manager.manager_id else set()
             if any(a.owner for a in step.approvers):
                 candidates |= owners.get((request.integration_id, request.resource_id), frozenset())
-        known = await self.store.people(session, candidates | requesters)
+        # the requesters are in `people` already (the batch read them to judge the events)
+        known = await self.store.people(session, candidates)
         everyone = {p.user_id: p for p in known.values() if p.user_id in candidates and p.active}
         for request, ballot, step, cause in waiting:
-            context = _review_context(request, known, owners)
+            context = _review_context(request, people, owners)
             counted = {record.reviewer_id for record in ballot.approvals}
             eligible = [
                 Reviewer(user_id=p.user_id, email=p.email)
