@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import struct
 from collections.abc import Iterable
 
@@ -36,6 +37,7 @@ def make_broker(settings: ServiceSettings, *, graceful_timeout: float = 8.0) -> 
         enable_idempotence=True,
         linger_ms=2,
         graceful_timeout=graceful_timeout,
+        partitioner=default_partitioner,
         middlewares=[KafkaTelemetryMiddleware()],
         logger=None,
     )
@@ -50,6 +52,9 @@ def make_producer(settings: ServiceSettings, **overrides: object) -> AIOKafkaPro
         "enable_idempotence": True,
         "linger_ms": 2,
         "max_batch_size": 256 * 1024,
+        # Kafka's default partitioner (murmur2 of the key), computed a word at a time: aiokafka's own
+        # murmur2 is pure Python byte by byte and costs a connector ~2 % of its CPU per result.
+        "partitioner": default_partitioner,
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
@@ -84,6 +89,14 @@ def murmur2(data: bytes) -> int:
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives `key` on a topic with `partitions` partitions."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def default_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's `DefaultPartitioner` with the fast murmur2: a keyed record goes where the Java client
+    sends it; a record without a key to a random available partition."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[partition_for(key, len(all_partitions))]
 
 
 def topic_configs(topic: Topic) -> dict[str, str]:

@@ -168,8 +168,9 @@ class Connector:
                 return None
             carrier: dict[str, str] = {}
             inject(carrier)
+            assert self.producer is not None  # started before the subscription (self._started)
             sent = await publish_result(
-                self.service.broker,
+                self.producer,
                 self.results_topic,
                 outcome.result,
                 source=source,

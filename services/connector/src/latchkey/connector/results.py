@@ -15,8 +15,7 @@ import json
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from faststream.kafka import KafkaBroker
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from latchkey.contracts import RESULTS
 from latchkey.runtime import TransientError
@@ -154,20 +153,20 @@ class ResultLedger:
 
 
 async def publish_result(
-    broker: KafkaBroker, topic: str, result: Result, *, source: str, traceparent: str | None
+    producer: AIOKafkaProducer, topic: str, result: Result, *, source: str, traceparent: str | None
 ) -> asyncio.Future[Any]:
     """Hand one result to the producer; the returned future resolves on the broker's acknowledgement
     (acks=all). The caller awaits every future of a batch before the batch commits. The idempotent
-    producer keeps the order of results of one grant (one partition) even with several in flight."""
-    headers = {"content-type": "application/json", SOURCE_HEADER: source}
+    producer keeps the order of results of one grant (one partition) even with several in flight.
+
+    The raw producer, not the FastStream broker: the result already carries the command span's
+    `traceparent`, and the broker's publish middleware (a span of its own per result) cost the
+    connector a sixth of its CPU per command."""
+    headers = [("content-type", b"application/json"), (SOURCE_HEADER, source.encode())]
     if traceparent:
-        headers["traceparent"] = traceparent
-    sent: asyncio.Future[Any] = await broker.publish(
-        result.model_dump_json().encode(),
-        topic=topic,
-        key=result.grant_id.encode(),
-        headers=headers,
-        no_confirm=True,
+        headers.append(("traceparent", traceparent.encode()))
+    sent: asyncio.Future[Any] = await producer.send(
+        topic, result.model_dump_json().encode(), key=result.grant_id.encode(), headers=headers
     )
     return sent
 
