@@ -41,7 +41,7 @@ def _start_fake(kind: str, users: int, groups: int) -> tuple[subprocess.Popen[st
 
 
 async def _wait_published(relay: Any, target: int, timeout: float = 300.0) -> None:
-    """Until the relay's count of published outbox rows (acknowledged by the brokers and marked sent)
+    """Until the relay's count of published outbox rows (acknowledged by the brokers and deleted)
     reaches `target`. Its own counter: polling the outbox table would load the database the relay is
     working on."""
     deadline = time.monotonic() + timeout

@@ -1,7 +1,7 @@
 """A relay in its own process, for tests that kill it with SIGKILL.
 
 `python relay_process.py URL BOOTSTRAP SCHEMA pause-after-send|normal`: with pause-after-send it
-publishes one batch, prints SENT and hangs before marking the rows sent, so the test can kill -9 it
+publishes one batch, prints SENT and hangs before deleting the sent rows, so the test can kill -9 it
 at exactly the worst moment.
 """
 
@@ -16,7 +16,7 @@ from latchkey.runtime.outbox import OutboxRelay
 
 
 class PausingRelay(OutboxRelay):
-    async def _mark_sent(self, conn: Any, ids: list[int]) -> None:
+    async def _delete_sent(self, conn: Any, ids: list[int]) -> None:
         print("SENT", len(ids), flush=True)
         await asyncio.sleep(3600)
 

@@ -108,7 +108,7 @@ async def test_relay_killed_between_send_and_mark_publishes_again_and_inbox_make
     doomed.wait(10)
     async with engine.connect() as conn:
         unsent = await conn.scalar(sa.select(sa.func.count()).where(tables.outbox.c.sent_at.is_(None)))
-    assert unsent == 20, "the kill came before the mark: every row is still unsent"
+    assert unsent == 20, "the kill came before the delete: every row is still there, unsent"
 
     survivor = subprocess.run([*args, "normal"], capture_output=True, text=True, timeout=60, check=True)
     assert "DONE 20" in survivor.stdout
@@ -196,6 +196,10 @@ async def test_emit_many_streams_its_events_between_the_others_with_keys_and_tra
         uow.emit(LIFECYCLE, cancelled("first"))
         uow.emit_many(LIFECYCLE, (cancelled(f"bulk-{i % 7}") for i in range(2000)))
         uow.emit(LIFECYCLE, cancelled("last"))
+    async with engine.connect() as conn:
+        result = await conn.execute(sa.select(tables.outbox.c.key).order_by(tables.outbox.c.id))
+        keys = result.scalars().all()
+    assert keys == ["first", *(f"bulk-{i % 7}" for i in range(2000)), "last"], "rows in emit order"
     relay = OutboxRelay(engine, lambda: make_producer(settings), tables)
     await relay.open()
     try:
@@ -213,10 +217,6 @@ async def test_emit_many_streams_its_events_between_the_others_with_keys_and_tra
         # an untraced event continues the trace derived from its request (correlation) id
         traceparent = dict(record.headers)["traceparent"].decode()
         assert traceparent.split("-")[1] == tracing.trace_id_for(event.correlation_id or "")
-    async with engine.connect() as conn:
-        result = await conn.execute(sa.select(tables.outbox.c.key).order_by(tables.outbox.c.id))
-        keys = result.scalars().all()
-    assert keys == ["first", *(f"bulk-{i % 7}" for i in range(2000)), "last"], "rows in emit order"
 
 
 async def test_relay_puts_each_key_on_the_partition_a_producer_send_would(
@@ -267,11 +267,11 @@ async def test_a_backlog_is_relayed_in_pipelined_batches_each_row_once_in_order(
     relay = OutboxRelay(engine, lambda: make_producer(settings), tables, batch_size=10, max_in_flight=3)
     await relay.open()
     try:
-        # ten batches, at most three in flight; each marked sent once acknowledged
+        # ten batches, at most three in flight; each deleted once acknowledged
         assert await relay.relay_once() == 95
         async with engine.connect() as conn:
-            sent = await conn.scalar(sa.select(sa.func.count()).where(tables.outbox.c.sent_at.is_not(None)))
-        assert sent == 95
+            left = await conn.scalar(sa.select(sa.func.count()).select_from(tables.outbox))
+        assert left == 0
         assert await relay.relay_once() == 0
     finally:
         await relay.close()
@@ -424,7 +424,7 @@ async def test_reads_together_return_in_order_and_each_sees_the_one_before(db: A
         assert again == [] and counted == 2
 
 
-async def test_purge_deletes_only_rows_sent_longer_ago_than_kept(db: Any) -> None:
+async def test_purge_deletes_rows_an_earlier_version_marked_sent_once_kept_long_enough(db: Any) -> None:
     engine, tables, _ = db
     outbox = tables.outbox
     now = datetime.now(UTC)
