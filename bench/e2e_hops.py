@@ -80,6 +80,7 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
             async with results, commands:
                 events = [_request(running, token, "noop", None) for _ in range(count)]
                 sent: dict[str, float] = {}
+                acknowledged: list[asyncio.Future[Any]] = []
                 started = time.monotonic()
                 for n, event in enumerate(events):
                     delay = started + n / rate - time.monotonic()
@@ -87,7 +88,8 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
                         await asyncio.sleep(delay)
                     sent[event.request_id] = time.time()
                     tracker.submitted[event.request_id] = time.monotonic()
-                    await running.publisher.publish_many(REQUESTS, [event])
+                    acknowledged.append(await running.publisher.send(REQUESTS, event))
+                await asyncio.gather(*acknowledged)
                 ids = [e.request_id for e in events]
                 await tracker.wait(ids, 60)
                 await _drain(results)
