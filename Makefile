@@ -20,6 +20,7 @@ lint: setup ## ruff (lint + format check), mypy --strict on every package, schem
 	$(UV) run ruff format --check .
 	$(UV) run mypy --strict -p latchkey.contracts -p latchkey.runtime -p latchkey.flow_engine \
 		-p latchkey.expiry -p latchkey.connector -p latchkey.identity_sync
+	$(UV) run mypy --strict deploy/demo/run.py
 	$(UV) run python -m latchkey.contracts check
 
 test: lint ## Set up, lint, then run the whole suite on a real Kafka broker and PostgreSQL server

@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from rich.console import Console  # noqa: E402
 from rich.panel import Panel  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from latchkey.contracts import RequestCreated  # noqa: E402
 from tests.support.scenario import ALICE, CAROL, DAVE, RunningLatchkey, latchkey_running  # noqa: E402
 from tests.support.system import Requester, connect_with  # noqa: E402
 
@@ -44,6 +46,11 @@ def step(what: str, seconds: float | None = None) -> None:
 
 def note(what: str) -> None:
     console.print(f"[dim]{time.monotonic() - T0:6.1f}s[/dim]  [cyan]→[/cyan] {what}")
+
+
+def _at_least(event_type: str, count: int) -> Callable[[list[str]], bool]:
+    """A wait condition: the request's story holds `count` events of `event_type` or more."""
+    return lambda types: types.count(event_type) >= count
 
 
 async def story(
@@ -66,14 +73,15 @@ async def story(
     )
     note(f"access.request.submitted {request_id} (ID token from the test IdP, X25519 public key attached)")
     created = await running.wait_for_type(request_id, "access.request.created", 60)
+    assert isinstance(created, RequestCreated)
     step(
         f"flow-engine verified the token and matched flow [bold]{created.flow_name}[/bold]",
         time.monotonic() - t,
-    )  # type: ignore[attr-defined]
+    )
     for number, reviewer in enumerate(reviewers, 1):
         await running.wait_lifecycle(
             request_id,
-            lambda types, n=number: types.count("access.review.requested") >= n,
+            _at_least("access.review.requested", number),
             60,
             f"approval step {number} announced",
         )
@@ -83,7 +91,7 @@ async def story(
         await running.approve(request_id, reviewer, "approved in the demo")
         await running.wait_lifecycle(
             request_id,
-            lambda types, n=before: types.count("access.review.recorded") > n,
+            _at_least("access.review.recorded", before + 1),
             60,
             f"review by {reviewer[0]}",
         )
