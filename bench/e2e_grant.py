@@ -6,7 +6,8 @@ For the `noop` integration (no target I/O: the cost of Latchkey itself) and the 
 1. max throughput: a burst of automatic requests, grants activated per second until the last;
 2. latency at half of that rate: an open-loop stream, per request the time from publishing
    `access.request.submitted` to reading `access.grant.activated` on the lifecycle topic, and the
-   CPU each service process spent per grant meanwhile (/proc; Kafka and PostgreSQL not included);
+   CPU each process spent per grant meanwhile (/proc: the services, and the Kafka broker, the
+   PostgreSQL server and this load generator when they run on this machine; in the burst too);
    the same for a slow stream (noop, 100 grants/s), where every batch holds one or two records;
 3. (noop) how late access ends: short grants, from each grant's `expires_at` to its
    `access.grant.revoked` (written when flow-engine applies the connector's revoke result).
@@ -17,19 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.kafka_baseline import percentile  # noqa: E402
-from bench.proc import cpu_seconds  # noqa: E402
+from bench.proc import children_cpu_seconds, cpu_seconds, listening_pid  # noqa: E402
 from latchkey.contracts import REQUESTS, RequestSubmitted, uuid7  # noqa: E402
 from latchkey.runtime.testing import libpq_url  # noqa: E402
 from tests.support.bus import TopicReader  # noqa: E402
@@ -112,16 +115,18 @@ def _request(
 
 
 async def _burst(
-    running: RunningLatchkey, tracker: Tracker, kind: str, count: int, token: str
+    running: RunningLatchkey, cpu: Cpu | None, tracker: Tracker, kind: str, count: int, token: str
 ) -> dict[str, Any]:
     requester = Requester(*ALICE) if kind == "postgresql" else None
     events = [_request(running, token, kind, requester) for _ in range(count)]
     ids = [e.request_id for e in events]
+    cpu_before = cpu.everything() if cpu else {}
     t0 = time.monotonic()
     for e in events:
         tracker.submitted[e.request_id] = t0
     await running.publisher.publish_many(REQUESTS, events)
     await tracker.wait(ids, timeout=60 + count / 20)
+    by_process = Cpu.per_grant_ms(cpu_before, cpu.everything(), count) if cpu else {}
     done = [tracker.activated[i] for i in ids if i in tracker.activated]
     elapsed = (max(done) - t0) if done else float("nan")
     per_second: dict[int, int] = {}
@@ -135,25 +140,56 @@ async def _burst(
         "seconds": elapsed,
         "per_s": len(done) / elapsed if done and elapsed > 0 else 0.0,
         "series": sorted(per_second.items()),
+        "cpu_ms_per_grant_by_process": by_process,
     }
 
 
-def _service_cpu(running: RunningLatchkey) -> dict[str, float]:
-    """CPU seconds each service process has used so far (Kafka and PostgreSQL not included)."""
-    return {
-        name: cpu_seconds(process.pid)
-        for name, process in running.services.processes.items()
-        if process.pid is not None and process.running
-    }
+SERVICES = ("identity-sync", "flow-engine", "expiry", "connector")
+
+
+class Cpu:
+    """CPU seconds used so far by each process of the run: the services; the Kafka broker(s) and the
+    PostgreSQL server with its backends when they run on this machine (found by their listening
+    ports; not under Docker); and this load generator."""
+
+    def __init__(self, running: RunningLatchkey, database_url: str) -> None:
+        self.running = running
+        self.servers: dict[str, int] = {}
+        brokers = {listening_pid(int(a.rsplit(":", 1)[1])) for a in running.bootstrap.split(",")}
+        for n, pid in enumerate(sorted(p for p in brokers if p is not None)):
+            self.servers["kafka" if n == 0 else f"kafka-{n + 1}"] = pid
+        postgresql = listening_pid(urlsplit(libpq_url(database_url)).port or 5432)
+        if postgresql is not None:
+            self.servers["postgresql"] = postgresql
+
+    def services(self) -> dict[str, float]:
+        return {
+            name: cpu_seconds(process.pid)
+            for name, process in self.running.services.processes.items()
+            if process.pid is not None and process.running
+        }
+
+    def everything(self) -> dict[str, float]:
+        used = self.services()
+        for name, pid in self.servers.items():
+            used[name] = children_cpu_seconds(pid) if name == "postgresql" else cpu_seconds(pid)
+        used["load generator"] = cpu_seconds(os.getpid())
+        return used
+
+    @staticmethod
+    def per_grant_ms(before: dict[str, float], after: dict[str, float], grants: int) -> dict[str, float]:
+        return {
+            name: round((used - before.get(name, 0.0)) / grants * 1000, 2) for name, used in after.items()
+        }
 
 
 async def _steady(
-    running: RunningLatchkey, tracker: Tracker, kind: str, rate: float, seconds: float, token: str
+    running: RunningLatchkey, cpu: Cpu, tracker: Tracker, kind: str, rate: float, seconds: float, token: str
 ) -> dict[str, Any]:
     """Open loop: publish at `rate`/s for `seconds` whatever the system does (no coordinated omission)."""
     requester = Requester(*ALICE) if kind == "postgresql" else None
     ids: list[str] = []
-    cpu_before = _service_cpu(running)
+    cpu_before = cpu.everything()
     interval = 1.0 / rate
     t0 = time.monotonic()
     sent = 0
@@ -171,15 +207,14 @@ async def _steady(
         await tracker.pump(timeout_ms=5)
     await asyncio.gather(*acknowledged)
     await tracker.wait(ids, timeout=60)
-    cpu_ms = {
-        name: round((seconds - cpu_before.get(name, 0.0)) / len(ids) * 1000, 2)
-        for name, seconds in _service_cpu(running).items()
-    }
+    by_process = Cpu.per_grant_ms(cpu_before, cpu.everything(), len(ids))
+    cpu_ms = {name: ms for name, ms in by_process.items() if name in SERVICES}
     latencies = tracker.latencies_ms(ids)
     return {
         "rate_per_s": rate,
         "cpu_ms_per_grant": round(sum(cpu_ms.values()), 2),
         "cpu_ms_per_grant_by_service": cpu_ms,
+        "cpu_ms_per_grant_by_process": by_process,
         "sent": len(ids),
         "activated": len(latencies),
         "failed": len([i for i in ids if i in tracker.failed]),
@@ -260,13 +295,14 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
         async with system(bootstrap, database_url, Path(work)) as running:
             token = running.token(ALICE, expires_in=3600)
             tracker = Tracker(running.lifecycle)
+            cpu = Cpu(running, database_url)
             # warm-up: JIT-free Python still has caches, connections and consumer fetch sessions to fill
-            await _burst(running, tracker, "noop", 20, token)
+            await _burst(running, None, tracker, "noop", 20, token)
             roles: list[str] = []
             for kind, (count, seconds) in sizes.items():
-                burst = await _burst(running, tracker, kind, count, token)
+                burst = await _burst(running, cpu, tracker, kind, count, token)
                 rate = max(1.0, burst["per_s"] / 2)
-                steady = await _steady(running, tracker, kind, rate, seconds, token)
+                steady = await _steady(running, cpu, tracker, kind, rate, seconds, token)
                 metrics[f"{kind}_max_grants_per_s"] = round(burst["per_s"], 1)
                 metrics[f"{kind}_burst_failed"] = burst["failed"]
                 metrics[f"{kind}_half_rate_per_s"] = round(rate, 1)
@@ -278,6 +314,15 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
                 metrics[f"{kind}_half_rate_cpu_ms_per_grant_by_service"] = steady[
                     "cpu_ms_per_grant_by_service"
                 ]
+                # every process's CPU per grant, the servers' and the load generator's too: the
+                # burst is CPU-bound, and this says whose CPU
+                metrics[f"{kind}_burst_cpu_ms_per_grant_by_process"] = burst["cpu_ms_per_grant_by_process"]
+                metrics[f"{kind}_burst_cpu_ms_per_grant_all"] = round(
+                    sum(burst["cpu_ms_per_grant_by_process"].values()), 2
+                )
+                metrics[f"{kind}_half_rate_cpu_ms_per_grant_by_process"] = steady[
+                    "cpu_ms_per_grant_by_process"
+                ]
                 failures = burst["failures"] or [tracker.failed[i] for i in tracker.failed][:1]
                 if burst["failed"] or steady["failed"]:
                     metrics[f"{kind}_failure_example"] = failures[0][:200] if failures else "?"
@@ -288,12 +333,13 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
                     roles = running.system.target.login_roles()
             # A slow steady stream: batches of one or two records, so what each batch and each hop
             # costs shows (CPU per grant here against the half-rate stream's).
-            slow = await _steady(running, tracker, "noop", SLOW_RATE, 3.0 if quick else 8.0, token)
+            slow = await _steady(running, cpu, tracker, "noop", SLOW_RATE, 3.0 if quick else 8.0, token)
             metrics["noop_at_100_per_s_p50_ms"] = round(slow["p50_ms"], 1)
             metrics["noop_at_100_per_s_p99_ms"] = round(slow["p99_ms"], 1)
             metrics["noop_at_100_per_s_failed"] = slow["failed"]
             metrics["noop_at_100_per_s_cpu_ms_per_grant"] = slow["cpu_ms_per_grant"]
             metrics["noop_at_100_per_s_cpu_ms_per_grant_by_service"] = slow["cpu_ms_per_grant_by_service"]
+            metrics["noop_at_100_per_s_cpu_ms_per_grant_by_process"] = slow["cpu_ms_per_grant_by_process"]
             ending = await _revoke_lateness(running, tracker, *revoke_size, token)
             metrics["noop_revoke_lateness_p50_ms"] = round(ending["p50_ms"], 1)
             metrics["noop_revoke_lateness_p99_ms"] = round(ending["p99_ms"], 1)
