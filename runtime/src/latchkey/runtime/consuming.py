@@ -369,6 +369,14 @@ def subscribe(
     return writer
 
 
+def _advance(pending: dict[TopicPartition, int], records: Sequence[Any]) -> None:
+    """Move each partition's offset to commit past the processed `records` (never backwards)."""
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        if record.offset + 1 > pending.get(tp, -1):
+            pending[tp] = record.offset + 1
+
+
 def _first_offsets(records: Sequence[Any]) -> dict[TopicPartition, int]:
     """Where a batch starts on each of its partitions."""
     starts: dict[TopicPartition, int] = {}
@@ -459,10 +467,7 @@ class _Offsets(_Rebalances):
         if not isinstance(consumer, AIOKafkaConsumer):
             return  # an in-memory test broker has no group
         self._consumer = consumer
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            if record.offset + 1 > self._pending.get(tp, -1):
-                self._pending[tp] = record.offset + 1
+        _advance(self._pending, records)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._commit(), name=f"commit {self.topic}")
 
@@ -570,9 +575,7 @@ class _OneOwnerAtATime(_Rebalances):
         if not isinstance(consumer, AIOKafkaConsumer):
             return
         self._consumer = consumer
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            self._done[tp] = max(record.offset + 1, self._done.get(tp, -1))
+        _advance(self._done, records)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_later(), name=f"commit {self.topic}")
 
