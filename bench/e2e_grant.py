@@ -17,11 +17,13 @@ The ratio compares p50 with the raw 4-hop Kafka chain of kafka_baseline (same br
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -115,18 +117,18 @@ def _request(
 
 
 async def _burst(
-    running: RunningLatchkey, cpu: Cpu | None, tracker: Tracker, kind: str, count: int, token: str
+    running: RunningLatchkey, cpu: Cpu, tracker: Tracker, kind: str, count: int, token: str
 ) -> dict[str, Any]:
     requester = Requester(*ALICE) if kind == "postgresql" else None
     events = [_request(running, token, kind, requester) for _ in range(count)]
     ids = [e.request_id for e in events]
-    cpu_before = cpu.everything() if cpu else {}
+    cpu_before = cpu.everything()
     t0 = time.monotonic()
     for e in events:
         tracker.submitted[e.request_id] = t0
     await running.publisher.publish_many(REQUESTS, events)
     await tracker.wait(ids, timeout=60 + count / 20)
-    by_process = Cpu.per_grant_ms(cpu_before, cpu.everything(), count) if cpu else {}
+    by_process = Cpu.per_grant_ms(cpu_before, cpu.everything(), count)
     done = [tracker.activated[i] for i in ids if i in tracker.activated]
     elapsed = (max(done) - t0) if done else float("nan")
     per_second: dict[int, int] = {}
@@ -144,9 +146,6 @@ async def _burst(
     }
 
 
-SERVICES = ("identity-sync", "flow-engine", "expiry", "connector")
-
-
 class Cpu:
     """CPU seconds used so far by each process of the run: the services; the Kafka broker(s) and the
     PostgreSQL server with its backends when they run on this machine (found by their listening
@@ -154,13 +153,13 @@ class Cpu:
 
     def __init__(self, running: RunningLatchkey, database_url: str) -> None:
         self.running = running
-        self.servers: dict[str, int] = {}
+        self.servers: dict[str, Callable[[], float]] = {}  # name → its CPU seconds so far
         brokers = {listening_pid(int(a.rsplit(":", 1)[1])) for a in running.bootstrap.split(",")}
         for n, pid in enumerate(sorted(p for p in brokers if p is not None)):
-            self.servers["kafka" if n == 0 else f"kafka-{n + 1}"] = pid
+            self.servers["kafka" if n == 0 else f"kafka-{n + 1}"] = functools.partial(cpu_seconds, pid)
         postgresql = listening_pid(urlsplit(libpq_url(database_url)).port or 5432)
-        if postgresql is not None:
-            self.servers["postgresql"] = postgresql
+        if postgresql is not None:  # one backend process per connection
+            self.servers["postgresql"] = functools.partial(children_cpu_seconds, postgresql)
 
     def services(self) -> dict[str, float]:
         return {
@@ -171,8 +170,8 @@ class Cpu:
 
     def everything(self) -> dict[str, float]:
         used = self.services()
-        for name, pid in self.servers.items():
-            used[name] = children_cpu_seconds(pid) if name == "postgresql" else cpu_seconds(pid)
+        for name, seconds in self.servers.items():
+            used[name] = seconds()
         used["load generator"] = cpu_seconds(os.getpid())
         return used
 
@@ -208,7 +207,7 @@ async def _steady(
     await asyncio.gather(*acknowledged)
     await tracker.wait(ids, timeout=60)
     by_process = Cpu.per_grant_ms(cpu_before, cpu.everything(), len(ids))
-    cpu_ms = {name: ms for name, ms in by_process.items() if name in SERVICES}
+    cpu_ms = {name: ms for name, ms in by_process.items() if name in running.services.processes}
     latencies = tracker.latencies_ms(ids)
     return {
         "rate_per_s": rate,
@@ -297,7 +296,7 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
             tracker = Tracker(running.lifecycle)
             cpu = Cpu(running, database_url)
             # warm-up: JIT-free Python still has caches, connections and consumer fetch sessions to fill
-            await _burst(running, None, tracker, "noop", 20, token)
+            await _burst(running, cpu, tracker, "noop", 20, token)
             roles: list[str] = []
             for kind, (count, seconds) in sizes.items():
                 burst = await _burst(running, cpu, tracker, kind, count, token)

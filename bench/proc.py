@@ -6,9 +6,14 @@ import os
 from pathlib import Path
 
 
+def _stat(process: Path) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, …, utime at [11])."""
+    return (process / "stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time process `pid` has used so far, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(Path(f"/proc/{pid}"))
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -21,7 +26,7 @@ def children_cpu_seconds(pid: int) -> float:
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(entry)
         except OSError:
             continue  # ended meanwhile
         if int(entry.name) == pid:
