@@ -15,12 +15,12 @@ help: ## Show the targets
 setup: ## Install uv, the workspace, the Kafka jars and PostgreSQL if missing
 	@deploy/local/setup
 
-lint: setup ## ruff (lint + format check), mypy --strict on every package, schema compatibility
+lint: setup ## ruff (lint + format check), mypy --strict on every package, the demo and the benchmarks, schema compatibility
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy --strict -p latchkey.contracts -p latchkey.runtime -p latchkey.flow_engine \
 		-p latchkey.expiry -p latchkey.connector -p latchkey.identity_sync
-	$(UV) run mypy --strict deploy/demo/run.py
+	$(UV) run mypy --strict deploy/demo/run.py bench
 	$(UV) run python -m latchkey.contracts check
 
 test: lint ## Set up, lint, then run the whole suite on a real Kafka broker and PostgreSQL server

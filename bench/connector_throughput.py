@@ -127,7 +127,7 @@ def _pg_target(database_url: str) -> tuple[dict[str, Any], str]:
         conn.execute(f"CREATE ROLE {role} NOLOGIN")
     connection = {
         "host": info.get("host", "127.0.0.1"),
-        "port": int(info.get("port", 5432)),
+        "port": int(info.get("port") or 5432),
         "user": info.get("user"),
         "dbname": info["dbname"],
     }

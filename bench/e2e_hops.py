@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
 from bench.e2e_grant import Tracker, _chain_baseline, _request, system  # noqa: E402
 from bench.kafka_baseline import percentile  # noqa: E402
 from latchkey.contracts import REQUESTS, RESULTS, connector_commands  # noqa: E402
-from tests.support.bus import TopicReader  # noqa: E402
+from tests.support.bus import TopicReader, acknowledged  # noqa: E402
 from tests.support.scenario import ALICE  # noqa: E402
 
 NAME = "e2e_hops"
@@ -66,6 +66,14 @@ async def _drain(reader: TopicReader) -> None:
         pass
 
 
+async def _drain_tracker(tracker: Tracker) -> None:
+    """Let the tracker read the lifecycle topic until nothing new comes for half a second."""
+    seen = -1
+    while seen != (now := sum(len(story) for story in tracker.occurred.values())):
+        seen = now
+        await tracker.pump(500)
+
+
 async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
     rate = float(os.environ.get("BENCH_HOPS_RATE", 100))
     count = int(os.environ.get("BENCH_HOPS_COUNT", 300 if quick else 1500))
@@ -80,7 +88,7 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
             async with results, commands:
                 events = [_request(running, token, "noop", None) for _ in range(count)]
                 sent: dict[str, float] = {}
-                acknowledged: list[asyncio.Future[Any]] = []
+                pending: list[asyncio.Future[Any]] = []
                 started = time.monotonic()
                 for n, event in enumerate(events):
                     delay = started + n / rate - time.monotonic()
@@ -88,17 +96,14 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
                         await asyncio.sleep(delay)
                     sent[event.request_id] = time.time()
                     tracker.submitted[event.request_id] = time.monotonic()
-                    acknowledged.append(await running.publisher.send(REQUESTS, event))
-                await asyncio.gather(*acknowledged)
+                    pending.append(await running.publisher.send(REQUESTS, event))
+                await acknowledged(pending)
                 ids = [e.request_id for e in events]
                 await tracker.wait(ids, 60)
                 await _drain(results)
                 await _drain(commands)
-                await _drain(running.lifecycle)
-            occurred: dict[str, dict[str, float]] = {}
-            for record in running.lifecycle.records:
-                if record.key in sent and record.event is not None and record.type is not None:
-                    occurred.setdefault(record.key, {})[record.type] = record.event.occurred_at.timestamp()
+                await _drain_tracker(tracker)
+            occurred = tracker.occurred
             command_at = {r.key: r.timestamp_ms / 1000 for r in reversed(commands.records)}
             made_at: dict[str, float] = {}
             result_at: dict[str, float] = {}

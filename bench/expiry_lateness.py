@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from latchkey.contracts import LIFECYCLE, TIMERS, GrantActivated, RequestCreated
+from latchkey.contracts import LIFECYCLE, TIMERS, GrantActivated, RequestCreated, TimerFired
 from latchkey.runtime import ServiceSettings, ensure_topics, make_producer
 from latchkey.runtime.testing import create_database, drop_database, libpq_url, sqlalchemy_url
 
@@ -166,7 +166,7 @@ async def _scenario(
                 for record in records:
                     fired = TIMERS.parse(record.value)
                     if (
-                        fired.type != "timer.fired"
+                        not isinstance(fired, TimerFired)
                         or fired.request_id not in due_at
                         or fired.request_id in seen
                     ):

@@ -120,7 +120,7 @@ def _stamp(seq: int) -> bytes:
 
 
 def _latency_ms(value: bytes, arrived: float) -> float:
-    _, sent = struct.unpack(">qd", value[:16])
+    sent: float = struct.unpack(">qd", value[:16])[1]
     return (arrived - sent) * 1000
 
 

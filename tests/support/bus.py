@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from latchkey.contracts import DeadLetter, Event, Topic
-from latchkey.runtime.kafka import ensure_topics
+from latchkey.runtime.kafka import default_partitioner, ensure_topics
 from latchkey.runtime.settings import ServiceSettings
 
 
@@ -28,13 +28,28 @@ async def create_topics(bootstrap: str, prefix: str, topics: Iterable[Topic], re
     await ensure_topics(settings_for(bootstrap, prefix, topic_replication=replication), list(topics))
 
 
+async def acknowledged(sent: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait until the brokers acknowledged every send (`Publisher.send`); raises the first failure.
+    Only the futures still pending are waited on: `asyncio.gather` schedules a callback for each one,
+    done or not, and for thousands that cost a load generator more than the sends did."""
+    pending = [future for future in sent if not future.done()]
+    if pending:
+        await asyncio.wait(pending)
+    for future in sent:
+        future.result()
+
+
 class Publisher:
     """An idempotent, acks=all producer (what frontends and tools use) bound to one topic prefix."""
 
     def __init__(self, bootstrap: str, prefix: str = "") -> None:
         self.prefix = prefix
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap.split(","), acks="all", enable_idempotence=True, linger_ms=1
+            bootstrap_servers=bootstrap.split(","),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=1,
+            partitioner=default_partitioner,  # Kafka's murmur2, as the services partition
         )
 
     async def __aenter__(self) -> Publisher:
@@ -59,14 +74,16 @@ class Publisher:
 
     async def publish_many(self, topic: Topic, events: Sequence[Event]) -> None:
         """Send without waiting for each acknowledgement, then wait for all (throughput)."""
-        await asyncio.gather(*[await self.send(topic, event) for event in events])
+        await acknowledged([await self.send(topic, event) for event in events])
 
     async def send(self, topic: Topic, event: Event) -> asyncio.Future[Any]:
         """Hand one event to the producer and return at once; the future resolves on the brokers'
         acknowledgement (an open-loop load generator that waited for each would fall behind)."""
-        future: asyncio.Future[Any] = await self._producer.send(
-            f"{self.prefix}{topic.name}", event.model_dump_json().encode(), key=topic.key_of(event).encode()
-        )
+        return await self.send_encoded(topic, topic.key_of(event).encode(), event.model_dump_json().encode())
+
+    async def send_encoded(self, topic: Topic, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        """`send` for an event encoded beforehand (a load generator encodes before it starts timing)."""
+        future: asyncio.Future[Any] = await self._producer.send(f"{self.prefix}{topic.name}", value, key=key)
         return future
 
     async def raw(
@@ -186,6 +203,12 @@ class TopicReader:
         new = [self._parse(r) for records in batch.values() for r in records]
         self.records.extend(new)
         return new
+
+    async def poll_raw(self, timeout_ms: int = 200) -> list[Any]:
+        """The next records as the client returns them: not parsed, not kept in `records` (a load
+        generator decodes only what it follows)."""
+        batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=10_000)
+        return [r for records in batch.values() for r in records]
 
     async def wait_for(
         self, predicate: Callable[[list[Record]], bool], timeout: float, what: str = "condition"
