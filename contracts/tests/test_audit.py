@@ -210,6 +210,16 @@ def test_the_open_step_and_who_may_review_it_follow_the_reviews() -> None:
     assert record.awaiting_step is None and record.awaiting_reviewers == [] and record.awaiting_until is None
 
 
+def test_a_step_announced_again_replaces_who_may_review_it() -> None:
+    again = waiting(0, "u-carol", "u-erin", seconds=5).model_copy(update={"update": True})
+    [record] = fold(created("r1", automatic=False), waiting(0, "u-carol", "u-dave"), again).records()
+    assert record.awaiting_step == "step 1: any of group sre"
+    assert (record.awaiting_reviewers, record.awaiting_reviewer_emails) == (
+        ["u-carol", "u-erin"],
+        ["carol@example.com", "erin@example.com"],
+    )
+
+
 def test_an_extension_waiting_for_review_is_shown_until_it_is_decided() -> None:
     active = [
         created("r1"),

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from latchkey.contracts import LIFECYCLE, REQUESTS, DeadLetter, connector_commands
+from latchkey.contracts import LIFECYCLE, REQUESTS, USERS, DeadLetter, UserUpserted, connector_commands
 from latchkey.flow_engine.app import FlowEngine
 from latchkey.runtime.testing import (
     create_database,
@@ -167,6 +167,19 @@ async def test_requests_that_need_reviewers_are_posted_once_and_automatic_ones_a
     assert second["text"] == (
         "request r-manual: waiting for step 2: all of the requester's manager — may review: mgr@example.com."
         " Review: latchkey-access approve r-manual"
+    )
+
+    # bob gets a new manager while step 2 waits: the step is posted again, naming the new one
+    await bus.publish(USERS, UserUpserted(user_id="u-bob", email="bob@example.com", manager_id="u-admin"))
+    try:
+        await _until(lambda: len(hook.accepted("r-manual")) == 3, what="the reviewers' change posted")
+    finally:
+        await bus.publish(USERS, UserUpserted(user_id="u-bob", email="bob@example.com", manager_id="u-mgr"))
+    third = hook.accepted("r-manual")[2]
+    assert (third["event"]["step"], third["event"]["update"]) == (1, True)
+    assert third["text"] == (
+        "request r-manual: reviewers changed; waiting for step 2: all of the requester's manager — may"
+        " review: admin@example.com. Review: latchkey-access approve r-manual"
     )
 
 

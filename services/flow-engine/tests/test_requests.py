@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 
 from latchkey.contracts import (
     FLOWS,
+    GROUPS,
     REQUESTS,
     RESULTS,
     TIMERS,
@@ -26,6 +27,7 @@ from latchkey.contracts import (
     CommandFailed,
     ExtensionRequested,
     GrantCommand,
+    GroupUpserted,
     RequestSubmitted,
     ReviewApproved,
     ReviewDenied,
@@ -34,6 +36,7 @@ from latchkey.contracts import (
     RevokeRequested,
     TimerFired,
     UserDeactivated,
+    UserUpserted,
     dead_letters,
     utcnow,
 )
@@ -186,6 +189,77 @@ async def test_self_approval_through_a_group_is_refused(
     refused = (await bus.wait_types(request_id, "access.review.refused"))[-1]
     assert "own request" in refused["reason"]
     assert "access.review.recorded" not in bus.types(request_id)
+
+
+async def wait_stored(engine: FlowEngine, user_id: str, email: str) -> None:
+    """Until flow-engine has stored `user_id` with `email` (its identity batch committed)."""
+    users = engine.store.users
+    for _ in range(300):
+        async with engine.service.engine.connect() as conn:
+            found = await conn.scalar(sa.select(users.c.email).where(users.c.user_id == user_id))
+        if found == email:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{user_id} not stored with {email}")
+
+
+async def test_open_step_is_announced_again_when_who_may_review_it_changes(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    engine, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, "u-bob", "readwrite", justification="incident 9"))
+    await bus.wait_types(request_id, "access.review.requested")
+
+    def announced() -> list[dict[str, Any]]:
+        return [e for e in bus.lifecycle(request_id) if e["type"] == "access.review.requested"]
+
+    def names(event: dict[str, Any]) -> list[str]:
+        return [r["user_id"] for r in event["reviewers"]]
+
+    assert (names(announced()[0]), announced()[0]["update"]) == (["u-alice", "u-dba"], False)
+    # Changes that leave the step's reviewers as they were announce nothing: an admin's new email, a
+    # new employee in no group. (Stored before the next change, so a wrong announcement would come
+    # first on the request's partition and fail the next assertion.)
+    await bus.publish(USERS, UserUpserted(user_id="u-admin", email="root@example.com"))
+    await bus.publish(USERS, UserUpserted(user_id="u-erin", email="erin@example.com"))
+    await wait_stored(engine, "u-admin", "root@example.com")
+    await wait_stored(engine, "u-erin", "erin@example.com")
+    try:
+        # she joins the step's group: the step is announced again, naming her
+        await bus.publish(
+            GROUPS,
+            GroupUpserted(group_id="g-dba", name="db-admins", member_ids=["u-dba", "u-alice", "u-erin"]),
+        )
+        await bus.wait_for(lambda: len(announced()) == 2, what="the step announced again")
+        again = announced()[1]
+        assert (again["step"], again["update"], names(again)) == (0, True, ["u-alice", "u-dba", "u-erin"])
+        assert again["approval_deadline"] == announced()[0]["approval_deadline"]
+        # her email changes: the list says so; she is deactivated: the list drops her
+        await bus.publish(USERS, UserUpserted(user_id="u-erin", email="erin.k@example.com"))
+        await bus.wait_for(lambda: len(announced()) == 3, what="her new email announced")
+        assert {"user_id": "u-erin", "email": "erin.k@example.com"} in announced()[2]["reviewers"]
+        await bus.publish(USERS, UserDeactivated(user_id="u-erin"))
+        await bus.wait_for(lambda: len(announced()) == 4, what="her deactivation announced")
+        assert names(announced()[3]) == ["u-alice", "u-dba"]
+    finally:
+        await bus.publish(
+            GROUPS, GroupUpserted(group_id="g-dba", name="db-admins", member_ids=["u-dba", "u-alice"])
+        )
+    # an approval closes the step: later changes announce nothing for it
+    await bus.publish(
+        REQUESTS, ReviewApproved(request_id=request_id, id_token=idp.mint("u-dba", "dba@example.com"))
+    )
+    await bus.wait_for(lambda: len(announced()) == 5, what="step 2 opened")
+    assert (announced()[4]["step"], announced()[4]["update"]) == (1, False)
+    await bus.publish(USERS, UserUpserted(user_id="u-admin", email="admin@example.com"))
+    await wait_stored(engine, "u-admin", "admin@example.com")
+    await bus.publish(
+        REQUESTS,
+        CancelRequested(request_id=request_id, id_token=idp.mint("u-bob", "bob@example.com"), reason="done"),
+    )
+    await bus.wait_types(request_id, "access.request.cancelled")
+    assert len(announced()) == 5
 
 
 async def test_unmatched_request_is_denied_with_actionable_reason(

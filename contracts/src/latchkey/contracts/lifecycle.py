@@ -83,7 +83,11 @@ class ReviewRequested(Event):
     groups, the requester's manager, the resource's owners; active ones only, never the requester
     unless the flow allows self-approval, and no one whose approval already counted. It tells people
     what waits for them (`latchkey-access reviews`, notifications); it grants nothing: a review is
-    checked again, against the identities of that moment, when it arrives."""
+    checked again, against the identities of that moment, when it arrives.
+
+    While the step is open, a change of who qualifies (a group's members, a person's email, manager or
+    active flag, a resource's owners) announces the step again with `update` set: the latest
+    ReviewRequested of an open step is its list."""
 
     type: Literal["access.review.requested"] = "access.review.requested"
     request_id: Identifier
@@ -98,6 +102,10 @@ class ReviewRequested(Event):
     )
     approval_deadline: UtcDatetime | None = Field(
         default=None, description="The step lapses if not approved by then"
+    )
+    update: bool = Field(
+        default=False,
+        description="True: the step was announced before and who qualifies changed; this list replaces it",
     )
 
 

@@ -61,7 +61,15 @@ from latchkey.runtime.observability import get_logger
 
 from .domain.approval import Counted, ReviewContext, eligible_entries, record_review
 from .domain.flow import AccessFlow, flow_digest
-from .domain.grant import REVOCABLE, AccessRequest, CommandWindow, GrantState, IllegalTransition, Refusal
+from .domain.grant import (
+    REVOCABLE,
+    AccessRequest,
+    Ballot,
+    CommandWindow,
+    GrantState,
+    IllegalTransition,
+    Refusal,
+)
 from .domain.identity import Person
 from .domain.matching import AccessAsk, NoMatch, match_request
 from .notify import Notifier
@@ -88,6 +96,14 @@ class Outcome:
         self.events.extend(events)
         if request is not None:
             self.changed[request.request_id] = request
+
+
+@dataclass
+class OpenReviews:
+    """The requests with an approval step open, and who could review each."""
+
+    requests: dict[str, AccessRequest]
+    reviewers: dict[str, list[Reviewer]]
 
 
 def _review_context(
@@ -219,6 +235,7 @@ class FlowEngine:
     async def on_users(self, batch: Batch[Any]) -> None:
         async with self._uow() as uow:
             fresh = {e.event_id for e in await uow.fresh("users", batch.events)}
+            before = await self._reviews_before(uow, batch, fresh)
             latest: dict[str, dict[str, Any]] = {}
             leaving: list[str] = []
             for item in batch.items:
@@ -250,8 +267,31 @@ class FlowEngine:
             cause_of = {e.user_id: e for e in batch.events if isinstance(e, UserUpserted | UserDeactivated)}
             for user_id in dict.fromkeys(leaving):
                 await self._end_access_of(uow, user_id, cause_of[user_id], outcome)
+            await self._reviews_after(uow, batch, fresh, before, outcome)
             await self.store.save_requests(uow, outcome.changed.values())
             self._write(uow, outcome)
+
+    async def _reviews_before(
+        self, uow: UnitOfWork, batch: Batch[Any], fresh: set[Any]
+    ) -> OpenReviews | None:
+        """Before a batch of identity or inventory changes: the open review steps and their reviewers
+        (None when the batch changes nothing: every event was processed before)."""
+        changes = fresh or any(item.event is None for item in batch.items)
+        return await self._open_reviews(uow.session) if changes else None
+
+    async def _reviews_after(
+        self,
+        uow: UnitOfWork,
+        batch: Batch[Any],
+        fresh: set[Any],
+        before: OpenReviews | None,
+        outcome: Outcome,
+    ) -> None:
+        """After them: announce again the steps whose reviewers changed (caused by the batch's first
+        new event; a tombstone alone has none)."""
+        if before is not None:
+            cause = next((e for e in batch.events if e.event_id in fresh), None)
+            await self._announce_changed_reviewers(uow.session, before, outcome, cause)
 
     async def _end_access_of(self, uow: UnitOfWork, user_id: str, cause: Event, outcome: Outcome) -> None:
         """A deactivated user: pending requests are cancelled, live grants revoked at once."""
@@ -271,6 +311,7 @@ class FlowEngine:
     async def on_groups(self, batch: Batch[Any]) -> None:
         async with self._uow() as uow:
             fresh = {e.event_id for e in await uow.fresh("groups", batch.events)}
+            before = await self._reviews_before(uow, batch, fresh)
             for item in batch.items:
                 event = item.event
                 if event is None:
@@ -282,6 +323,9 @@ class FlowEngine:
                     await self.store.replace_group(uow.session, event.group_id, event.name, event.member_ids)
                 elif isinstance(event, GroupDeleted):
                     await self.store.delete_group(uow.session, event.group_id)
+            outcome = Outcome()
+            await self._reviews_after(uow, batch, fresh, before, outcome)
+            self._write(uow, outcome)
 
     async def on_inventory(self, batch: Batch[Any]) -> None:
         await self._ensure_command_topics(
@@ -289,6 +333,7 @@ class FlowEngine:
         )
         async with self._uow() as uow:
             fresh = {e.event_id for e in await uow.fresh("inventory", batch.events)}
+            before = await self._reviews_before(uow, batch, fresh)  # resource owners may review
             for item in batch.items:
                 event = item.event
                 if event is None:
@@ -322,6 +367,9 @@ class FlowEngine:
                     await self.store.upsert_integration(
                         uow.session, event.integration_id, event.connector_id, event.integration_type
                     )
+            outcome = Outcome()
+            await self._reviews_after(uow, batch, fresh, before, outcome)
+            self._write(uow, outcome)
 
     async def on_flows(self, batch: Batch[Any]) -> None:
         async with self._uow() as uow:
@@ -448,7 +496,7 @@ class FlowEngine:
         its end, naming who may review it now (the contract says who qualifies). Automatic flows open
         no step, so their batches skip this entirely."""
         opened = _opened_steps(outcome.events)
-        waiting = []
+        waiting: list[tuple[AccessRequest, Ballot, Any]] = []
         for request_id, steps in opened.items():
             request = outcome.changed.get(request_id)
             ballot = request.ballot() if request is not None else None
@@ -456,47 +504,106 @@ class FlowEngine:
                 continue
             cause = steps.get((ballot.extension, ballot.current_step))
             if cause is not None:
-                waiting.append((request, ballot, ballot.steps[ballot.current_step], cause))
+                waiting.append((request, ballot, cause))
         if not waiting:
             return
-        approvers = [a for _, _, step, _ in waiting for a in step.approvers]
+        # the requesters are in `people` already (the batch read them to judge the events)
+        eligible = await self._eligible(session, [(r, b) for r, b, _ in waiting], people, owners)
+        for request, ballot, cause in waiting:
+            outcome.add(None, [self._review_requested(request, ballot, eligible[request.request_id], cause)])
+
+    async def _eligible(
+        self,
+        session: Any,
+        waiting: Sequence[tuple[AccessRequest, Ballot]],
+        people: dict[str, Person],
+        owners: dict[tuple[str, str], frozenset[str]],
+    ) -> dict[str, list[Reviewer]]:
+        """Per request, who may review its open step now, in user id order (ReviewRequested's contract
+        says who qualifies). `people` holds the requesters, `owners` the resources' owners."""
+        approvers = [a for _, ballot in waiting for a in ballot.steps[ballot.current_step].approvers]
         candidates = await self.store.named_users(
             session, (a.user for a in approvers if a.user), (a.group for a in approvers if a.group)
         )
-        for request, _, step, _ in waiting:
+        for request, ballot in waiting:
+            step = ballot.steps[ballot.current_step]
             if any(a.manager for a in step.approvers):
                 manager = people.get(request.requester_id)
                 candidates |= {manager.manager_id} if manager and manager.manager_id else set()
             if any(a.owner for a in step.approvers):
                 candidates |= owners.get((request.integration_id, request.resource_id), frozenset())
-        # the requesters are in `people` already (the batch read them to judge the events)
         known = await self.store.people(session, candidates)
         everyone = {p.user_id: p for p in known.values() if p.user_id in candidates and p.active}
-        for request, ballot, step, cause in waiting:
+        eligible: dict[str, list[Reviewer]] = {}
+        for request, ballot in waiting:
+            step = ballot.steps[ballot.current_step]
             context = _review_context(request, people, owners)
             counted = {record.reviewer_id for record in ballot.approvals}
-            eligible = [
+            eligible[request.request_id] = [
                 Reviewer(user_id=p.user_id, email=p.email)
                 for _, p in sorted(everyone.items())
                 if p.user_id not in counted and eligible_entries(step, p, context)
             ]
-            extension = request.pending_extension if ballot.extension else None
-            outcome.add(
-                None,
-                [
-                    ReviewRequested(
-                        request_id=request.request_id,
-                        step=ballot.current_step,
-                        step_description=step.describe(ballot.current_step),
-                        extension=ballot.extension,
-                        reviewers=eligible[:MAX_REVIEWERS],
-                        reviewers_truncated=len(eligible) > MAX_REVIEWERS,
-                        approval_deadline=extension.deadline if extension else request.approval_deadline,
-                        producer=PRODUCER,
-                        correlation_id=request.request_id,
-                        causation_id=cause,
-                    )
-                ],
+        return eligible
+
+    @staticmethod
+    def _review_requested(
+        request: AccessRequest, ballot: Ballot, reviewers: list[Reviewer], cause: Any, *, update: bool = False
+    ) -> ReviewRequested:
+        extension = request.pending_extension if ballot.extension else None
+        step = ballot.steps[ballot.current_step]
+        return ReviewRequested(
+            request_id=request.request_id,
+            step=ballot.current_step,
+            step_description=step.describe(ballot.current_step),
+            extension=ballot.extension,
+            reviewers=reviewers[:MAX_REVIEWERS],
+            reviewers_truncated=len(reviewers) > MAX_REVIEWERS,
+            approval_deadline=extension.deadline if extension else request.approval_deadline,
+            update=update,
+            producer=PRODUCER,
+            correlation_id=request.request_id,
+            causation_id=cause,
+        )
+
+    async def _open_reviews(self, session: Any) -> OpenReviews:
+        """The requests with an approval step open, locked for the rest of the transaction, and who may
+        review each now: taken before an identity or inventory change is applied, for
+        `_announce_changed_reviewers` to compare with afterwards."""
+        requests = await self.store.awaiting_review(session)
+        return OpenReviews(requests, await self._eligible_now(session, requests.values()))
+
+    async def _eligible_now(
+        self, session: Any, requests: Iterable[AccessRequest]
+    ) -> dict[str, list[Reviewer]]:
+        waiting = [(r, ballot) for r in requests if (ballot := r.ballot()) is not None]
+        if not waiting:
+            return {}
+        people = await self.store.people(session, {r.requester_id for r, _ in waiting})
+        owners = await self.store.owners(session, ((r.integration_id, r.resource_id) for r, _ in waiting))
+        return await self._eligible(session, waiting, people, owners)
+
+    async def _announce_changed_reviewers(
+        self, session: Any, before: OpenReviews, outcome: Outcome, cause: Event | None
+    ) -> None:
+        """Announce again (ReviewRequested with `update`) every step still open whose reviewers are not
+        the ones it had before this transaction's identity or inventory changes."""
+        if not before.requests:
+            return
+        current = [outcome.changed.get(i, request) for i, request in before.requests.items()]
+        eligible = await self._eligible_now(session, current)
+        for request in current:
+            ballot = request.ballot()
+            reviewers = eligible.get(request.request_id)
+            if ballot is None or reviewers is None or reviewers == before.reviewers.get(request.request_id):
+                continue
+            cause_id = cause.event_id if cause is not None else None
+            outcome.add(None, [self._review_requested(request, ballot, reviewers, cause_id, update=True)])
+            log.info(
+                "reviewers changed; step announced again",
+                request_id=request.request_id,
+                step=ballot.current_step,
+                reviewers=len(reviewers),
             )
 
     def _submit(

@@ -55,7 +55,7 @@ class Notifier:
     def wanted(self, event: Event) -> bool:
         if event.type not in self._events:
             return False
-        if isinstance(event, ReviewRequested) and event.step == 0:
+        if isinstance(event, ReviewRequested) and event.step == 0 and not event.update:
             # the first step opens with the request (or extension), whose post says what was asked
             opener = "access.grant.extension_requested" if event.extension else "access.request.created"
             return opener not in self._events

@@ -26,6 +26,11 @@ from .domain.identity import Person, Resource
 TS = sa.DateTime(timezone=True)
 
 
+AWAITING_REVIEW = "state = 'pending' OR (state = 'active' AND pending_extension IS NOT NULL)"
+"""Requests with an approval step open: pending ones, and active ones whose extension waits (revision
+0003 indexes exactly these)."""
+
+
 def build_metadata(schema: str) -> sa.MetaData:
     metadata = sa.MetaData(schema=schema)
     sa.Table(
@@ -121,6 +126,11 @@ def build_metadata(schema: str) -> sa.MetaData:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
         sa.Index("requests_requester_open", "requester_id", "state"),
+        sa.Index(
+            "requests_awaiting_review",
+            "request_id",
+            postgresql_where=sa.text(AWAITING_REVIEW),
+        ),
     )
     return metadata
 
@@ -394,6 +404,23 @@ class FlowEngineStore:
             .where(q.c.requester_id == user_id, q.c.state.not_in(finished))
             .order_by(q.c.request_id)
             .with_for_update(of=q)
+        )
+        return {row.request_id: _to_request(row) for row in rows}
+
+    async def awaiting_review(self, session: AsyncSession) -> dict[str, AccessRequest]:
+        """Every request with an approval step open, locked (in request id order, as a batch locks
+        them) until the transaction ends, so the step cannot move meanwhile."""
+        q = self.requests
+        rows = await session.execute(
+            self._select_requests()
+            .where(
+                sa.or_(
+                    q.c.state == GrantState.pending.value,
+                    sa.and_(q.c.state == GrantState.active.value, q.c.pending_extension.is_not(None)),
+                )
+            )
+            .order_by(q.c.request_id)
+            .with_for_update(of=self.requests)
         )
         return {row.request_id: _to_request(row) for row in rows}
 

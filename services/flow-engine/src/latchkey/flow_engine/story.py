@@ -29,7 +29,8 @@ def describe(event: Event) -> str:
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             more = " and more" if e.reviewers_truncated else ""
             who = f"{shown}{more}" if names else "no one qualifies now (ask an admin to check the flow)"
-            return f"waiting for {what}{e.step_description} — may review: {who}"
+            changed = "reviewers changed; " if e.update else ""
+            return f"{changed}waiting for {what}{e.step_description} — may review: {who}"
         case "access.review.recorded":
             done = "step complete" if e.step_complete else "step still open"
             return f"approved by {e.reviewer_id} (step {e.step + 1}, {done})"
