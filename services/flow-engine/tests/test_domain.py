@@ -23,6 +23,9 @@ from latchkey.flow_engine.domain.approval import (
     Counted,
     Refused,
     ReviewContext,
+    ReviewerChanges,
+    eligible_entries,
+    may_change_reviewers,
     record_review,
 )
 from latchkey.flow_engine.domain.documents import parse_flows
@@ -609,3 +612,97 @@ def test_an_extension_is_evaluated_against_the_flow_like_a_new_request() -> None
     assert refusal(used) == "extension_limit"  # maxTotal is checked before anyone is asked
     ended = active_grant(step)
     assert refusal(ended, now=MONDAY_NOON + timedelta(hours=2)) == "invalid_state"
+
+
+# -- who may review, when identities or inventory change ------------------------------------------
+USERS_ = [f"u{i}" for i in range(3)]
+GROUPS_ = {f"g{i}": f"group-{i}" for i in range(2)}
+approver_strategy = st.one_of(
+    st.sampled_from(USERS_).map(lambda u: Approver(user=u)),
+    st.tuples(st.sampled_from(USERS_), st.sampled_from("ab")).map(
+        lambda ul: Approver(user=f"{ul[0]}{ul[1]}@Example.com".upper())  # by email, any case
+    ),
+    st.sampled_from([*GROUPS_, *GROUPS_.values()]).map(lambda g: Approver(group=g)),
+    st.just(Approver(manager=True)),
+    st.just(Approver(owner=True)),
+)
+person_state = st.tuples(
+    st.sampled_from([None, "a", "b"]),  # email local part
+    st.booleans(),  # active
+    st.sampled_from([None, *USERS_]),  # manager
+    st.frozensets(st.sampled_from(list(GROUPS_))),  # groups
+)
+
+
+def _people(states: list[tuple]) -> dict[str, Person]:
+    return {
+        user: Person(
+            user,
+            f"{user}{local}@example.com" if local else None,
+            active,
+            manager,
+            groups,
+            tuple(GROUPS_[g] for g in sorted(groups)),
+        )
+        for user, (local, active, manager, groups) in zip(USERS_, states, strict=True)
+    }
+
+
+def _listed(step: ApprovalStep, people: dict[str, Person], owners: frozenset[str]) -> list[tuple]:
+    """Who a ReviewRequested would name (active, qualifying, never the requester u0)."""
+    context = ReviewContext(people["u0"], owners, False)
+    return [(p.user_id, p.email) for p in people.values() if p.active and eligible_entries(step, p, context)]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    approvers=st.lists(approver_strategy, min_size=1, max_size=3),
+    before=st.lists(person_state, min_size=3, max_size=3),
+    changed_user=st.sampled_from(USERS_),
+    after_state=person_state,
+    owners=st.tuples(st.frozensets(st.sampled_from(USERS_)), st.frozensets(st.sampled_from(USERS_))),
+    kind=st.sampled_from(["user", "group", "owners"]),
+)
+def test_changes_said_not_to_concern_a_step_leave_its_reviewers_as_they_were(
+    approvers: list[Approver],
+    before: list[tuple],
+    changed_user: str,
+    after_state: tuple,
+    owners: tuple[frozenset[str], frozenset[str]],
+    kind: str,
+) -> None:
+    """The relevance filter flow-engine uses before announcing a step again: when it says a change
+    cannot concern a step, the list of reviewers really is the same before and after."""
+    step = ApprovalStep(any_of=approvers)
+    people = _people(before)
+    resource = ("pg", "db")
+    owners_before, owners_after = owners[0], owners[0]
+    after = dict(people)
+    changes = ReviewerChanges()
+    if kind == "user":  # identity-sync: a person's email, active flag or manager (their groups stay)
+        local, active, manager, _ = after_state
+        old = people[changed_user]
+        email = f"{changed_user}{local}@example.com" if local else None
+        after[changed_user] = Person(changed_user, email, active, manager, old.group_ids, old.group_names)
+        changes.users = {changed_user}
+        changes.emails = {e.lower() for e in (old.email, email) if e}
+        changes.groups = set(old.group_ids) | set(old.group_names)
+    elif kind == "group":  # a group's members: the changed user joins or leaves group g0
+        old = people[changed_user]
+        groups = old.group_ids ^ {"g0"}
+        after[changed_user] = Person(
+            changed_user,
+            old.email,
+            old.active,
+            old.manager_id,
+            groups,
+            tuple(GROUPS_[g] for g in sorted(groups)),
+        )
+        changes.groups = {"g0", GROUPS_["g0"]}
+    else:  # the inventory: the resource's owners
+        owners_after = owners[1]
+        changes.resources = {resource}
+    concerned = may_change_reviewers(step, people["u0"], owners_before, resource, changes)
+    event(f"{kind}: {'concerned' if concerned else 'not concerned'}")
+    if not concerned:
+        assert _listed(step, people, owners_before) == _listed(step, after, owners_after)

@@ -191,16 +191,20 @@ async def test_self_approval_through_a_group_is_refused(
     assert "access.review.recorded" not in bus.types(request_id)
 
 
-async def wait_stored(engine: FlowEngine, user_id: str, email: str) -> None:
-    """Until flow-engine has stored `user_id` with `email` (its identity batch committed)."""
+async def wait_stored(engine: FlowEngine, user_id: str, email: str, manager_id: str | None = None) -> None:
+    """Until flow-engine has stored `user_id` with `email` and `manager_id` (its batch committed)."""
     users = engine.store.users
     for _ in range(300):
         async with engine.service.engine.connect() as conn:
-            found = await conn.scalar(sa.select(users.c.email).where(users.c.user_id == user_id))
-        if found == email:
+            found = (
+                await conn.execute(
+                    sa.select(users.c.email, users.c.manager_id).where(users.c.user_id == user_id)
+                )
+            ).first()
+        if found is not None and tuple(found) == (email, manager_id):
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"{user_id} not stored with {email}")
+    raise AssertionError(f"{user_id} not stored with {email}, manager {manager_id}")
 
 
 async def test_open_step_is_announced_again_when_who_may_review_it_changes(
@@ -219,12 +223,17 @@ async def test_open_step_is_announced_again_when_who_may_review_it_changes(
 
     assert (names(announced()[0]), announced()[0]["update"]) == (["u-alice", "u-dba"], False)
     # Changes that leave the step's reviewers as they were announce nothing: an admin's new email, a
-    # new employee in no group. (Stored before the next change, so a wrong announcement would come
-    # first on the request's partition and fail the next assertion.)
+    # new employee in no group, a DBA's new manager (the step is looked at again, the list is the
+    # same). (Stored before the next change, so a wrong announcement would come first on the
+    # request's partition and fail the next assertion.)
     await bus.publish(USERS, UserUpserted(user_id="u-admin", email="root@example.com"))
     await bus.publish(USERS, UserUpserted(user_id="u-erin", email="erin@example.com"))
+    await bus.publish(USERS, UserUpserted(user_id="u-dba", email="dba@example.com", manager_id="u-admin"))
     await wait_stored(engine, "u-admin", "root@example.com")
     await wait_stored(engine, "u-erin", "erin@example.com")
+    await wait_stored(engine, "u-dba", "dba@example.com", "u-admin")
+    await bus.publish(USERS, UserUpserted(user_id="u-dba", email="dba@example.com"))
+    await wait_stored(engine, "u-dba", "dba@example.com")
     try:
         # she joins the step's group: the step is announced again, naming her
         await bus.publish(

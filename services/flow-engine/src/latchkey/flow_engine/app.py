@@ -59,7 +59,14 @@ from latchkey.runtime.db import read_together
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.observability import get_logger
 
-from .domain.approval import Counted, ReviewContext, eligible_entries, record_review
+from .domain.approval import (
+    Counted,
+    ReviewContext,
+    ReviewerChanges,
+    eligible_entries,
+    may_change_reviewers,
+    record_review,
+)
 from .domain.flow import AccessFlow, flow_digest
 from .domain.grant import (
     REVOCABLE,
@@ -100,7 +107,7 @@ class Outcome:
 
 @dataclass
 class OpenReviews:
-    """The requests with an approval step open, and who could review each."""
+    """Requests with an approval step open that a batch may concern, and who could review each."""
 
     requests: dict[str, AccessRequest]
     reviewers: dict[str, list[Reviewer]]
@@ -235,7 +242,13 @@ class FlowEngine:
     async def on_users(self, batch: Batch[Any]) -> None:
         async with self._uow() as uow:
             fresh = {e.event_id for e in await uow.fresh("users", batch.events)}
-            before = await self._reviews_before(uow, batch, fresh)
+            new = [e for e in batch.events if e.event_id in fresh]
+            changes = ReviewerChanges(
+                users={e.user_id for e in new if isinstance(e, UserUpserted | UserDeactivated)}
+                | {item.key for item in batch.items if item.event is None and item.key},
+                emails={e.email.lower() for e in new if isinstance(e, UserUpserted) and e.email},
+            )
+            before = await self._reviews_before(uow, changes)
             latest: dict[str, dict[str, Any]] = {}
             leaving: list[str] = []
             for item in batch.items:
@@ -271,13 +284,10 @@ class FlowEngine:
             await self.store.save_requests(uow, outcome.changed.values())
             self._write(uow, outcome)
 
-    async def _reviews_before(
-        self, uow: UnitOfWork, batch: Batch[Any], fresh: set[Any]
-    ) -> OpenReviews | None:
-        """Before a batch of identity or inventory changes: the open review steps and their reviewers
-        (None when the batch changes nothing: every event was processed before)."""
-        changes = fresh or any(item.event is None for item in batch.items)
-        return await self._open_reviews(uow.session) if changes else None
+    async def _reviews_before(self, uow: UnitOfWork, changes: ReviewerChanges) -> OpenReviews | None:
+        """Before a batch of identity or inventory changes: the open review steps they may concern
+        and their reviewers (None when the batch changes nothing: every event was processed before)."""
+        return await self._open_reviews(uow.session, changes) if changes else None
 
     async def _reviews_after(
         self,
@@ -311,7 +321,13 @@ class FlowEngine:
     async def on_groups(self, batch: Batch[Any]) -> None:
         async with self._uow() as uow:
             fresh = {e.event_id for e in await uow.fresh("groups", batch.events)}
-            before = await self._reviews_before(uow, batch, fresh)
+            new = [e for e in batch.events if e.event_id in fresh]
+            changes = ReviewerChanges(
+                groups={e.group_id for e in new if isinstance(e, GroupUpserted | GroupDeleted)}
+                | {e.name for e in new if isinstance(e, GroupUpserted)}
+                | {item.key for item in batch.items if item.event is None and item.key}
+            )
+            before = await self._reviews_before(uow, changes)
             for item in batch.items:
                 event = item.event
                 if event is None:
@@ -333,7 +349,17 @@ class FlowEngine:
         )
         async with self._uow() as uow:
             fresh = {e.event_id for e in await uow.fresh("inventory", batch.events)}
-            before = await self._reviews_before(uow, batch, fresh)  # resource owners may review
+            new = [e for e in batch.events if e.event_id in fresh]
+            removed = [(item.key or "").partition("/") for item in batch.items if item.event is None]
+            changes = ReviewerChanges(  # resource owners may review
+                resources={
+                    (e.integration_id, e.resource_id)
+                    for e in new
+                    if isinstance(e, ResourceDiscovered | ResourceRemoved)
+                }
+                | {(integration, resource) for integration, _, resource in removed if resource}
+            )
+            before = await self._reviews_before(uow, changes)
             for item in batch.items:
                 event = item.event
                 if event is None:
@@ -566,12 +592,39 @@ class FlowEngine:
             causation_id=cause,
         )
 
-    async def _open_reviews(self, session: Any) -> OpenReviews:
-        """The requests with an approval step open, locked for the rest of the transaction, and who may
-        review each now: taken before an identity or inventory change is applied, for
-        `_announce_changed_reviewers` to compare with afterwards."""
+    async def _open_reviews(self, session: Any, changes: ReviewerChanges) -> OpenReviews:
+        """The requests with an approval step open (locked for the rest of the transaction) that
+        `changes` may concern, and who may review each now: taken before the changes are applied, for
+        `_announce_changed_reviewers` to compare with afterwards. A step the changes cannot concern is
+        left alone, so a group of thousands is read only when something about it changed."""
         requests = await self.store.awaiting_review(session)
-        return OpenReviews(requests, await self._eligible_now(session, requests.values()))
+        waiting = [(r, ballot) for r in requests.values() if (ballot := r.ballot()) is not None]
+        if not waiting:
+            return OpenReviews({}, {})
+        if changes.users:  # the changed people's emails and groups as they were
+            for person in (await self.store.people(session, changes.users)).values():
+                changes.emails |= {person.email.lower()} if person.email else set()
+                changes.groups |= person.group_ids | set(person.group_names)
+        if changes.groups:
+            changes.groups |= await self.store.group_names(session, changes.groups)
+        people = await self.store.people(session, {r.requester_id for r, _ in waiting})
+        owners = await self.store.owners(session, ((r.integration_id, r.resource_id) for r, _ in waiting))
+        concerned = [
+            (r, ballot)
+            for r, ballot in waiting
+            if may_change_reviewers(
+                ballot.steps[ballot.current_step],
+                people.get(r.requester_id) or Person(r.requester_id),
+                owners.get((r.integration_id, r.resource_id), frozenset()),
+                (r.integration_id, r.resource_id),
+                changes,
+            )
+        ]
+        if not concerned:
+            return OpenReviews({}, {})
+        return OpenReviews(
+            {r.request_id: r for r, _ in concerned}, await self._eligible(session, concerned, people, owners)
+        )
 
     async def _eligible_now(
         self, session: Any, requests: Iterable[AccessRequest]

@@ -270,6 +270,13 @@ class FlowEngineStore:
             session, Read(self._named_users, params, lambda rows: {r.user_id for r in rows})
         )
 
+    async def group_names(self, session: AsyncSession, group_ids: Iterable[str]) -> set[str]:
+        """The names of these groups (flows may name a group either way)."""
+        g = self.groups
+        ids = sa.bindparam("ids", value=sorted(set(group_ids)), type_=ARRAY(sa.Text))
+        rows = await session.execute(sa.select(g.c.name).where(g.c.group_id == sa.any_(ids)))
+        return {row.name for row in rows}
+
     # -- inventory --------------------------------------------------------------------------------
     async def upsert_integration(
         self, session: AsyncSession, integration_id: str, connector_id: str, integration_type: str

@@ -8,7 +8,7 @@ steps); the requester never counts unless the flow allows self-approval, however
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .flow import ApprovalStep, Approver
 from .identity import Person
@@ -117,3 +117,42 @@ def record_review(
     in_step = [r for r in approvals if r.step == current_step] + [record]
     complete = step_satisfied(step, in_step)
     return Counted(record, complete, complete and current_step + 1 == len(steps))
+
+
+@dataclass
+class ReviewerChanges:
+    """What a batch of identity or inventory events changes, as far as who may review goes."""
+
+    users: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)  # lower-cased
+    groups: set[str] = field(default_factory=set)  # ids and names
+    resources: set[tuple[str, str]] = field(default_factory=set)  # (integration id, resource id)
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.groups or self.resources)
+
+
+def may_change_reviewers(
+    step: ApprovalStep,
+    requester: Person,
+    owners: frozenset[str],
+    resource: tuple[str, str],
+    changes: ReviewerChanges,
+) -> bool:
+    """Whether `changes` may change who may review `step`: it names a changed person (by id, or by an
+    email in `changes.emails`: the changed people's emails before and after), a group in
+    `changes.groups` (the changed groups, and the groups of the changed people), the requester's
+    manager when the requester or the manager changed, or the resource's owners when the resource or
+    one of them changed. False means the step's reviewers are certainly the same after the changes."""
+    for approver in step.approvers:
+        if approver.user is not None and (
+            approver.user in changes.users or approver.user.lower() in changes.emails
+        ):
+            return True
+        if approver.group is not None and approver.group in changes.groups:
+            return True
+        if approver.manager and (requester.user_id in changes.users or requester.manager_id in changes.users):
+            return True
+        if approver.owner and (resource in changes.resources or not changes.users.isdisjoint(owners)):
+            return True
+    return False
