@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -348,6 +349,38 @@ async def test_a_failed_batch_is_delivered_again_from_its_first_record(
         await wait_for(lambda: "r11" in done)
     assert failures == 2
     assert [r for r in dict.fromkeys(done)] == [f"r{i}" for i in range(12)]
+
+
+async def test_database_conflicts_and_lost_connections_are_retried_never_dead_lettered(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A deadlock, a serialization failure or a dropped connection raised by psycopg itself (the
+    statements sent with a commit run on the driver's connection, outside SQLAlchemy's wrapping) is
+    transient: the batch comes again until it succeeds, however many times it takes, and nothing is
+    dead-lettered (a handler failing for good would be isolated and dead-lettered after two tries)."""
+    settings = settings_for(kafka_bootstrap, topic_prefix).model_copy(update={"handler_max_attempts": 2})
+    await ensure_topics(settings, [REQUESTS])
+    events = submitted(4)
+    errors: list[Exception] = [
+        psycopg.errors.DeadlockDetected("deadlock detected"),
+        psycopg.errors.SerializationFailure("could not serialize access"),
+        psycopg.OperationalError("server closed the connection unexpectedly"),
+        psycopg.InterfaceError("the connection is closed"),
+        psycopg.errors.DeadlockDetected("deadlock detected"),
+        psycopg.errors.SerializationFailure("could not serialize access"),
+    ]  # more than the tries a failing handler gets (2 for the batch, then 2 for the event alone)
+    done: list[str] = []
+
+    async def handler(batch: Batch[Any]) -> None:
+        if errors and any(e.request_id == "r1" for e in batch.events):
+            raise errors.pop(0)
+        done.extend(e.request_id for e in batch.events)
+
+    async with consuming(settings, handler, "conflicts") as writer:
+        await produce(kafka_bootstrap, settings.topic(REQUESTS.name), events, key="one-partition")
+        await wait_for(lambda: "r3" in done, timeout=60)
+    assert errors == [] and writer.count == 0
+    assert list(dict.fromkeys(done)) == ["r0", "r1", "r2", "r3"]
 
 
 def test_batch_subscriptions_poll_without_faststreams_pause_after_an_empty_poll() -> None:

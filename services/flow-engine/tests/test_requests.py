@@ -42,6 +42,7 @@ from latchkey.contracts import (
 )
 from latchkey.flow_engine.app import FlowEngine
 from latchkey.flow_engine.domain.flow import AccessFlow, flow_digest
+from latchkey.runtime.db import read_together
 from latchkey.runtime.signing import CommandVerifier, load_private_key, load_public_key, public_key_of
 from latchkey.runtime.testing.oidc import TestIssuer
 
@@ -269,6 +270,34 @@ async def test_open_step_is_announced_again_when_who_may_review_it_changes(
     )
     await bus.wait_types(request_id, "access.request.cancelled")
     assert len(announced()) == 5
+
+
+async def test_a_large_approver_group_is_read_only_as_far_as_a_review_list_needs(
+    running: tuple[FlowEngine, Bus],
+) -> None:
+    """Who a step of a big group names is read in user id order, active members only, and no further
+    than asked: a ReviewRequested lists 500, so a group of thousands costs a few hundred rows."""
+    engine, bus = running
+    members = [f"u-big-{i:03d}" for i in range(40)]
+    for i, user in enumerate(members):
+        await bus.publish(USERS, UserUpserted(user_id=user, email=f"{user}@example.com", active=i != 2))
+    await bus.publish(GROUPS, GroupUpserted(group_id="g-big", name="big", member_ids=list(reversed(members))))
+    m = engine.store.members
+    for _ in range(300):
+        async with engine.service.engine.connect() as conn:
+            stored = await conn.scalar(sa.select(sa.func.count()).where(m.c.group_id == "g-big"))
+        if stored == len(members):
+            break
+        await asyncio.sleep(0.05)
+    await wait_stored(engine, members[-1], f"{members[-1]}@example.com")
+    async with engine.service.sessions() as session, session.begin():
+        by_name, by_id_and_user = await read_together(
+            session,
+            engine.store.named_users_read([], ["big"], 5),
+            engine.store.named_users_read(["DBA@EXAMPLE.COM"], ["g-big"], 100),
+        )
+    assert by_name == {members[0], members[1], members[3], members[4], members[5]}  # 002 is inactive
+    assert by_id_and_user == (set(members) - {members[2]}) | {"u-dba"}  # a user named by email, too
 
 
 async def test_unmatched_request_is_denied_with_actionable_reason(

@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from faststream.kafka import KafkaBroker
@@ -59,7 +60,18 @@ class TransientError(Exception):
     """A dependency is unavailable; the work is retried until it succeeds."""
 
 
-TRANSIENT = (TransientError, OSError, TimeoutError, KafkaError, OperationalError, InterfaceError)
+TRANSIENT = (
+    TransientError,
+    OSError,
+    TimeoutError,
+    KafkaError,
+    OperationalError,
+    InterfaceError,
+    # psycopg's own: the statements sent with a commit run on the driver connection, unwrapped by
+    # SQLAlchemy; deadlocks, serialization failures and lost connections are OperationalErrors
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 
 def is_transient(exc: BaseException) -> bool:

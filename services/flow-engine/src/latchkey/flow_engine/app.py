@@ -547,10 +547,25 @@ class FlowEngine:
     ) -> dict[str, list[Reviewer]]:
         """Per request, who may review its open step now, in user id order (ReviewRequested's contract
         says who qualifies). `people` holds the requesters, `owners` the resources' owners."""
-        approvers = [a for _, ballot in waiting for a in ballot.steps[ballot.current_step].approvers]
-        candidates = await self.store.named_users(
-            session, (a.user for a in approvers if a.user), (a.group for a in approvers if a.group)
-        )
+        # The people the steps' users and groups name: one read per distinct set of them (a batch's
+        # steps mostly share a flow), all in one round trip, each the first active ones in user id
+        # order: as many as a ReviewRequested lists, plus the requester and whoever already
+        # approved (they are not listed) and one more to tell the list is truncated. A step open to
+        # a group of thousands reads a few hundred rows, not the group.
+        named: dict[tuple[frozenset[str], frozenset[str]], int] = {}
+        for _, ballot in waiting:
+            approvers = ballot.steps[ballot.current_step].approvers
+            key = (
+                frozenset(a.user for a in approvers if a.user is not None),
+                frozenset(a.group for a in approvers if a.group is not None),
+            )
+            if key[0] or key[1]:
+                limit = MAX_REVIEWERS + len(ballot.approvals) + 2
+                named[key] = max(limit, named.get(key, 0))
+        candidates: set[str] = set()
+        if named:
+            reads = [self.store.named_users_read(u, g, limit) for (u, g), limit in named.items()]
+            candidates = set().union(*await read_together(session, *reads))
         for request, ballot in waiting:
             step = ballot.steps[ballot.current_step]
             if any(a.manager for a in step.approvers):

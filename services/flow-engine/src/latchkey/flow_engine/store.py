@@ -194,19 +194,25 @@ class FlowEngineStore:
             )
         )
         self._flow_digests = Compiled(sa.select(self.flows.c.name, self.flows.c.digest))
-        # Users an approval step names: by id or email, and the members of its groups (by id or name).
+        # Users an approval step names: by id or email, and the members of its groups (by id or name);
+        # the first active ones in user id order, at most `limit` (a group may have thousands).
         named = sa.bindparam("names", type_=texts)
         lowered = sa.bindparam("lowered", type_=texts)
         groups = sa.bindparam("groups", type_=texts)
+        candidates = sa.union(
+            sa.select(u.c.user_id).where(
+                sa.or_(u.c.user_id == sa.any_(named), sa.func.lower(u.c.email) == sa.any_(lowered))
+            ),
+            sa.select(m.c.user_id)
+            .join(g, g.c.group_id == m.c.group_id)
+            .where(sa.or_(g.c.group_id == sa.any_(groups), g.c.name == sa.any_(groups))),
+        ).subquery("candidates")
         self._named_users = Compiled(
-            sa.union(
-                sa.select(u.c.user_id).where(
-                    sa.or_(u.c.user_id == sa.any_(named), sa.func.lower(u.c.email) == sa.any_(lowered))
-                ),
-                sa.select(m.c.user_id)
-                .join(g, g.c.group_id == m.c.group_id)
-                .where(sa.or_(g.c.group_id == sa.any_(groups), g.c.name == sa.any_(groups))),
-            )
+            sa.select(candidates.c.user_id)
+            .join(u, u.c.user_id == candidates.c.user_id)
+            .where(u.c.active)
+            .order_by(candidates.c.user_id)
+            .limit(sa.bindparam("limit", type_=sa.Integer))
         )
 
     # -- identity ---------------------------------------------------------------------------------
@@ -257,18 +263,18 @@ class FlowEngineStore:
         params = {"ids": list(set(user_ids)), "emails": list({e.lower() for e in emails})}
         return Read(self._people, params, _people_by_id_and_email)
 
-    async def named_users(
-        self, session: AsyncSession, users: Iterable[str], groups: Iterable[str]
-    ) -> set[str]:
-        """Ids of the users named in `users` (ids or emails) and of the members of `groups` (ids or
-        names): who an approval step's `user` and `group` approvers may be."""
-        names, group_refs = list(set(users)), list(set(groups))
-        if not (names or group_refs):
-            return set()
-        params = {"names": names, "lowered": [n.lower() for n in names], "groups": group_refs}
-        return await read_one(
-            session, Read(self._named_users, params, lambda rows: {r.user_id for r in rows})
-        )
+    def named_users_read(self, users: Iterable[str], groups: Iterable[str], limit: int) -> Read[set[str]]:
+        """Ids of the active users named in `users` (ids or emails) and of the active members of
+        `groups` (ids or names), the first `limit` in user id order: who an approval step's `user`
+        and `group` approvers may be (as a `Read`, to share a round trip)."""
+        names, group_refs = sorted(set(users)), sorted(set(groups))
+        params = {
+            "names": names,
+            "lowered": [n.lower() for n in names],
+            "groups": group_refs,
+            "limit": limit,
+        }
+        return Read(self._named_users, params, lambda rows: {r.user_id for r in rows})
 
     async def group_names(self, session: AsyncSession, group_ids: Iterable[str]) -> set[str]:
         """The names of these groups (flows may name a group either way)."""
