@@ -192,20 +192,22 @@ async def test_self_approval_through_a_group_is_refused(
     assert "access.review.recorded" not in bus.types(request_id)
 
 
-async def wait_stored(engine: FlowEngine, user_id: str, email: str, manager_id: str | None = None) -> None:
-    """Until flow-engine has stored `user_id` with `email` and `manager_id` (its batch committed)."""
-    users = engine.store.users
+async def until_stored(engine: FlowEngine, query: sa.Select[Any], expected: tuple[Any, ...]) -> None:
+    """Until `query`'s first row in flow-engine's database is `expected` (a batch committed)."""
     for _ in range(300):
         async with engine.service.engine.connect() as conn:
-            found = (
-                await conn.execute(
-                    sa.select(users.c.email, users.c.manager_id).where(users.c.user_id == user_id)
-                )
-            ).first()
-        if found is not None and tuple(found) == (email, manager_id):
+            found = (await conn.execute(query)).first()
+        if found is not None and tuple(found) == expected:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"{user_id} not stored with {email}, manager {manager_id}")
+    raise AssertionError(f"not stored within 15 s: {expected}, found {found}")
+
+
+async def wait_stored(engine: FlowEngine, user_id: str, email: str, manager_id: str | None = None) -> None:
+    """Until flow-engine has stored `user_id` with `email` and `manager_id`."""
+    users = engine.store.users
+    query = sa.select(users.c.email, users.c.manager_id).where(users.c.user_id == user_id)
+    await until_stored(engine, query, (email, manager_id))
 
 
 async def test_open_step_is_announced_again_when_who_may_review_it_changes(
@@ -283,12 +285,7 @@ async def test_a_large_approver_group_is_read_only_as_far_as_a_review_list_needs
         await bus.publish(USERS, UserUpserted(user_id=user, email=f"{user}@example.com", active=i != 2))
     await bus.publish(GROUPS, GroupUpserted(group_id="g-big", name="big", member_ids=list(reversed(members))))
     m = engine.store.members
-    for _ in range(300):
-        async with engine.service.engine.connect() as conn:
-            stored = await conn.scalar(sa.select(sa.func.count()).where(m.c.group_id == "g-big"))
-        if stored == len(members):
-            break
-        await asyncio.sleep(0.05)
+    await until_stored(engine, sa.select(sa.func.count()).where(m.c.group_id == "g-big"), (len(members),))
     await wait_stored(engine, members[-1], f"{members[-1]}@example.com")
     async with engine.service.sessions() as session, session.begin():
         by_name, by_id_and_user = await read_together(
