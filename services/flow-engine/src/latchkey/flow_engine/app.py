@@ -113,6 +113,11 @@ class OpenReviews:
     reviewers: dict[str, list[Reviewer]]
 
 
+def _waiting(requests: Iterable[AccessRequest]) -> list[tuple[AccessRequest, Ballot]]:
+    """The requests that have a step open, each with what a review would count towards."""
+    return [(request, ballot) for request in requests if (ballot := request.ballot()) is not None]
+
+
 def _review_context(
     request: AccessRequest, people: dict[str, Person], owners: dict[tuple[str, str], frozenset[str]]
 ) -> ReviewContext:
@@ -612,18 +617,20 @@ class FlowEngine:
         `changes` may concern, and who may review each now: taken before the changes are applied, for
         `_announce_changed_reviewers` to compare with afterwards. A step the changes cannot concern is
         left alone, so a group of thousands is read only when something about it changed."""
-        requests = await self.store.awaiting_review(session)
-        waiting = [(r, ballot) for r in requests.values() if (ballot := r.ballot()) is not None]
+        waiting = _waiting((await self.store.awaiting_review(session)).values())
         if not waiting:
             return OpenReviews({}, {})
-        if changes.users:  # the changed people's emails and groups as they were
+        # what the changes name, widened by the changed people's emails and groups as they were, and
+        # by the names of the changed groups
+        emails, groups = set(changes.emails), set(changes.groups)
+        if changes.users:
             for person in (await self.store.people(session, changes.users)).values():
-                changes.emails |= {person.email.lower()} if person.email else set()
-                changes.groups |= person.group_ids | set(person.group_names)
-        if changes.groups:
-            changes.groups |= await self.store.group_names(session, changes.groups)
-        people = await self.store.people(session, {r.requester_id for r, _ in waiting})
-        owners = await self.store.owners(session, ((r.integration_id, r.resource_id) for r, _ in waiting))
+                emails |= {person.email.lower()} if person.email else set()
+                groups |= person.group_ids | set(person.group_names)
+        if groups:
+            groups |= await self.store.group_names(session, groups)
+        named = ReviewerChanges(changes.users, emails, groups, changes.resources)
+        people, owners = await self._reviewing_context(session, waiting)
         concerned = [
             (r, ballot)
             for r, ballot in waiting
@@ -632,7 +639,7 @@ class FlowEngine:
                 people.get(r.requester_id) or Person(r.requester_id),
                 owners.get((r.integration_id, r.resource_id), frozenset()),
                 (r.integration_id, r.resource_id),
-                changes,
+                named,
             )
         ]
         if not concerned:
@@ -641,15 +648,21 @@ class FlowEngine:
             {r.request_id: r for r, _ in concerned}, await self._eligible(session, concerned, people, owners)
         )
 
+    async def _reviewing_context(
+        self, session: Any, waiting: Sequence[tuple[AccessRequest, Ballot]]
+    ) -> tuple[dict[str, Person], dict[tuple[str, str], frozenset[str]]]:
+        """The requesters and the resources' owners, which judging these steps' reviewers needs."""
+        people = await self.store.people(session, {r.requester_id for r, _ in waiting})
+        owners = await self.store.owners(session, ((r.integration_id, r.resource_id) for r, _ in waiting))
+        return people, owners
+
     async def _eligible_now(
         self, session: Any, requests: Iterable[AccessRequest]
     ) -> dict[str, list[Reviewer]]:
-        waiting = [(r, ballot) for r in requests if (ballot := r.ballot()) is not None]
+        waiting = _waiting(requests)
         if not waiting:
             return {}
-        people = await self.store.people(session, {r.requester_id for r, _ in waiting})
-        owners = await self.store.owners(session, ((r.integration_id, r.resource_id) for r, _ in waiting))
-        return await self._eligible(session, waiting, people, owners)
+        return await self._eligible(session, waiting, *await self._reviewing_context(session, waiting))
 
     async def _announce_changed_reviewers(
         self, session: Any, before: OpenReviews, outcome: Outcome, cause: Event | None
