@@ -199,8 +199,7 @@ class TopicReader:
         )
 
     async def poll(self, timeout_ms: int = 200) -> list[Record]:
-        batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=10_000)
-        new = [self._parse(r) for records in batch.values() for r in records]
+        new = [self._parse(r) for r in await self.poll_raw(timeout_ms)]
         self.records.extend(new)
         return new
 

@@ -26,9 +26,13 @@ from .domain.identity import Person, Resource
 TS = sa.DateTime(timezone=True)
 
 
-AWAITING_REVIEW = "state = 'pending' OR (state = 'active' AND pending_extension IS NOT NULL)"
-"""Requests with an approval step open: pending ones, and active ones whose extension waits (revision
-0003 indexes exactly these)."""
+def awaiting_review(requests: sa.Table) -> sa.ColumnElement[bool]:
+    """Requests with an approval step open: pending ones, and active ones whose extension waits (the
+    partial index requests_awaiting_review, revision 0003, holds exactly these)."""
+    return sa.or_(
+        requests.c.state == GrantState.pending.value,
+        sa.and_(requests.c.state == GrantState.active.value, requests.c.pending_extension.is_not(None)),
+    )
 
 
 def build_metadata(schema: str) -> sa.MetaData:
@@ -89,7 +93,7 @@ def build_metadata(schema: str) -> sa.MetaData:
         sa.Column("digest", sa.Text, primary_key=True),
         sa.Column("document", JSONB, nullable=False),
     )
-    sa.Table(
+    requests = sa.Table(
         "requests",
         metadata,
         sa.Column("request_id", sa.Text, primary_key=True),
@@ -126,12 +130,8 @@ def build_metadata(schema: str) -> sa.MetaData:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
         sa.Index("requests_requester_open", "requester_id", "state"),
-        sa.Index(
-            "requests_awaiting_review",
-            "request_id",
-            postgresql_where=sa.text(AWAITING_REVIEW),
-        ),
     )
+    sa.Index("requests_awaiting_review", requests.c.request_id, postgresql_where=awaiting_review(requests))
     return metadata
 
 
@@ -426,12 +426,7 @@ class FlowEngineStore:
         q = self.requests
         rows = await session.execute(
             self._select_requests()
-            .where(
-                sa.or_(
-                    q.c.state == GrantState.pending.value,
-                    sa.and_(q.c.state == GrantState.active.value, q.c.pending_extension.is_not(None)),
-                )
-            )
+            .where(awaiting_review(q))
             .order_by(q.c.request_id)
             .with_for_update(of=self.requests)
         )
