@@ -306,6 +306,8 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
         paced_count = int(rate * paced_seconds)
         cpu_before = sum(cpu_seconds(e.pid) for e in engines)
         paced, paced_sent = await _load(producer, prefix, token, paced_count, rate, "paced")
+        # the rate really offered: a load generator that fell behind its schedule offered less
+        offered = paced_count / max(1e-9, max(paced_sent.values()) - min(paced_sent.values()))
         await commands.wait(paced, 120)
         # At a steady rate batches are small, so the per-batch costs weigh more than in the burst.
         paced_cpu_ms = (sum(cpu_seconds(e.pid) for e in engines) - cpu_before) / paced_count * 1000
@@ -330,6 +332,7 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
                 "commands_per_s": round(decisions_per_s, 1),  # one signed grant command per decision
                 "burst_latency_p50_ms": round(percentile(burst_latency, 50), 1),
                 "burst_latency_p99_ms": round(percentile(burst_latency, 99), 1),
+                "half_rate_offered_per_s": round(offered, 1),
                 "half_rate_engine_cpu_ms_per_decision": round(paced_cpu_ms, 3),
                 "half_rate_latency_p50_ms": round(percentile(paced_latency, 50), 1),
                 "half_rate_latency_p99_ms": round(percentile(paced_latency, 99), 1),

@@ -187,7 +187,9 @@ class Connector:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def _start(self) -> None:
-        self.producer = make_producer(self.settings)
+        # No linger: a batch's results are awaited before its offsets are committed, so waiting to fill
+        # a record batch only delays them; results sent while one request is in flight batch anyway.
+        self.producer = make_producer(self.settings, linger_ms=0)
         await self.producer.start()
         self.inventory.kafka = self.producer
         await self.ledger.start()
