@@ -46,7 +46,7 @@ from latchkey.runtime.db import read_together
 from latchkey.runtime.signing import CommandVerifier, load_private_key, load_public_key, public_key_of
 from latchkey.runtime.testing.oidc import TestIssuer
 
-from .conftest import CONNECTOR, Bus
+from .conftest import CONNECTOR, GROUP_MEMBERS, Bus
 
 pytestmark = pytest.mark.infra
 
@@ -671,6 +671,60 @@ async def test_deactivated_requester_loses_pending_and_active_access(
     await bus.publish(REQUESTS, submit(idp, later, "u-carol"))
     denied = (await bus.wait_types(later, "access.request.denied"))[-1]
     assert "deactivated" in denied["reason"]
+
+
+async def test_a_deactivation_locks_requests_in_the_order_every_batch_does(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    """An identity batch locks the requests with a step open and the leaving user's requests in
+    request id order, as a request batch locks its requests: while it waits for a request another
+    batch holds, it holds none that comes after it, so the two cannot deadlock."""
+    engine, bus = running
+    await bus.publish(USERS, UserUpserted(user_id="u-gwen", email="gwen@example.com"))
+    members = [*GROUP_MEMBERS["g-eng"][1], "u-gwen"]
+    await bus.publish(GROUPS, GroupUpserted(group_id="g-eng", name="engineering", member_ids=members))
+    await wait_stored(engine, "u-gwen", "gwen@example.com")
+    stem = uuid.uuid4().hex[:12]
+    held, waiting = f"req-{stem}-a", f"req-{stem}-b"  # held first in request id order
+    m = engine.store.members
+    await until_stored(engine, sa.select(m.c.user_id).where(m.c.user_id == "u-gwen"), ("u-gwen",))
+    await bus.publish(REQUESTS, submit(idp, held, "u-gwen"))
+    await activate(bus, held)
+    await bus.publish(REQUESTS, submit(idp, waiting, "u-dave", "readwrite", justification="x"))
+    await bus.wait_types(waiting, "access.review.requested")
+    q = engine.store.requests
+
+    def lock(request_id: str) -> sa.Select[Any]:
+        return sa.select(q.c.request_id).where(q.c.request_id == request_id).with_for_update()
+
+    async def identity_batch_waits_for_a_lock() -> bool:
+        async with engine.service.engine.connect() as watcher:
+            waiting_backends = await watcher.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+            )
+        return bool(waiting_backends)
+
+    # Another batch holds `held` (the leaving user's grant) and is about to lock `waiting` too.
+    async with engine.service.engine.connect() as other:
+        await other.execute(lock(held))
+        await bus.publish(USERS, UserDeactivated(user_id="u-gwen"))
+        for _ in range(300):
+            if await identity_batch_waits_for_a_lock():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the identity batch never waited for the held request")
+        # Shorter than PostgreSQL's deadlock_timeout (1 s): had the identity batch locked `waiting`
+        # before waiting for `held`, this would time out instead of a deadlock being broken.
+        await other.execute(sa.text("SET LOCAL lock_timeout = '500ms'"))
+        assert (await other.execute(lock(waiting))).scalar_one() == waiting
+        await other.commit()
+    revoking = (await bus.wait_types(held, "access.grant.revoking"))[-1]
+    assert revoking["reason"] == "deactivated"
+    assert "access.request.cancelled" not in bus.types(waiting)  # not gwen's: still waiting for review
 
 
 async def test_forged_and_expired_tokens_are_rejected(

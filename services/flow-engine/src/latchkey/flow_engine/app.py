@@ -253,9 +253,17 @@ class FlowEngine:
                 | {item.key for item in batch.items if item.event is None and item.key},
                 emails={e.email.lower() for e in new if isinstance(e, UserUpserted) and e.email},
             )
-            before = await self._reviews_before(uow, changes)
+            leaving = list(
+                dict.fromkeys(
+                    e.user_id
+                    for e in new
+                    if isinstance(e, UserDeactivated) or (isinstance(e, UserUpserted) and not e.active)
+                )
+            )
+            # the open steps and the leaving people's requests, locked together (one lock order)
+            locked = await self.store.lock_open_requests(uow.session, leaving) if changes else None
+            before = await self._reviews_before(uow, changes, locked.awaiting if locked else None)
             latest: dict[str, dict[str, Any]] = {}
-            leaving: list[str] = []
             for item in batch.items:
                 event = item.event
                 if event is None:
@@ -271,28 +279,36 @@ class FlowEngine:
                         "active": event.active,
                         "manager_id": event.manager_id,
                     }
-                    if not event.active:
-                        leaving.append(event.user_id)
                 elif isinstance(event, UserDeactivated):
                     row = latest.get(event.user_id)
                     if row is not None:
                         row["active"] = False
-                    leaving.append(event.user_id)
             await self.store.upsert_users(uow.session, list(latest.values()))
             # Someone known from an earlier batch: flip the flag (never invent a user row).
             await self.store.deactivate_users(uow.session, [u for u in leaving if u not in latest])
             outcome = Outcome()
             cause_of = {e.user_id: e for e in batch.events if isinstance(e, UserUpserted | UserDeactivated)}
-            for user_id in dict.fromkeys(leaving):
-                await self._end_access_of(uow, user_id, cause_of[user_id], outcome)
+            for user_id in leaving:
+                open_requests = locked.of_requester.get(user_id, []) if locked else []
+                self._end_access_of(user_id, open_requests, cause_of[user_id], outcome)
             await self._reviews_after(uow, batch, fresh, before, outcome)
             await self.store.save_requests(uow, outcome.changed.values())
             self._write(uow, outcome)
 
-    async def _reviews_before(self, uow: UnitOfWork, changes: ReviewerChanges) -> OpenReviews | None:
+    async def _reviews_before(
+        self,
+        uow: UnitOfWork,
+        changes: ReviewerChanges,
+        awaiting: dict[str, AccessRequest] | None = None,
+    ) -> OpenReviews | None:
         """Before a batch of identity or inventory changes: the open review steps they may concern
-        and their reviewers (None when the batch changes nothing: every event was processed before)."""
-        return await self._open_reviews(uow.session, changes) if changes else None
+        and their reviewers (None when the batch changes nothing: every event was processed before).
+        `awaiting`: the requests with a step open, when the caller has locked them already."""
+        if not changes:
+            return None
+        if awaiting is None:
+            awaiting = (await self.store.lock_open_requests(uow.session)).awaiting
+        return await self._open_reviews(uow.session, changes, awaiting)
 
     async def _reviews_after(
         self,
@@ -308,10 +324,13 @@ class FlowEngine:
             cause = next((e for e in batch.events if e.event_id in fresh), None)
             await self._announce_changed_reviewers(uow.session, before, outcome, cause)
 
-    async def _end_access_of(self, uow: UnitOfWork, user_id: str, cause: Event, outcome: Outcome) -> None:
-        """A deactivated user: pending requests are cancelled, live grants revoked at once."""
+    def _end_access_of(
+        self, user_id: str, open_requests: list[AccessRequest], cause: Event, outcome: Outcome
+    ) -> None:
+        """A deactivated user (`open_requests`: theirs, locked): pending requests are cancelled, live
+        grants revoked at once."""
         now = utcnow()
-        for request in (await self.store.open_requests_of(uow.session, user_id)).values():
+        for request in open_requests:
             if request.state is GrantState.pending:
                 outcome.add(
                     request, request.cancel("the requester was deactivated in the identity provider", cause)
@@ -612,12 +631,14 @@ class FlowEngine:
             causation_id=cause,
         )
 
-    async def _open_reviews(self, session: Any, changes: ReviewerChanges) -> OpenReviews:
-        """The requests with an approval step open (locked for the rest of the transaction) that
-        `changes` may concern, and who may review each now: taken before the changes are applied, for
-        `_announce_changed_reviewers` to compare with afterwards. A step the changes cannot concern is
-        left alone, so a group of thousands is read only when something about it changed."""
-        waiting = _waiting((await self.store.awaiting_review(session)).values())
+    async def _open_reviews(
+        self, session: Any, changes: ReviewerChanges, awaiting: dict[str, AccessRequest]
+    ) -> OpenReviews:
+        """The requests with an approval step open (`awaiting`, locked for the rest of the transaction)
+        that `changes` may concern, and who may review each now: taken before the changes are applied,
+        for `_announce_changed_reviewers` to compare with afterwards. A step the changes cannot concern
+        is left alone, so a group of thousands is read only when something about it changed."""
+        waiting = _waiting(awaiting.values())
         if not waiting:
             return OpenReviews({}, {})
         # what the changes name, widened by the changed people's emails and groups as they were, and

@@ -6,7 +6,8 @@ Queries here only load and save; every decision is made in `domain/`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from latchkey.runtime.unit_of_work import UnitOfWork
 
 from .domain.approval import ReviewRecord
 from .domain.flow import ApprovalStep
-from .domain.grant import AccessRequest, GrantState, PendingExtension
+from .domain.grant import FINAL, AccessRequest, GrantState, PendingExtension
 from .domain.identity import Person, Resource
 
 TS = sa.DateTime(timezone=True)
@@ -33,6 +34,15 @@ def awaiting_review(requests: sa.Table) -> sa.ColumnElement[bool]:
         requests.c.state == GrantState.pending.value,
         sa.and_(requests.c.state == GrantState.active.value, requests.c.pending_extension.is_not(None)),
     )
+
+
+@dataclass
+class OpenRequests:
+    """What `FlowEngineStore.lock_open_requests` locked: the requests with an approval step open (by
+    request id), and the unfinished requests of each requester it was asked about (in request id order)."""
+
+    awaiting: dict[str, AccessRequest]
+    of_requester: dict[str, list[AccessRequest]]
 
 
 def build_metadata(schema: str) -> sa.MetaData:
@@ -400,37 +410,37 @@ class FlowEngineStore:
         q, v = self.requests, self.flow_versions
         return sa.select(q, v.c.document.label("flow_document")).join(v, v.c.digest == q.c.flow_digest)
 
-    async def open_requests_of(self, session: AsyncSession, user_id: str) -> dict[str, AccessRequest]:
+    async def lock_open_requests(
+        self, session: AsyncSession, requesters: Collection[str] = ()
+    ) -> OpenRequests:
+        """Every request with an approval step open, and every unfinished request of `requesters`,
+        locked until the transaction ends, so no step or grant moves meanwhile.
+
+        One statement, so the locks are taken in one order, request id, as every batch takes them.
+        Two statements (the open steps, then a leaving requester's requests) could each lock rows the
+        other's order takes later, and deadlock with a request batch that holds one of each."""
         q = self.requests
-        finished = [
-            s.value
-            for s in (
-                GrantState.revoked,
-                GrantState.denied,
-                GrantState.cancelled,
-                GrantState.expired,
-                GrantState.failed,
-            )
-        ]
+        awaiting = awaiting_review(q)
+        wanted = awaiting
+        if requesters:
+            unfinished = q.c.state.not_in(sorted(state.value for state in FINAL))
+            leaving = sa.and_(q.c.requester_id.in_(sorted(set(requesters))), unfinished)
+            wanted = sa.or_(awaiting, leaving)
         rows = await session.execute(
             self._select_requests()
-            .where(q.c.requester_id == user_id, q.c.state.not_in(finished))
+            .add_columns(awaiting.label("awaiting"))
+            .where(wanted)
             .order_by(q.c.request_id)
             .with_for_update(of=q)
         )
-        return {row.request_id: _to_request(row) for row in rows}
-
-    async def awaiting_review(self, session: AsyncSession) -> dict[str, AccessRequest]:
-        """Every request with an approval step open, locked (in request id order, as a batch locks
-        them) until the transaction ends, so the step cannot move meanwhile."""
-        q = self.requests
-        rows = await session.execute(
-            self._select_requests()
-            .where(awaiting_review(q))
-            .order_by(q.c.request_id)
-            .with_for_update(of=self.requests)
-        )
-        return {row.request_id: _to_request(row) for row in rows}
+        found = OpenRequests({}, {})
+        for row in rows:
+            request = _to_request(row)
+            if row.awaiting:
+                found.awaiting[request.request_id] = request
+            if request.requester_id in requesters and request.state not in FINAL:
+                found.of_requester.setdefault(request.requester_id, []).append(request)
+        return found
 
     async def save_requests(self, uow: UnitOfWork, requests: Iterable[AccessRequest]) -> None:
         """Write the requests a handler changed, with the unit's commit (same round trip): new ones by
