@@ -68,6 +68,7 @@ class Tracker:
         self.revoked_wall: dict[str, float] = {}  # epoch seconds this reader saw access.grant.revoked
         self.revoking_at: dict[str, float] = {}  # when flow-engine sent the revoke (its occurred_at)
         self.occurred: dict[str, dict[str, float]] = {}  # request id → event type → occurred_at (epoch s)
+        self.activated_record_at: dict[str, float] = {}  # the activation record's timestamp (epoch s)
 
     async def pump(self, timeout_ms: int = 50) -> None:
         records = await self.reader.poll_raw(timeout_ms)
@@ -82,6 +83,7 @@ class Tracker:
             story.setdefault(kind, _epoch(event["occurred_at"]))
             if kind == "access.grant.activated":
                 self.activated.setdefault(key, received)
+                self.activated_record_at.setdefault(key, record.timestamp / 1000)
                 self.expires_at.setdefault(key, _epoch(event["expires_at"]))
             elif kind == "access.grant.revoking":
                 self.revoking_at.setdefault(key, story[kind])

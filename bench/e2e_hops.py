@@ -8,7 +8,9 @@ Each hop is measured from the events' own timestamps, so nothing here waits on t
 3. command on the topic → result made (`connector.command.applied.occurred_at`) — the connector's
    consumption, ownership check, verification and the noop target;
 4. result made → result on the results topic (its record timestamp, the connector's producer);
-5. result on the topic → grant active (`access.grant.activated.occurred_at`, flow-engine).
+5. result on the topic → grant active (`access.grant.activated.occurred_at`, flow-engine);
+6. grant active → the activation on the lifecycle topic (broker append time, switched like the
+   command topic's) — flow-engine's commit and outbox relay again. `e2e_grant` times up to reading it.
 The ratio compares request → active p50 with kafka_baseline's raw 4-hop chain (same broker, same run).
 Clocks: one machine, one clock. `BENCH_HOPS_RATE` (default 100/s) and `BENCH_HOPS_COUNT` change the
 stream.
@@ -46,6 +48,8 @@ HOPS = (
     "result_to_topic",
     "result_to_active",
     "request_to_active",
+    "active_to_lifecycle_topic",
+    "request_to_active_on_topic",
 )
 WARM_UP = 20
 """Requests at the start of the stream left out (connections, caches and fetch sessions fill)."""
@@ -81,6 +85,7 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
         async with system(bootstrap, database_url, Path(work)) as running:
             commands_topic = running.prefix + connector_commands(running.system.connector_id).name
             await _append_time(running.bootstrap, commands_topic)
+            await _append_time(running.bootstrap, running.lifecycle.name)
             token = running.token(ALICE, expires_in=3600)
             tracker = Tracker(running.lifecycle)
             results = TopicReader(running.bootstrap, running.prefix + RESULTS.name, RESULTS)
@@ -115,7 +120,10 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
     for request_id in ids[WARM_UP:]:
         story = occurred.get(request_id, {})
         decided, active = story.get("access.request.created"), story.get("access.grant.activated")
-        if decided is None or active is None or request_id not in made_at or request_id not in command_at:
+        on_topic = tracker.activated_record_at.get(request_id)
+        if decided is None or active is None or on_topic is None:
+            continue
+        if request_id not in made_at or request_id not in command_at:
             continue
         spans = (
             decided - sent[request_id],
@@ -124,6 +132,8 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
             result_at[request_id] - made_at[request_id],
             active - result_at[request_id],
             active - sent[request_id],
+            on_topic - active,
+            on_topic - sent[request_id],
         )
         for hop, seconds in zip(HOPS, spans, strict=True):
             hops[hop].append(seconds * 1000)
