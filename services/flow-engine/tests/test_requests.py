@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -852,3 +853,12 @@ async def test_invalid_flow_is_dead_lettered_and_deleted_flow_stops_matching(
     finally:
         await dlq.stop()
     assert any(b"AccessFlow broken is invalid" in r.value for r in records)
+
+
+async def test_a_started_service_collects_young_garbage_at_its_configured_threshold(
+    running: tuple[FlowEngine, Bus],
+) -> None:
+    """Set once the service is ready (after `gc.freeze()`); Python's default would be (700, 10, 10)."""
+    engine, _ = running
+    assert gc.get_threshold() == (engine.service.settings.gc_young_threshold, 50, 100)
+    assert engine.service.settings.gc_young_threshold == 50_000  # the default, documented in configuration.md

@@ -38,6 +38,11 @@ class ServiceSettings(BaseSettings):
     handler_max_attempts: int = Field(
         default=8, ge=1, description="Failures of one message (not infrastructure) before it is dead-lettered"
     )
+    gc_young_threshold: int = Field(
+        default=50_000,
+        ge=700,
+        description="Allocations between two collections of the youngest garbage-collector generation",
+    )
 
     def topic(self, name: str) -> str:
         """The deployed name of the topic `name`."""
