@@ -422,10 +422,10 @@ class FlowEngineStore:
         q = self.requests
         awaiting = awaiting_review(q)
         wanted = awaiting
-        if requesters:
+        leaving = set(requesters)
+        if leaving:
             unfinished = q.c.state.not_in(sorted(state.value for state in FINAL))
-            leaving = sa.and_(q.c.requester_id.in_(sorted(set(requesters))), unfinished)
-            wanted = sa.or_(awaiting, leaving)
+            wanted = sa.or_(awaiting, sa.and_(q.c.requester_id.in_(sorted(leaving)), unfinished))
         rows = await session.execute(
             self._select_requests()
             .add_columns(awaiting.label("awaiting"))
@@ -438,7 +438,7 @@ class FlowEngineStore:
             request = _to_request(row)
             if row.awaiting:
                 found.awaiting[request.request_id] = request
-            if request.requester_id in requesters and request.state not in FINAL:
+            if request.requester_id in leaving:  # unfinished: an open step, or the filter above
                 found.of_requester.setdefault(request.requester_id, []).append(request)
         return found
 
