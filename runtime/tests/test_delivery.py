@@ -400,3 +400,45 @@ def test_batch_subscriptions_poll_without_faststreams_pause_after_an_empty_poll(
     (subscriber,) = broker.subscribers
     assert isinstance(subscriber, BatchSubscriber)
     assert subscriber.get_msg.__qualname__ == "_poll.<locals>.get_msg"
+
+
+async def test_a_lingering_subscription_takes_a_stream_in_fewer_batches(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """`linger_ms`: the broker holds a fetch until it fills or the linger ends, so events that arrive
+    one by one reach the handler together; an eager subscription on the same events gets them one or
+    two at a time."""
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    batches: dict[str, list[int]] = {"eager": [], "lingering": []}
+    assigned: set[str] = set()
+    broker = make_broker(settings)
+    for name, linger in (("eager", 0), ("lingering", 3000)):
+
+        def record(batch: Batch[Any], name: str = name) -> Any:
+            batches[name].append(len(batch.events))
+            return asyncio.sleep(0)
+
+        subscribe(
+            broker,
+            settings,
+            REQUESTS,
+            record,
+            group_id=f"linger-{name}",
+            from_beginning=False,
+            linger_ms=linger,
+            on_partitions=lambda owned, name=name: assigned.add(name) if owned else None,
+        )
+    await broker.start()
+    try:
+        await wait_for(lambda: assigned == {"eager", "lingering"})
+        await asyncio.sleep(0.5)  # both consumers are fetching
+        for event in submitted(6):
+            await produce(kafka_bootstrap, settings.topic(REQUESTS.name), [event], key="one-partition")
+            await asyncio.sleep(0.1)
+        await wait_for(lambda: sum(batches["eager"]) == 6 and sum(batches["lingering"]) == 6, timeout=15)
+    finally:
+        await broker.stop()
+    # a 3 s window holds the whole 0.6 s stream, or two parts of it when a window ends midway
+    assert len(batches["lingering"]) <= 2, batches
+    assert len(batches["eager"]) > len(batches["lingering"]), batches

@@ -115,6 +115,9 @@ class Batch(Generic[E]):
 
 Handler = Callable[[Batch[Any]], Awaitable[None]]
 
+LINGER_FILL_BYTES = 64 * 1024
+"""What ends a lingering fetch early (`subscribe(linger_ms=…)`): about 60 lifecycle events."""
+
 
 MAX_DEAD_LETTER_VALUE = 512 * 1024
 """Bytes of the original value a DLQ record keeps (its base64 must fit the broker's 1 MB default)."""
@@ -215,6 +218,7 @@ def subscribe(
     group_instance_id: str | None = None,
     exclusive: bool = False,
     on_partitions: Callable[[frozenset[int]], None] | None = None,
+    linger_ms: int = 0,
 ) -> DeadLetterWriter:
     """Subscribe `handler` to `topic` in consumer group `group_id`; returns its dead-letter writer.
 
@@ -223,6 +227,10 @@ def subscribe(
     `exclusive`: one member at a time works on a partition (see the module docstring).
     `on_partitions`: called with the partition numbers this member owns after each rebalance step
     (empty from the moment a rebalance revokes them until the new assignment).
+    `linger_ms`: for a consumer that need not react within milliseconds, the broker holds each fetch
+    up to this long, until `LINGER_FILL_BYTES` are waiting: fewer, larger batches (every batch costs
+    a transaction and a pass through the consumer machinery, whatever its size). 0: a record is
+    handed over as soon as it is there.
     """
     if exclusive and not batch:
         raise ValueError("exclusive subscriptions consume in batches (the guard tracks each batch's poll)")
@@ -363,6 +371,7 @@ def subscribe(
         group_instance_id=group_instance_id,  # static membership (optional)
         decoder=_no_decode,
         listener=committer,
+        **({"fetch_max_wait_ms": linger_ms, "fetch_min_bytes": LINGER_FILL_BYTES} if linger_ms > 0 else {}),
     )
     if batch:
         subscriber.get_msg = _poll(  # type: ignore[method-assign,assignment]

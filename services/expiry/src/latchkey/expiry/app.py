@@ -53,7 +53,7 @@ class Expiry:
             idle_recheck_seconds=settings.idle_recheck_seconds,
             coalesce_seconds=settings.fire_coalesce_seconds,
         )
-        self.service.subscribe(LIFECYCLE, self.on_lifecycle)
+        self.service.subscribe(LIFECYCLE, self.on_lifecycle, linger_ms=settings.lifecycle_linger_ms)
         self.service.on_startup(self.firing.start)
         self.service.on_shutdown(self.firing.stop)
 

@@ -25,6 +25,13 @@ class ExpirySettings(ServiceSettings):
         ge=0,
         description="Lead of the expiry_reminder before a grant ends; 0: none",
     )
+    lifecycle_linger_ms: int = Field(
+        default=50,
+        ge=0,
+        le=1000,
+        description="Longest time the broker holds a fetch of lifecycle events to fill a batch (64 kB);"
+        " 0: each event as soon as it is there",
+    )
     fire_batch_size: int = Field(default=500, ge=1, description="Due timers claimed per transaction")
     fire_coalesce_seconds: float = Field(
         default=0.025,
