@@ -43,6 +43,7 @@ from latchkey.contracts import (
 )
 from latchkey.flow_engine.app import FlowEngine
 from latchkey.flow_engine.domain.flow import AccessFlow, flow_digest
+from latchkey.runtime import Batch, Received
 from latchkey.runtime.db import read_together
 from latchkey.runtime.signing import CommandVerifier, load_private_key, load_public_key, public_key_of
 from latchkey.runtime.testing.oidc import TestIssuer
@@ -726,6 +727,42 @@ async def test_a_deactivation_locks_requests_in_the_order_every_batch_does(
     revoking = (await bus.wait_types(held, "access.grant.revoking"))[-1]
     assert revoking["reason"] == "deactivated"
     assert "access.request.cancelled" not in bus.types(waiting)  # not gwen's: still waiting for review
+
+
+async def test_a_request_and_a_result_polled_together_are_decided_in_one_transaction(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    """Requests and connector results share a consumer: a batch holding both (a new request, the
+    result of an earlier grant) is handled in one transaction. Both requests' rows then carry that
+    transaction's id (`xmin`), and every event either kind calls for is published."""
+    engine, bus = running
+    earlier, later = rid(), rid()
+    await bus.publish(REQUESTS, submit(idp, earlier, "u-dave"))
+    grant = (await bus.wait_for(lambda: bus.commands(earlier), what="grant command"))[0]
+    applied = CommandApplied(
+        command_id=grant["command_id"],
+        grant_id=earlier,
+        connector_id=CONNECTOR,
+        command_type="connector.grant",
+        attempt=1,
+    )
+    topic = engine.settings.topic
+    batch = Batch(
+        [
+            Received(submit(idp, later, "u-dave"), later, topic(REQUESTS.name), 0, 0, {}, b""),
+            Received(applied, earlier, topic(RESULTS.name), 0, 0, {}, b""),
+        ]
+    )
+    await engine.on_requests_and_results(batch)
+    await bus.wait_types(earlier, "access.grant.activated")
+    await bus.wait_types(later, "access.grant.requested")
+    q = engine.store.requests
+    async with engine.service.engine.connect() as conn:
+        xmin = sa.column("xmin").cast(sa.Text)
+        rows = await conn.execute(sa.select(q.c.request_id, xmin).where(q.c.request_id.in_([earlier, later])))
+        transactions = {request_id: xmin for request_id, xmin in rows}
+    assert set(transactions) == {earlier, later}
+    assert transactions[earlier] == transactions[later]
 
 
 async def test_forged_and_expired_tokens_are_rejected(

@@ -207,7 +207,7 @@ def _summarise(exc: BaseException) -> str:
 def subscribe(
     broker: KafkaBroker,
     settings: ServiceSettings,
-    topic: Topic,
+    topic: Topic | Sequence[Topic],
     handler: Handler,
     *,
     group_id: str,
@@ -222,6 +222,9 @@ def subscribe(
 ) -> DeadLetterWriter:
     """Subscribe `handler` to `topic` in consumer group `group_id`; returns its dead-letter writer.
 
+    `topic` may be several topics: one consumer then polls them together, and a batch holds what
+    arrived on any of them (`Received.topic` tells which), so one transaction can handle all of it.
+
     Offsets are committed after `handler` returns (at-least-once; in the background, see `_Offsets`):
     handlers must be idempotent.
     `exclusive`: one member at a time works on a partition (see the module docstring).
@@ -234,9 +237,14 @@ def subscribe(
     """
     if exclusive and not batch:
         raise ValueError("exclusive subscriptions consume in batches (the guard tracks each batch's poll)")
+    topics = [topic] if isinstance(topic, Topic) else list(topic)
+    if len(topics) != 1 and (topic_name is not None or exclusive or on_partitions is not None):
+        raise ValueError("topic_name, exclusive and on_partitions take a subscription of one topic")
     group_id = settings.group(group_id)
     writer = DeadLetterWriter(broker, settings, group_id)
-    name = topic_name or settings.topic(topic.name)
+    names = [topic_name or settings.topic(t.name) for t in topics]
+    source = dict(zip(names, topics, strict=True))  # deployed name → its Topic
+    name = ",".join(names)  # for logs
     backoff = _Backoff()
     guard = _OneOwnerAtATime(name, on_partitions) if exclusive else None
     offsets = _Offsets(name, None if exclusive else on_partitions)
@@ -250,7 +258,7 @@ def subscribe(
             await handler(delivery)
         for item, reason, error_type in delivery.refused:
             await writer.write(
-                topic,
+                source[item.topic],
                 partition=item.partition,
                 offset=item.offset,
                 key=item.key.encode() if item.key is not None else None,
@@ -281,10 +289,10 @@ def subscribe(
     async def handle(consumer: Any, records: Sequence[Any]) -> None:
         items: list[Received[Any]] = []
         for record in records:
-            item, reason, error_type = _parse(topic, record)
+            item, reason, error_type = _parse(source[record.topic], record)
             if item is None:
                 await writer.write(
-                    topic,
+                    source[record.topic],
                     partition=record.partition,
                     offset=record.offset,
                     key=record.key,
@@ -341,7 +349,7 @@ def subscribe(
                         raise
                     if attempt == settings.handler_max_attempts:
                         await writer.write(
-                            topic,
+                            source[item.topic],
                             partition=item.partition,
                             offset=item.offset,
                             key=item.key.encode() if item.key is not None else None,
@@ -357,7 +365,7 @@ def subscribe(
 
     records_per_poll = max_records or settings.consumer_max_records
     subscriber = broker.subscriber(
-        name,
+        *names,
         group_id=group_id,
         batch=batch,
         max_records=records_per_poll,
@@ -371,7 +379,10 @@ def subscribe(
         group_instance_id=group_instance_id,  # static membership (optional)
         decoder=_no_decode,
         listener=committer,
-        **({"fetch_max_wait_ms": linger_ms, "fetch_min_bytes": LINGER_FILL_BYTES} if linger_ms > 0 else {}),
+        # lingering: held until filled or the linger ends; otherwise Kafka's defaults (any record ends
+        # a fetch, an empty one returns after 500 ms)
+        fetch_max_wait_ms=linger_ms if linger_ms > 0 else 500,
+        fetch_min_bytes=LINGER_FILL_BYTES if linger_ms > 0 else 1,
     )
     if batch:
         subscriber.get_msg = _poll(  # type: ignore[method-assign,assignment]

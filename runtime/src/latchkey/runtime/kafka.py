@@ -7,7 +7,7 @@ import random
 import struct
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -175,3 +175,50 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str], deadli
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"topics not ready: {sorted(names - ready)}")
         await asyncio.sleep(0.2)
+
+
+async def adopt_group_offsets(
+    settings: ServiceSettings, group: str, topics: Iterable[str], previous: Iterable[str]
+) -> dict[TopicPartition, int]:
+    """Start consumer group `group` where the groups `previous` left `topics`, when a new version of a
+    service reads them in a group of its own (two subscriptions merged into one, say). Nothing is
+    done once `group` has an offset of its own on any of `topics`; without this, the new group would
+    read the topics again from the beginning (harmless for idempotent handlers, but the whole
+    retention of the topics at once). Returns the offsets adopted.
+
+    The offsets are committed as a client outside the group (generation -1), which the coordinator
+    accepts only while the group has no members: it runs before this process's consumers start. When
+    a replica of the new version is already consuming, its group has offsets, and there is nothing
+    to adopt."""
+    wanted = set(topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    await admin.start()
+    try:
+        own = await admin.list_consumer_group_offsets(group)
+        if any(tp.topic in wanted and meta.offset >= 0 for tp, meta in own.items()):
+            return {}
+        adopted: dict[TopicPartition, int] = {}
+        for old in previous:
+            for tp, meta in (await admin.list_consumer_group_offsets(old)).items():
+                if tp.topic in wanted and meta.offset >= 0:
+                    adopted[tp] = max(meta.offset, adopted.get(tp, 0))
+    finally:
+        await admin.close()
+    if not adopted:
+        return {}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(adopted))
+        await consumer.commit(adopted)
+    finally:
+        await consumer.stop()
+    log.info(
+        "consumer group starts where its predecessors stopped",
+        group=group,
+        previous=sorted(previous),
+        partitions=len(adopted),
+    )
+    return adopted

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from latchkey.contracts import Topic
 from .consuming import DeadLetterWriter, Handler, subscribe
 from .db import ServiceTables, make_engine, make_sessions
 from .health import HealthServer
-from .kafka import ensure_topics, make_broker, make_producer
+from .kafka import adopt_group_offsets, ensure_topics, make_broker, make_producer
 from .migrations import upgrade_async
 from .observability import configure_logging, configure_tracing, get_logger
 from .outbox import OutboxRelay
@@ -52,6 +52,7 @@ class Service:
         self.dead_letters: list[DeadLetterWriter] = []
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
+        self._adoptions: list[tuple[str, list[str], list[str]]] = []  # group, its topics, earlier groups
         if schema is not None:
             self.tables: ServiceTables | None = ServiceTables(schema)
             self.engine = make_engine(settings.sync_database_url)
@@ -79,13 +80,29 @@ class Service:
         return UnitOfWork(self.sessions, self.tables, self.settings, on_commit=relay.wake if relay else None)
 
     def subscribe(
-        self, topic: Topic, handler: Handler, *, group_id: str | None = None, **options: Any
+        self,
+        topic: Topic | Sequence[Topic],
+        handler: Handler,
+        *,
+        group_id: str | None = None,
+        adopt_offsets_from: Sequence[str] = (),
+        **options: Any,
     ) -> None:
-        """Consume `topic` in this service's consumer group (or `group_id`) with `handler`."""
-        writer = subscribe(
-            self.broker, self.settings, topic, handler, group_id=group_id or self.name, **options
-        )
+        """Consume `topic` (one or several) in this service's consumer group (or `group_id`) with
+        `handler`. `adopt_offsets_from`: the groups an earlier version read these topics in; a new
+        group starts where they stopped (`adopt_group_offsets`)."""
+        group = group_id or self.name
+        writer = subscribe(self.broker, self.settings, topic, handler, group_id=group, **options)
         self.dead_letters.append(writer)
+        if adopt_offsets_from:
+            topics = [topic] if isinstance(topic, Topic) else topic
+            self._adoptions.append(
+                (
+                    self.settings.group(group),
+                    [self.settings.topic(t.name) for t in topics],
+                    [self.settings.group(g) for g in adopt_offsets_from],
+                )
+            )
 
     def on_startup(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run `hook` after the broker connected and before readiness (e.g. load caches, start timers)."""
@@ -98,6 +115,8 @@ class Service:
     async def _before_broker(self) -> None:
         await self.health.start()
         await ensure_topics(self.settings, self.topics)
+        for group, topics, previous in self._adoptions:
+            await adopt_group_offsets(self.settings, group, topics, previous)
         if self.schema is not None and self.migrations is not None:
             await upgrade_async(self.settings.sync_database_url, self.migrations, self.schema)
 

@@ -55,7 +55,7 @@ from latchkey.contracts import (
 )
 from latchkey.contracts.lifecycle import MAX_REVIEWERS
 from latchkey.runtime import Batch, CommandSigner, Service, UnitOfWork
-from latchkey.runtime.db import read_together
+from latchkey.runtime.db import Read, read_together
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.observability import get_logger
 
@@ -88,6 +88,8 @@ log = get_logger(__name__)
 
 SCHEMA = "flow_engine"
 PRODUCER = "flow-engine"
+DECISIONS_GROUP = f"{PRODUCER}.decisions"
+"""The consumer group that reads requests and connector results together."""
 REVIEW_EVENTS = (ReviewApproved, ReviewDenied)
 
 
@@ -176,13 +178,20 @@ class FlowEngine:
             (GROUPS, self.on_groups),
             (INVENTORY, self.on_inventory),
             (FLOWS, self.on_flows),
-            (REQUESTS, self.on_requests),
-            (RESULTS, self.on_results),
             (TIMERS, self.on_timers),
         ]
         for topic, handler in subscriptions:
             # One consumer group per topic: a rebalance of one input never pauses the others.
             self.service.subscribe(topic, handler, group_id=f"{PRODUCER}.{topic.name}")
+        # Except requests and connector results: in a steady stream every poll brings both, and one
+        # transaction handles them together (`_decide`). Earlier versions read them in a group each;
+        # this group starts where those stopped.
+        self.service.subscribe(
+            [REQUESTS, RESULTS],
+            self.on_requests_and_results,
+            group_id=DECISIONS_GROUP,
+            adopt_offsets_from=[f"{PRODUCER}.{REQUESTS.name}", f"{PRODUCER}.{RESULTS.name}"],
+        )
         self.service.on_startup(self._prepare_command_topics)
         self.notifier: Notifier | None = None
         if settings.notify_webhook_url is not None:
@@ -467,73 +476,128 @@ class FlowEngine:
         return out
 
     async def on_requests(self, batch: Batch[Any]) -> None:
-        identities = await self._identities(batch.events)
+        await self._decide(batch.events, [])
+
+    async def on_requests_and_results(self, batch: Batch[Any]) -> None:
+        """Requests and connector results polled together: one transaction for both (see `_decide`)."""
+        requests_topic = self.settings.topic(REQUESTS.name)
+        asked: list[Any] = []
+        results: list[Any] = []
+        for item in batch.items:
+            if item.event is not None:
+                (asked if item.topic == requests_topic else results).append(item.event)
+        await self._decide(asked, results)
+
+    async def _decide(self, asked: Sequence[Any], results: Sequence[Any]) -> None:
+        """Apply request events (`asked`: submissions, reviews, requester actions) and connector
+        results in one transaction. In a steady stream a poll brings both kinds; handled together
+        they cost one transaction, one outbox relay pass and one consumer pass instead of two each.
+        Every request either kind names is locked by one statement, in request id order, as in every
+        other batch."""
+        identities = await self._identities(asked)
         subjects = [i.subject for i in identities.values() if isinstance(i, Identity)]
         emails = [i.email for i in identities.values() if isinstance(i, Identity) and i.email]
-        submissions = [e for e in batch.events if isinstance(e, RequestSubmitted)]
+        submissions = [e for e in asked if isinstance(e, RequestSubmitted)]
         async with self._uow() as uow:
             session = uow.session
             # Everything the decisions need, read in one round trip (for every request named in the
             # batch: a repeated event's request is locked too, harmlessly).
-            events, requests, people, resources, digests = await read_together(
-                session,
-                uow.inbox("requests", batch.events),
-                self.store.lock_requests_read(e.request_id for e in batch.events),
-                self.store.people_read(subjects, emails),
-                self.store.find_resources_read((e.integration_id, e.resource) for e in submissions),
-                self.store.flow_digests_read(),
+            inboxes = [uow.inbox("results", results)] if results else []
+            if asked:
+                inboxes.append(uow.inbox("requests", asked))
+            lock = self.store.lock_requests_and_activity_read(
+                [*(e.request_id for e in asked), *(e.grant_id for e in results)]
             )
-            if not events:
+            extra: list[Read[Any]] = []
+            if asked:
+                extra = [
+                    self.store.people_read(subjects, emails),
+                    self.store.find_resources_read((e.integration_id, e.resource) for e in submissions),
+                    self.store.flow_digests_read(),
+                ]
+            found = await read_together(session, *inboxes, lock, *extra)
+            fresh_results: list[Any] = found.pop(0) if results else []
+            fresh_asked: list[Any] = found.pop(0) if asked else []
+            requests, active = found.pop(0)
+            if not fresh_asked and not fresh_results:
                 return
-            requesters = {r.requester_id for r in requests.values()} - people.keys()
-            if requesters:  # reviews and actions on requests of people not acting in this batch
-                people.update(await self.store.people(session, requesters))
-            submitted = [e for e in events if isinstance(e, RequestSubmitted)]
-            flows = await self._current_flows(uow, digests) if submitted else []
-            owners = await self.store.owners(
-                session, ((r.integration_id, r.resource_id) for r in requests.values())
-            )
             outcome = Outcome()
             now = utcnow()
-            for event in events:
-                identity = identities[event.event_id]
-                actor = None
-                if isinstance(identity, Identity):
-                    actor = people.get(identity.subject) or (
-                        people.get(f"email:{identity.email.lower()}") if identity.email else None
-                    )
+            if fresh_asked:
+                people, resources, digests = found
+                await self._apply_asks(
+                    uow, fresh_asked, identities, requests, people, resources, digests, now, outcome
+                )
+            for event in fresh_results:
+                request = requests.get(event.grant_id)
+                if request is None:
+                    log.warning("result for an unknown grant", grant_id=event.grant_id)
+                    continue
                 try:
-                    if isinstance(event, RequestSubmitted):
-                        self.decisions += 1
-                        if event.request_id in requests:
-                            log.warning("request id reused; ignored", request_id=event.request_id)
-                            continue
-                        request = self._submit(event, identity, actor, resources, flows, now, outcome)
-                        if request is not None:
-                            requests[request.request_id] = request
-                            owners[(request.integration_id, request.resource_id)] = resources[
-                                (event.integration_id, event.resource)
-                            ].owner_ids
-                        continue
-                    request = requests.get(event.request_id)
-                    if isinstance(identity, InvalidToken):
-                        self._refuse(event, None, identity.code, identity.reason, outcome)
-                    elif actor is None:
-                        self._refuse(event, identity.subject, "unknown_user", _unknown(identity), outcome)
-                    elif request is None:
-                        self._refuse(
-                            event, actor.user_id, "unknown_request", "there is no such request", outcome
-                        )
-                    elif isinstance(event, REVIEW_EVENTS):
-                        context = _review_context(request, people, owners)
-                        self._review(event, request, actor, context, now, outcome)
-                    else:
-                        self._requester_action(event, request, actor, now, outcome)
+                    self._apply_result(event, request, active.get(request.requester_id, True), now, outcome)
                 except IllegalTransition as exc:
-                    log.warning("illegal transition refused", request_id=event.request_id, error=str(exc))
-            await self._announce_reviews(session, outcome, people, owners)
+                    log.warning("illegal transition refused", request_id=request.request_id, error=str(exc))
             await self.store.save_requests(uow, outcome.changed.values())
             self._write(uow, outcome)
+
+    async def _apply_asks(
+        self,
+        uow: UnitOfWork,
+        events: Sequence[Any],
+        identities: dict[Any, Identity | InvalidToken],
+        requests: dict[str, AccessRequest],
+        people: dict[str, Person],
+        resources: dict[tuple[str, str], Any],
+        digests: dict[str, str],
+        now: Any,
+        outcome: Outcome,
+    ) -> None:
+        session = uow.session
+        named = {e.request_id for e in events}
+        asked_about = {i: r for i, r in requests.items() if i in named}  # not the results' requests
+        requesters = {r.requester_id for r in asked_about.values()} - people.keys()
+        if requesters:  # reviews and actions on requests of people not acting in this batch
+            people.update(await self.store.people(session, requesters))
+        submitted = [e for e in events if isinstance(e, RequestSubmitted)]
+        flows = await self._current_flows(uow, digests) if submitted else []
+        owners = await self.store.owners(
+            session, ((r.integration_id, r.resource_id) for r in asked_about.values())
+        )
+        for event in events:
+            identity = identities[event.event_id]
+            actor = None
+            if isinstance(identity, Identity):
+                actor = people.get(identity.subject) or (
+                    people.get(f"email:{identity.email.lower()}") if identity.email else None
+                )
+            try:
+                if isinstance(event, RequestSubmitted):
+                    self.decisions += 1
+                    if event.request_id in requests:
+                        log.warning("request id reused; ignored", request_id=event.request_id)
+                        continue
+                    request = self._submit(event, identity, actor, resources, flows, now, outcome)
+                    if request is not None:
+                        requests[request.request_id] = request
+                        owners[(request.integration_id, request.resource_id)] = resources[
+                            (event.integration_id, event.resource)
+                        ].owner_ids
+                    continue
+                request = requests.get(event.request_id)
+                if isinstance(identity, InvalidToken):
+                    self._refuse(event, None, identity.code, identity.reason, outcome)
+                elif actor is None:
+                    self._refuse(event, identity.subject, "unknown_user", _unknown(identity), outcome)
+                elif request is None:
+                    self._refuse(event, actor.user_id, "unknown_request", "there is no such request", outcome)
+                elif isinstance(event, REVIEW_EVENTS):
+                    context = _review_context(request, people, owners)
+                    self._review(event, request, actor, context, now, outcome)
+                else:
+                    self._requester_action(event, request, actor, now, outcome)
+            except IllegalTransition as exc:
+                log.warning("illegal transition refused", request_id=event.request_id, error=str(exc))
+        await self._announce_reviews(session, outcome, people, owners)
 
     async def _announce_reviews(
         self,
@@ -913,27 +977,7 @@ class FlowEngine:
 
     # -- connector results and timers ------------------------------------------------------------
     async def on_results(self, batch: Batch[Any]) -> None:
-        async with self._uow() as uow:
-            events, (requests, active) = await read_together(
-                uow.session,
-                uow.inbox("results", batch.events),
-                self.store.lock_requests_and_activity_read(e.grant_id for e in batch.events),
-            )
-            if not events:
-                return
-            outcome = Outcome()
-            now = utcnow()
-            for event in events:
-                request = requests.get(event.grant_id)
-                if request is None:
-                    log.warning("result for an unknown grant", grant_id=event.grant_id)
-                    continue
-                try:
-                    self._apply_result(event, request, active.get(request.requester_id, True), now, outcome)
-                except IllegalTransition as exc:
-                    log.warning("illegal transition refused", request_id=request.request_id, error=str(exc))
-            await self.store.save_requests(uow, outcome.changed.values())
-            self._write(uow, outcome)
+        await self._decide([], batch.events)
 
     def _apply_result(
         self,
