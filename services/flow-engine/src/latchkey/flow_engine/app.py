@@ -348,7 +348,7 @@ class FlowEngine:
                 command, events = request.start_revoke("deactivated", 1, now, self.window, cause)
                 outcome.commands.append(command)
                 outcome.add(request, events)
-            # granting: revoked as soon as the connector confirms the grant (see on_results)
+            # granting: revoked as soon as the connector confirms the grant (see _decide)
         log.info("requester deactivated", user_id=user_id, ended=len(outcome.changed))
 
     async def on_groups(self, batch: Batch[Any]) -> None:
@@ -474,9 +474,6 @@ class FlowEngine:
             except InvalidToken as exc:
                 out[event.event_id] = exc
         return out
-
-    async def on_requests(self, batch: Batch[Any]) -> None:
-        await self._decide(batch.events, [])
 
     async def on_requests_and_results(self, batch: Batch[Any]) -> None:
         """Requests and connector results polled together: one transaction for both (see `_decide`)."""
@@ -976,9 +973,6 @@ class FlowEngine:
             self._refuse(event, actor.user_id, refusal.code, refusal.reason, outcome)
 
     # -- connector results and timers ------------------------------------------------------------
-    async def on_results(self, batch: Batch[Any]) -> None:
-        await self._decide([], batch.events)
-
     def _apply_result(
         self,
         event: CommandApplied | CommandFailed,
