@@ -29,6 +29,7 @@ from latchkey.contracts.samples import sample_events
 from latchkey.runtime import Batch, DeadLetterWriter, ServiceSettings, ensure_topics, make_broker, subscribe
 from latchkey.runtime.consuming import COMMIT_INTERVAL_SECONDS
 from latchkey.runtime.kafka import adopt_group_offsets
+from latchkey.runtime.testing import default_mode, start_local, unique_prefix
 from latchkey.runtime.testing.bus import produce, read_until
 
 pytestmark = pytest.mark.infra
@@ -519,3 +520,27 @@ async def test_a_new_group_starts_where_the_groups_it_replaces_stopped(
         settings, settings.group("merged"), [settings.topic(REQUESTS.name)], [settings.group("old-requests")]
     )
     assert again == {}
+
+
+async def test_offsets_are_adopted_on_a_cluster_that_has_no_consumer_offsets_topic_yet() -> None:
+    """On a brand-new cluster the first coordinator lookup makes Kafka create __consumer_offsets and
+    answer "coordinator not available" until it has leaders: a service's first start there must wait
+    and go on, not crash (seen once on a fresh 3-node cluster)."""
+    if default_mode() != "local":
+        pytest.skip("starts a Kafka node of its own: needs LATCHKEY_TEST_INFRA=local")
+    handle = start_local(nodes=1, with_postgres=False)
+    try:
+        settings = settings_for(handle.infra.kafka_bootstrap, unique_prefix())
+        await ensure_topics(settings, [REQUESTS])
+        topic = settings.topic(REQUESTS.name)
+        merged, old = settings.group("merged"), settings.group("old")
+        adopted = await adopt_group_offsets(settings, merged, [topic], [old])
+        assert adopted == {}
+        admin = AIOKafkaAdminClient(bootstrap_servers=handle.infra.kafka_bootstrap)
+        await admin.start()
+        try:
+            assert "__consumer_offsets" in await admin.list_topics()
+        finally:
+            await admin.close()
+    finally:
+        handle.stop()

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
@@ -178,7 +178,12 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str], deadli
 
 
 async def adopt_group_offsets(
-    settings: ServiceSettings, group: str, topics: Iterable[str], previous: Iterable[str]
+    settings: ServiceSettings,
+    group: str,
+    topics: Iterable[str],
+    previous: Iterable[str],
+    *,
+    timeout: float = 60.0,
 ) -> dict[TopicPartition, int]:
     """Start consumer group `group` where the groups `previous` left `topics`, when a new version of a
     service reads them in a group of its own (two subscriptions merged into one, say). Nothing is
@@ -189,21 +194,22 @@ async def adopt_group_offsets(
     The offsets are committed as a client outside the group (generation -1), which the coordinator
     accepts only while the group has no members: it runs before this process's consumers start. When
     a replica of the new version is already consuming, its group has offsets, and there is nothing
-    to adopt."""
-    wanted = set(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
-    await admin.start()
-    try:
-        own = await admin.list_consumer_group_offsets(group)
-        if any(tp.topic in wanted and meta.offset >= 0 for tp, meta in own.items()):
-            return {}
-        adopted: dict[TopicPartition, int] = {}
-        for old in previous:
-            for tp, meta in (await admin.list_consumer_group_offsets(old)).items():
-                if tp.topic in wanted and meta.offset >= 0:
-                    adopted[tp] = max(meta.offset, adopted.get(tp, 0))
-    finally:
-        await admin.close()
+    to adopt. Retriable coordinator errors (a cluster still creating __consumer_offsets, a broker
+    loading it after a restart) are retried for up to `timeout` seconds."""
+    wanted, previous = set(topics), list(previous)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            adopted = await _offsets_to_adopt(settings, group, wanted, previous)
+            break
+        except KafkaError as exc:
+            # A fresh cluster creates __consumer_offsets on the first coordinator lookup and answers
+            # "coordinator not available" until its partitions have leaders (seconds with three
+            # replicas); a restarted broker answers "loading". Both are retriable: wait, then ask again.
+            if not exc.retriable or asyncio.get_running_loop().time() > deadline:
+                raise
+            log.info("group coordinator not ready yet, retrying", group=group, error=type(exc).__name__)
+            await asyncio.sleep(0.5)
     if not adopted:
         return {}
     consumer = AIOKafkaConsumer(
@@ -222,3 +228,24 @@ async def adopt_group_offsets(
         partitions=len(adopted),
     )
     return adopted
+
+
+async def _offsets_to_adopt(
+    settings: ServiceSettings, group: str, wanted: set[str], previous: list[str]
+) -> dict[TopicPartition, int]:
+    """The highest committed offset per partition of `wanted` among the `previous` groups, or nothing
+    when `group` already has an offset of its own on one of them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    await admin.start()
+    try:
+        own = await admin.list_consumer_group_offsets(group)
+        if any(tp.topic in wanted and meta.offset >= 0 for tp, meta in own.items()):
+            return {}
+        adopted: dict[TopicPartition, int] = {}
+        for old in previous:
+            for tp, meta in (await admin.list_consumer_group_offsets(old)).items():
+                if tp.topic in wanted and meta.offset >= 0:
+                    adopted[tp] = max(meta.offset, adopted.get(tp, 0))
+        return adopted
+    finally:
+        await admin.close()
