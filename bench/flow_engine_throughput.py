@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -50,6 +49,7 @@ from latchkey.runtime import ServiceSettings
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.signing import generate_private_key
 from latchkey.runtime.testing.oidc import TestIssuer
+from latchkey.runtime.testing.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script (python bench/flow_engine_throughput.py)
@@ -71,12 +71,6 @@ spec:
   defaultDuration: 1h
   maxDuration: 8h
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _baseline(bootstrap: str, prefix: str, count: int, size: int) -> float:
@@ -241,7 +235,7 @@ async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) ->
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     burst = int(os.environ.get("BENCH_FLOW_BURST", 2_000 if quick else 20_000))
     paced_seconds = float(os.environ.get("BENCH_FLOW_PACED_SECONDS", 3 if quick else 10))
-    ports = [_free_port() for _ in range(replicas)]
+    ports = [free_port() for _ in range(replicas)]
     idp = TestIssuer().start()
     env = {
         **os.environ,

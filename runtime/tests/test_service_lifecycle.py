@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ from latchkey.contracts import REQUESTS, RequestSubmitted
 from latchkey.runtime import make_engine
 from latchkey.runtime.health import probe
 from latchkey.runtime.testing.bus import produce
+from latchkey.runtime.testing.ports import free_port
 
 pytestmark = pytest.mark.infra
 HERE = Path(__file__).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(port: int, process: subprocess.Popen[str], timeout: float = 60) -> None:

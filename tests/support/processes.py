@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latchkey.runtime.health import probe
+from latchkey.runtime.testing.ports import free_port
 
 
 class ServiceFailed(RuntimeError):
     """A service process did not become ready, or exited when it should not have."""
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

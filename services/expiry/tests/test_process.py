@@ -4,7 +4,6 @@ stops on SIGTERM; and `kill -9` in the middle of firing loses and duplicates not
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from latchkey.contracts import GrantActivated, RequestCreated, uuid7
 from latchkey.expiry.firing import LATE_WARNING_SECONDS
 from latchkey.runtime.health import probe
+from latchkey.runtime.testing.ports import free_port
 
 pytestmark = pytest.mark.infra
 
@@ -25,12 +25,6 @@ def activated(request: str, expires_at: datetime) -> GrantActivated:
     return GrantActivated(
         request_id=request, requester_id="ada", connector_id="c1", integration_id="pg", expires_at=expires_at
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli(process: Any, *args: str) -> subprocess.CompletedProcess[str]:

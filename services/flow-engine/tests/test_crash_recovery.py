@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,11 @@ from latchkey.flow_engine.app import SCHEMA
 from latchkey.flow_engine.store import FlowEngineStore
 from latchkey.runtime.db import make_engine
 from latchkey.runtime.testing.oidc import TestIssuer
+from latchkey.runtime.testing.ports import free_port
 
 from .conftest import CONNECTOR, TEST_FLOWS, Bus, seed
 
 pytestmark = pytest.mark.infra
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_engine(env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -19,6 +19,7 @@ from latchkey.runtime.testing.infra import (
     start_local,
     unique_prefix,
 )
+from latchkey.runtime.testing.ports import free_port
 
 __all__ = [
     "Infra",
@@ -28,6 +29,7 @@ __all__ = [
     "create_database",
     "default_mode",
     "drop_database",
+    "free_port",
     "libpq_url",
     "reap_stale_state_dirs",
     "safe_database_name",

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,14 +31,9 @@ from latchkey.contracts import (
 )
 from latchkey.runtime.health import probe
 from latchkey.runtime.signing import CommandSigner, generate_private_key, load_private_key, public_key_of
+from latchkey.runtime.testing.ports import free_port
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ConnectorProcess:
