@@ -4,6 +4,7 @@ the message it is working on before it exits (within 10 s), so nothing consumed 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -44,12 +45,17 @@ async def test_sigterm_finishes_in_flight_message_and_exits_within_10s(
         "LATCHKEY_DATABASE_URL": database_url,
         "LATCHKEY_TOPIC_PREFIX": topic_prefix,
         "LATCHKEY_HEALTH_PORT": str(port),
+        "LATCHKEY_INSTANCE_ID": "slow-1",
     }
     process = subprocess.Popen(
         [sys.executable, str(HERE / "slow_service.py")], env=env, stdout=subprocess.PIPE, text=True
     )
     try:
         await asyncio.to_thread(wait_ready, port, process)
+        # whoever probes the port can tell which replica answers
+        for path in ("/readyz", "/livez"):
+            answer = json.loads(probe("127.0.0.1", port, path)[1])
+            assert (answer["service"], answer["instance"]) == ("slow-service", "slow-1")
         event = RequestSubmitted(
             request_id="in-flight", id_token="t", integration_id="pg", resource="db", permission="ro"
         )

@@ -15,11 +15,15 @@ Check = Callable[[], Awaitable[bool]]
 
 
 class HealthServer:
-    """A tiny HTTP server: /livez answers while the process runs, /readyz when every check passes."""
+    """A tiny HTTP server: /livez answers while the process runs, /readyz when every check passes.
 
-    def __init__(self, host: str, port: int) -> None:
+    Both answers name the service and the replica (`identity`), so whoever probes a port can tell
+    that the process answering is the one they meant."""
+
+    def __init__(self, host: str, port: int, identity: dict[str, str] | None = None) -> None:
         self.host = host
         self.port = port
+        self.identity = dict(identity or {})
         self.checks: dict[str, Check] = {}
         self.ready = False
         self._server: asyncio.Server | None = None
@@ -52,12 +56,12 @@ class HealthServer:
             path = request.split()[1].decode() if len(request.split()) > 1 else "/"
             body: dict[str, object]
             if path.startswith("/livez"):
-                status, body = 200, {"status": "alive"}
+                status, body = 200, {"status": "alive", **self.identity}
             elif path.startswith("/readyz"):
                 ok, checks = await self.report()
                 status, body = (
                     (200 if ok else 503),
-                    {"status": "ready" if ok else "not ready", "checks": checks},
+                    {"status": "ready" if ok else "not ready", "checks": checks, **self.identity},
                 )
             else:
                 status, body = 404, {"error": "try /livez or /readyz"}

@@ -48,7 +48,11 @@ class Service:
         self.migrations = migrations
         self.broker = make_broker(settings)
         self.app = FastStream(self.broker, logger=None)
-        self.health = HealthServer(settings.health_host, settings.health_port)
+        self.health = HealthServer(
+            settings.health_host,
+            settings.health_port,
+            identity={"service": settings.service_name, "instance": settings.instance_id},
+        )
         self.dead_letters: list[DeadLetterWriter] = []
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
