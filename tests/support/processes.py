@@ -7,7 +7,6 @@ stdout/stderr captured to a log file that tests can search (e.g. for a canary se
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -105,16 +104,8 @@ class ServiceProcess:
     def ready(self) -> bool:
         """/readyz answers 200, and the one answering is this replica (not another process that took
         its port: then this one could not listen, and its readiness must not be borrowed)."""
-        ok, body = probe(self.spec.health_host, self.health_port, "/readyz", timeout=2.0)
-        return ok and self._answering_instance(body) == self.environment()["LATCHKEY_INSTANCE_ID"]
-
-    @staticmethod
-    def _answering_instance(body: str) -> str | None:
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            return None
-        return answer.get("instance") if isinstance(answer, dict) else None
+        instance = self.environment()["LATCHKEY_INSTANCE_ID"]
+        return probe(self.spec.health_host, self.health_port, "/readyz", timeout=2.0, instance=instance)[0]
 
     def wait_ready(self, timeout: float = 60.0) -> float:
         """Block until /readyz answers 200; returns the seconds it took. Raises if the process dies."""

@@ -79,13 +79,25 @@ class HealthServer:
             writer.close()
 
 
-def probe(host: str, port: int, path: str = "/readyz", timeout: float = 3.0) -> tuple[bool, str]:
-    """Ask a running service; returns (healthy, the body or the error)."""
+def probe(
+    host: str, port: int, path: str = "/readyz", timeout: float = 3.0, *, instance: str | None = None
+) -> tuple[bool, str]:
+    """Ask a running service; returns (healthy, the body or the error). With `instance`, healthy also
+    means that this replica is the one answering, not another process that holds its port."""
     url = f"http://{host}:{port}{path}"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status == 200, response.read().decode()
+            body = response.read().decode()
+            return response.status == 200 and instance in (None, _instance_of(body)), body
     except urllib.error.HTTPError as exc:
         return False, exc.read().decode()
     except OSError as exc:
         return False, f"cannot reach {url}: {exc}"
+
+
+def _instance_of(body: str) -> object:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    return answer.get("instance") if isinstance(answer, dict) else None

@@ -76,7 +76,7 @@ class ConnectorProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.process.returncode}: {self.tail()}")
-            if probe("127.0.0.1", self.port)[0]:
+            if probe("127.0.0.1", self.port, instance=self.env["LATCHKEY_INSTANCE_ID"])[0]:
                 return
             time.sleep(0.2)
         raise AssertionError(f"{self.name} never became ready: {self.tail()}")
