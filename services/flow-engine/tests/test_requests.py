@@ -41,9 +41,10 @@ from latchkey.contracts import (
     dead_letters,
     utcnow,
 )
-from latchkey.flow_engine.app import FlowEngine
+from latchkey.flow_engine.app import DECISIONS_GROUP, FlowEngine
 from latchkey.flow_engine.domain.flow import AccessFlow, flow_digest
 from latchkey.runtime import Batch, Received
+from latchkey.runtime.consuming import LINGER_FILL_BYTES
 from latchkey.runtime.db import read_together
 from latchkey.runtime.signing import CommandVerifier, load_private_key, load_public_key, public_key_of
 from latchkey.runtime.testing.oidc import TestIssuer
@@ -899,3 +900,21 @@ async def test_a_started_service_collects_young_garbage_at_its_configured_thresh
     engine, _ = running
     assert gc.get_threshold() == (engine.service.settings.gc_young_threshold, 50, 100)
     assert engine.service.settings.gc_young_threshold == 50_000  # the default, documented in configuration.md
+
+
+async def test_the_decisions_consumer_lets_the_broker_fill_its_fetches_for_the_configured_linger(
+    running: tuple[FlowEngine, Bus],
+) -> None:
+    """Requests and connector results are fetched with the broker holding each fetch up to
+    `decisions_linger_ms` (5 ms by default) or until 64 KiB wait, so a steady stream is decided in
+    fewer, larger transactions; the other inputs are fetched as soon as a record is there."""
+    engine, _ = running
+    settings = engine.service.settings
+    assert settings.decisions_linger_ms == 5  # the default, documented in configuration.md
+    fetches = {
+        sub.consumer._group_id: (sub.consumer._fetch_max_wait_ms, sub.consumer._fetch_min_bytes)
+        for sub in engine.service.broker.subscribers
+        if sub.consumer is not None
+    }
+    assert fetches.pop(settings.group(DECISIONS_GROUP)) == (5, LINGER_FILL_BYTES)
+    assert fetches and set(fetches.values()) == {(500, 1)}, fetches

@@ -191,6 +191,9 @@ class FlowEngine:
             self.on_requests_and_results,
             group_id=DECISIONS_GROUP,
             adopt_offsets_from=[f"{PRODUCER}.{REQUESTS.name}", f"{PRODUCER}.{RESULTS.name}"],
+            # A steady stream then comes in fewer, larger batches: each batch costs a transaction, a
+            # relay pass and a trip through the consumer, whatever its size (docs/flow-engine.md).
+            linger_ms=settings.decisions_linger_ms,
         )
         self.service.on_startup(self._prepare_command_topics)
         self.notifier: Notifier | None = None

@@ -38,6 +38,13 @@ class FlowEngineSettings(ServiceSettings):
     oidc_jwks_url: str | None = Field(
         default=None, description="JWKS URL; default from the discovery document"
     )
+    decisions_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="Longest time the broker holds a fetch of requests and connector results to fill a"
+        " batch (64 kB); 0: each as soon as it is there",
+    )
     admin_groups: list[str] = Field(
         default_factory=list, description="Groups (ids or names) that may revoke any grant"
     )
