@@ -1,7 +1,7 @@
 """A minimal Latchkey service whose handler takes a while, to test graceful shutdown.
 
 Environment: the usual LATCHKEY_* settings. Prints `STARTED <request id> <objects the collector
-no longer scans>` when a handler begins.
+no longer scans> <event loop>` when a handler begins.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from latchkey.contracts import REQUESTS
 from latchkey.runtime import Batch, Service, ServiceSettings
+from latchkey.runtime.service import loop_name
 
 settings = ServiceSettings(service_name="slow-service")
 service = Service(settings, topics=[REQUESTS], schema="slow_service")
@@ -29,7 +30,7 @@ async def create_tables() -> None:
 
 async def on_request(batch: Batch[Any]) -> None:
     for event in batch.events:
-        print("STARTED", event.request_id, gc.get_freeze_count(), flush=True)
+        print("STARTED", event.request_id, gc.get_freeze_count(), loop_name(), flush=True)
     await asyncio.sleep(3)  # the work in flight when SIGTERM arrives
     async with service.unit_of_work() as uow:
         for event in await uow.fresh("slow", batch.events):

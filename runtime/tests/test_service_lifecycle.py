@@ -40,7 +40,7 @@ async def test_sigterm_finishes_in_flight_message_and_exits_within_10s(
     database_url: str, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     port = free_port()
-    env = os.environ | {
+    env = {k: v for k, v in os.environ.items() if k != "LATCHKEY_EVENT_LOOP"} | {
         "LATCHKEY_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "LATCHKEY_DATABASE_URL": database_url,
         "LATCHKEY_TOPIC_PREFIX": topic_prefix,
@@ -62,8 +62,10 @@ async def test_sigterm_finishes_in_flight_message_and_exits_within_10s(
         await produce(kafka_bootstrap, f"{topic_prefix}{REQUESTS.name}", [event], key="in-flight")
         assert process.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
-        word, request_id, frozen = line.split()
+        word, request_id, frozen, loop = line.split()
         assert (word, request_id) == ("STARTED", "in-flight")
+        # LATCHKEY_EVENT_LOOP unset: a service runs on uvloop
+        assert loop == "uvloop"
         # what start-up built is frozen: full collections under load do not walk it
         assert int(frozen) > 10_000
         started = time.monotonic()

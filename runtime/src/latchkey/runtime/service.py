@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from faststream import FastStream
@@ -24,6 +24,7 @@ from .settings import ServiceSettings
 from .unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 class Service:
@@ -142,7 +143,7 @@ class Service:
         # decision in its burst. Older generations: every 50 young ones, every 100 of those.
         gc.set_threshold(self.settings.gc_young_threshold, 50, 100)
         self.health.ready = True
-        log.info("service ready", service=self.name, health_port=self.health.port)
+        log.info("service ready", service=self.name, health_port=self.health.port, event_loop=loop_name())
 
     async def _on_shutdown(self) -> None:
         self.health.ready = False
@@ -169,4 +170,26 @@ class Service:
         await self.app.run()
 
     def run_forever(self) -> None:
-        asyncio.run(self.run())
+        """Run until SIGTERM/SIGINT on the event loop the settings name (`LATCHKEY_EVENT_LOOP`)."""
+        run_on(self.settings.event_loop, self.run())
+
+
+def loop_name() -> str:
+    """The running event loop's implementation: "uvloop" or "asyncio"."""
+    return type(asyncio.get_running_loop()).__module__.partition(".")[0]
+
+
+def run_on(loop: str, main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` to completion on a new event loop of kind `loop` ("uvloop" or "asyncio").
+
+    uvloop, libuv under asyncio's interface, is the default: in `e2e_grant`, alternated with asyncio's
+    own loop, the services reached their grants' p50 sooner (docs/operations.md, "Twelfth round").
+    Where it is not installed (it has no Windows build) the service says so and runs on asyncio."""
+    if loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop is not installed: running on asyncio's event loop")
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,10 @@ class ServiceSettings(BaseSettings):
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     handler_max_attempts: int = Field(
         default=8, ge=1, description="Failures of one message (not infrastructure) before it is dead-lettered"
+    )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="uvloop (libuv; falls back to asyncio where it is not installed) or asyncio's own loop",
     )
     gc_young_threshold: int = Field(
         default=50_000,
