@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from latchkey.runtime.service import run_on
+from latchkey.runtime.settings import ServiceSettings
 
 HOPS = 4
 PARTITIONS = 3
@@ -88,7 +89,7 @@ def _relay_process(bootstrap: str, source: str, target: str, group: str) -> None
     # On the event loop the services run on (LATCHKEY_EVENT_LOOP's default), so that the chain is
     # the same client on the same loop as a Latchkey hop, minus Latchkey: alternated three times with
     # asyncio's loop, chain4's p50 was 0.4-1 ms lower on uvloop.
-    run_on("uvloop", _relay(bootstrap, source, target, group))
+    run_on(ServiceSettings.model_fields["event_loop"].default, _relay(bootstrap, source, target, group))
 
 
 class _Sink:
