@@ -305,7 +305,7 @@ async def test_a_relay_that_is_not_the_leader_publishes_nothing_and_takes_over_w
     try:
         await holder.execute("SELECT pg_advisory_lock(hashtext(%s))", (channel,))
         await relay.start()
-        async with UnitOfWork(make_sessions(engine), tables, settings, on_commit=relay.wake) as uow:
+        async with UnitOfWork(make_sessions(engine), tables, settings, on_commit=relay.committed) as uow:
             uow.emit(LIFECYCLE, cancelled("while-locked"))
         await asyncio.sleep(0.5)
         assert relay.published == 0 and not relay.leader
@@ -357,12 +357,12 @@ async def test_a_commit_in_a_process_whose_relay_is_not_the_leader_is_published_
     try:
         await asyncio.sleep(0.3)
         assert first.leader and not second.leader
-        async with UnitOfWork(sessions, tables, settings, on_commit=second.wake) as uow:
+        async with UnitOfWork(sessions, tables, settings, on_commit=second.committed) as uow:
             uow.emit(LIFECYCLE, cancelled("committed-beside-the-follower"))
         await published_by(first, 1)
         assert second.published == 0
         await first.stop()
-        async with UnitOfWork(sessions, tables, settings, on_commit=second.wake) as uow:
+        async with UnitOfWork(sessions, tables, settings, on_commit=second.committed) as uow:
             uow.emit(LIFECYCLE, cancelled("after-the-handover"))
         await published_by(second, 1)
         assert second.leader
@@ -374,6 +374,92 @@ async def test_a_commit_in_a_process_whose_relay_is_not_the_leader_is_published_
         "committed-beside-the-follower",
         "after-the-handover",
     }
+
+
+async def _until(condition: Any, what: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.02)
+
+
+async def _insert_unannounced(
+    engine: Any, tables: ServiceTables, settings: ServiceSettings, key: str
+) -> None:
+    """An outbox row whose commit no relay hears of: its hand-over goes nowhere, and with a hand-over
+    target the unit sends no NOTIFY."""
+    async with UnitOfWork(make_sessions(engine), tables, settings, on_commit=lambda _: None) as uow:
+        uow.emit(LIFECYCLE, cancelled(key))
+
+
+async def test_a_caught_up_leader_sends_its_own_commits_as_handed_over_and_reads_at_the_poll(
+    db: Any, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The rows a process commits reach its relay with their ids and are sent without a read: a row
+    committed beside them that nobody announced stays in the table until a read (the poll, 1.5 s
+    here; then the relay goes back to sending hand-overs). A COPYed commit hands nothing over and
+    makes the relay read at once."""
+    engine, tables, _ = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [LIFECYCLE])
+    topic = settings.topic(LIFECYCLE.name)
+    sessions = make_sessions(engine)
+    relay = OutboxRelay(engine, lambda: make_producer(settings), tables, poll_interval=1.5)
+    await relay.start()
+    try:
+        await _until(lambda: relay.leader, "the relay leads")
+        await asyncio.sleep(0.2)  # its first read (an empty table) is done: it is caught up
+        await _insert_unannounced(engine, tables, settings, "unannounced")
+        async with UnitOfWork(sessions, tables, settings, on_commit=relay.committed) as uow:
+            uow.emit(LIFECYCLE, cancelled("handed-over"))
+        await _until(lambda: relay.published >= 1, "the hand-over is published")
+        async with engine.connect() as conn:
+            left = (await conn.execute(sa.select(tables.outbox.c.key))).scalars().all()
+        assert left == ["unannounced"], "sent and deleted without reading the table"
+        await _until(lambda: relay.published == 2, "the poll's read publishes the other", timeout=5.0)
+        async with UnitOfWork(sessions, tables, settings, on_commit=relay.committed) as uow:
+            uow.emit_many(LIFECYCLE, (cancelled(f"copied-{i}") for i in range(3)))
+        await _until(lambda: relay.published == 5, "the COPYed rows are read at once", timeout=1.0)
+    finally:
+        await relay.stop()
+    records = await read_until(kafka_bootstrap, topic, lambda rs: len(rs) >= 5, settle=0.5)
+    keys = sorted(record.key.decode() for record in records)
+    assert keys == sorted(["handed-over", "unannounced", "copied-0", "copied-1", "copied-2"])
+
+
+async def test_a_row_both_read_and_handed_over_is_published_once(
+    db: Any, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A read that begins after a commit finds its rows, which may also be handed over: the relay
+    remembers the ids it sent, and each row goes out once."""
+    engine, tables, _ = db
+    settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    await ensure_topics(settings, [LIFECYCLE])
+    relay = OutboxRelay(engine, lambda: make_producer(settings), tables, poll_interval=30.0)
+    handed: list[Any] = []
+    await relay.start()
+    try:
+        await _until(lambda: relay.leader, "the relay leads")
+        async with UnitOfWork(make_sessions(engine), tables, settings, on_commit=handed.append) as uow:
+            uow.emit(LIFECYCLE, cancelled("read-first"))
+            uow.emit(LIFECYCLE, cancelled("read-too"))
+        relay.wake()  # as a NOTIFY would: the relay reads, sends and deletes them
+        await _until(lambda: relay.published == 2, "the read is published")
+        [records] = handed
+        assert [r.key for r in records] == ["read-first", "read-too"] and records[0].id < records[1].id
+        relay.committed(records)  # ... and the committer hands the same rows over, late
+        async with UnitOfWork(make_sessions(engine), tables, settings, on_commit=relay.committed) as uow:
+            uow.emit(LIFECYCLE, cancelled("after"))
+        await _until(lambda: relay.published >= 3, "the next commit is published")
+        await asyncio.sleep(0.3)
+        assert relay.published == 3, "a row was sent twice"
+    finally:
+        await relay.stop()
+    records = await read_until(
+        kafka_bootstrap, settings.topic(LIFECYCLE.name), lambda rs: len(rs) >= 3, settle=1.0
+    )
+    assert sorted(record.key.decode() for record in records) == ["after", "read-first", "read-too"]
 
 
 async def test_a_failing_write_at_commit_leaves_nothing_and_the_next_unit_commits(db: Any) -> None:

@@ -80,6 +80,11 @@ class ServiceTables:
         return insert_from_arrays(self.outbox, ("topic", "key", "value", "headers"))
 
     @functools.cached_property
+    def insert_outbox_returning_ids(self) -> str:
+        """`insert_outbox`, returning the new rows' ids (for the relay: `OutboxRelay.committed`)."""
+        return insert_from_arrays(self.outbox, ("topic", "key", "value", "headers"), " RETURNING id")
+
+    @functools.cached_property
     def mark_processed(self) -> Compiled:
         """`INSERT INTO inbox … ON CONFLICT DO NOTHING RETURNING event_id` for parameters `consumer` and
         `event_ids` (one uuid[]). Compiled once (`Compiled`): it runs for every batch of every consumer."""

@@ -17,6 +17,15 @@ An acknowledged row is deleted, not kept: Kafka holds what was published. (Marki
 and purging them an hour later cost an UPDATE that copies each ~1 kB row, its index entries and a
 DELETE later: about three times the database work per event of one DELETE.)
 
+A leader that is caught up (its last read found no more than one batch) does not read back what its
+own process commits: the unit of work hands the committed rows, with the ids the INSERT returned, to
+`committed()`, and the relay sends them as they are, then deletes them once acknowledged. That takes
+the relay's read, a round trip and a turn of the event loop, off the path of every event. It reads
+the table again whenever it cannot know what is there: on becoming the leader, after a failure, when
+another process NOTIFYs a commit, when a unit COPYed its rows (a bulk sync), at every idle poll and
+at stop. Rows a read sends and rows handed over may overlap (a read that began after the commit);
+the ids sent recently are remembered, so such a row goes out once.
+
 A batch is published as one record batch per (topic, partition), built with the producer's batch API
 and partitioned exactly like `send` (the Java client's murmur2 of the key): a large backlog (an
 identity full sync is ~110k events) costs a fraction of the per-record `send` path.
@@ -32,7 +41,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from aiokafka import AIOKafkaProducer
@@ -47,6 +56,22 @@ log = get_logger(__name__)
 
 RELEASED = "released"
 """NOTIFY payload of a leader that let go of the lock: the other relays try to take it at once."""
+
+
+RECENT_IDS = 65536
+"""How many of the ids sent last the relay remembers, so that a row both read and handed over by its
+committer goes out once (the two meet within one commit's round trip; this is many batches)."""
+
+
+class OutboxRecord(NamedTuple):
+    """A committed outbox row, as `committed()` takes it and the relay's read returns it."""
+
+    id: int
+    topic: str
+    key: str | None
+    value: bytes | None
+    headers: str
+    """The headers as JSON text."""
 
 
 @dataclass
@@ -90,6 +115,11 @@ class OutboxRelay:
         # starts from the beginning again (skipping the batches in flight), so a row committed late
         # with a lower id is not skipped.
         self._resume_after = 0
+        # Handed over by this process's commits and not sent yet; whether the table must be read before
+        # sending them (see the module's docstring); the ids sent recently, oldest first.
+        self._handed_over: list[OutboxRecord] = []
+        self._read_needed = True
+        self._recent: dict[int, None] = {}
         # The relay's own connection (plain psycopg: its few statements need none of SQLAlchemy, whose
         # per-statement work cost more CPU than the statements), with its settings fixed at connect:
         # - synchronous_commit=off: deleting sent rows need not wait for the WAL flush; should
@@ -107,7 +137,18 @@ class OutboxRelay:
         self._build_statements()
 
     def wake(self) -> None:
-        """Something was committed in this process: publish now rather than at the next poll."""
+        """Something was committed that this relay must read: publish it now, not at the next poll."""
+        self._read_needed = True
+        self._wake.set()
+
+    def committed(self, records: Sequence[OutboxRecord] | None) -> None:
+        """This process committed outbox rows: `records` (in id order), or `None` when it cannot hand
+        them over (they were COPYed), and then the relay reads them. Returns at once; the relay's task
+        sends them."""
+        if records is None:
+            self._read_needed = True
+        else:
+            self._handed_over.extend(records)
         self._wake.set()
 
     async def open(self) -> None:
@@ -178,12 +219,16 @@ class OutboxRelay:
         channel = self._tables.notify_channel
         row = await (await conn.execute(self._lead_sql, (channel, channel))).fetchone()
         self.leader = bool(row[0])  # type: ignore[index]
+        if not self.leader:
+            self._handed_over.clear()  # the leader reads them (this relay's NOTIFY told it)
+        self._read_needed = True  # a new leader reads whatever is unsent
         return self.leader
 
     async def relay_once(self) -> int:
         """Publish everything unsent, if this relay is or becomes the leader, and return once the
         brokers acknowledged it and it is deleted; returns how many rows that was."""
         before = self.published
+        self._read_needed = True
         try:
             if not await self.lead():
                 return 0
@@ -196,11 +241,40 @@ class OutboxRelay:
         return self.published - before
 
     async def _step(self) -> int:
-        """One round trip: delete the acknowledged batches, read the next batch; then hand it to the
-        producer. Returns how many rows were read. Waits for the oldest batch first when
+        """Send what was handed over, or read and send the next batch when a read is needed; delete
+        the acknowledged batches. Returns how many rows were read. Waits for the oldest batch first when
         `max_in_flight` are already out."""
         if len(self._in_flight) >= self._max_in_flight:
             await asyncio.wait([self._in_flight[0].acked])
+        if self._read_needed or self._resume_after or self._conn is None or self._conn.closed:
+            return await self._read_step()  # (a lost connection: the read finds out about the lock)
+        handed, self._handed_over = self._handed_over, []
+        records = [record for record in handed if record.id not in self._recent]
+        acked = self._acknowledged()
+        if records:
+            self._in_flight.append(_InFlight(self._remember(records), await self._send(records)))
+        if acked:
+            conn = await self._connection()
+            if not self.leader:
+                raise RuntimeError("the outbox connection was lost: this relay is no longer the leader")
+            await self._delete_sent(conn, acked)
+            self.published += len(acked)
+        return 0
+
+    def _remember(self, rows: Sequence[Any]) -> list[int]:
+        """The ids of `rows`, now also among the recently sent ones."""
+        ids = [row.id for row in rows]
+        recent = self._recent
+        recent.update(dict.fromkeys(ids))
+        for oldest in list(itertools.islice(recent, max(0, len(recent) - RECENT_IDS))):
+            del recent[oldest]
+        return ids
+
+    async def _read_step(self) -> int:
+        """One round trip: delete the acknowledged batches, read the next batch; then hand it to the
+        producer. Rows handed over before the read began are committed, so the read finds them."""
+        self._read_needed = False
+        self._handed_over.clear()
         acked = self._acknowledged()
         # Reading after the last batch while draining, or from the start but skipping what is in
         # flight: the rows read are never ones already handed to the producer.
@@ -214,9 +288,12 @@ class OutboxRelay:
             cursor = await conn.execute(self._batch_sql, (self._resume_after, skip, self._batch_size))
             rows: Sequence[Any] = await cursor.fetchall()
         self.published += len(acked)
-        if rows:
-            self._in_flight.append(_InFlight([row.id for row in rows], await self._send(rows)))
+        fresh = [row for row in rows if row.id not in self._recent]
+        if fresh:
+            self._in_flight.append(_InFlight(self._remember(fresh), await self._send(fresh)))
         self._resume_after = rows[-1].id if len(rows) >= self._batch_size else 0
+        if self._resume_after:
+            self._handed_over.clear()  # draining: the next reads find them in order
         return len(rows)
 
     def _acknowledged(self) -> list[int]:
@@ -244,6 +321,9 @@ class OutboxRelay:
         would put the earlier one's repeat after it); then reconnect at the next pass."""
         in_flight, self._in_flight = list(self._in_flight), deque()
         self._resume_after = 0
+        self._read_needed = True
+        self._handed_over.clear()
+        self._recent.clear()  # what was in flight may not have arrived: it is read and sent again
         await asyncio.gather(*(batch.acked for batch in in_flight), return_exceptions=True)
         await self._disconnect()
 
@@ -357,9 +437,13 @@ class OutboxRelay:
         if self._in_flight:
             waits.append(self._in_flight[0].acked)
         try:
-            await asyncio.wait(waits, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                waits, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             woken.cancel()
+        if not done:
+            self._read_needed = True  # the poll: commits no one told this relay of, a lost lock
 
     async def _listen(self) -> None:
         """LISTEN for commits made by other processes (other replicas, tools): the leader publishes
@@ -370,7 +454,7 @@ class OutboxRelay:
                     await conn.execute(f'LISTEN "{self._tables.notify_channel}"')
                     async for notice in conn.notifies():
                         if self.leader or notice.payload == RELEASED:
-                            self._wake.set()
+                            self.wake()  # another process committed: read what it wrote
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -81,8 +81,8 @@ class Service:
     def unit_of_work(self) -> UnitOfWork:
         if self.tables is None:
             raise RuntimeError(f"{self.name} has no database")
-        relay = self.relay
-        return UnitOfWork(self.sessions, self.tables, self.settings, on_commit=relay.wake if relay else None)
+        on_commit = self.relay.committed if self.relay else None
+        return UnitOfWork(self.sessions, self.tables, self.settings, on_commit=on_commit)
 
     def subscribe(
         self,

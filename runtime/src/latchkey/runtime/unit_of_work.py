@@ -26,6 +26,7 @@ from .db import (
     owns_begin,
     read_one,
 )
+from .outbox import OutboxRecord
 from .settings import ServiceSettings
 
 E = TypeVar("E", bound=Event)
@@ -45,14 +46,18 @@ def _jsonb(headers: dict[str, str]) -> bytes:
 class UnitOfWork:
     """`async with UnitOfWork(...) as uow:` then `uow.session`, `await uow.fresh(...)`,
     `uow.emit(topic, event)` / `uow.emit_many(topic, events)`; leaving the block commits (or rolls
-    back on an exception)."""
+    back on an exception).
+
+    `on_commit` (the process's relay: `OutboxRelay.committed`) is called after a commit that wrote
+    outbox rows, with those rows and their ids, or with `None` when they were COPYed (no ids come
+    back); without it, the commit NOTIFYs the services' relays."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         tables: ServiceTables,
         settings: ServiceSettings,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[list[OutboxRecord] | None], None] | None = None,
     ) -> None:
         self._on_commit = on_commit
         self._sessions = sessions
@@ -196,6 +201,7 @@ class UnitOfWork:
         self._pending = []
         written += len(rows)
         notify = written > 0 and self._on_commit is None
+        inserted = None
         if self._writes or rows or notify or owns_begin(self.session):
             raw = await driver_connection(self.session)
             async with raw.pipeline():
@@ -203,7 +209,12 @@ class UnitOfWork:
                     await raw.execute(sql, params)
                 self._writes = []
                 if rows:
-                    await raw.execute(self._tables.insert_outbox, _outbox_arrays(rows))
+                    inserted = await raw.execute(
+                        self._tables.insert_outbox_returning_ids
+                        if self._on_commit is not None
+                        else self._tables.insert_outbox,
+                        _outbox_arrays(rows),
+                    )
                 if notify:
                     # No relay in this process (a tool, a one-shot run): wake the services' relays,
                     # which LISTEN. A service's own relay is woken directly, one round trip cheaper.
@@ -211,10 +222,29 @@ class UnitOfWork:
                 # Committed here, in the pipeline; the session's commit below then only ends its own
                 # bookkeeping (psycopg sees no transaction left and sends nothing).
                 await raw.execute("COMMIT")
+            if rows and inserted is not None and self._on_commit is not None:
+                # Handed over as soon as the COMMIT is answered, before anything else can commit in
+                # this process: the relay then sends the process's commits in the order they were made.
+                ids = sorted(row[0] for row in await inserted.fetchall())
+                self._on_commit(_records(ids, rows))
         await end_own_begin(self.session)
         await self.session.commit()
-        if written and self._on_commit is not None:
-            self._on_commit()
+        if by_copy and written and self._on_commit is not None:
+            self._on_commit(None)  # COPYed: no ids came back, the relay reads them
+
+
+def _records(ids: list[int], rows: list[OutboxRow]) -> list[OutboxRecord]:
+    """The committed rows as the relay sends them (the INSERT numbered them in row order)."""
+    return [
+        OutboxRecord(
+            id,
+            row[0].decode(),
+            None if row[1] is None else row[1].decode(),
+            row[2],
+            row[3][1:].decode(),  # jsonb's binary form: a version byte + text
+        )
+        for id, row in zip(ids, rows, strict=True)
+    ]
 
 
 def _outbox_arrays(rows: list[OutboxRow]) -> dict[str, list[Any]]:
