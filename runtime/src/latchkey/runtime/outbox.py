@@ -145,7 +145,7 @@ class OutboxRelay:
         """This process committed outbox rows: `records` (in id order), or `None` when it cannot hand
         them over (they were COPYed), and then the relay reads them. Returns at once; the relay's task
         sends them."""
-        if records is None:
+        if records is None or not self._tasks:  # (not running: its first read finds them)
             self._read_needed = True
         else:
             self._handed_over.extend(records)
@@ -208,6 +208,7 @@ class OutboxRelay:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._tasks = []
         await self.close()
 
     async def lead(self) -> bool:
