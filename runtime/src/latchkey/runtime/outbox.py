@@ -17,7 +17,7 @@ An acknowledged row is deleted, not kept: Kafka holds what was published. (Marki
 and purging them an hour later cost an UPDATE that copies each ~1 kB row, its index entries and a
 DELETE later: about three times the database work per event of one DELETE.)
 
-A leader that is caught up (its last read found no more than one batch) does not read back what its
+A leader that is caught up (its last read found less than a full batch) does not read back what its
 own process commits: the unit of work hands the committed rows, with the ids the INSERT returned, to
 `committed()`, and the relay sends them as they are, then deletes them once acknowledged. That takes
 the relay's read, a round trip and a turn of the event loop, off the path of every event. It reads
@@ -182,6 +182,13 @@ class OutboxRelay:
             )
         return self._conn
 
+    async def _leader_connection(self) -> psycopg.AsyncConnection[Any]:
+        """The connection that holds the lock; raises if it was lost (and the lock with it)."""
+        conn = await self._connection()
+        if not self.leader:
+            raise RuntimeError("the outbox connection was lost: this relay is no longer the leader")
+        return conn
+
     async def _disconnect(self) -> None:
         """Drop the connection (after a failure its state is unknown; the next pass reconnects)."""
         conn, self._conn = self._conn, None
@@ -255,10 +262,7 @@ class OutboxRelay:
         if records:
             self._in_flight.append(_InFlight(self._remember(records), await self._send(records)))
         if acked:
-            conn = await self._connection()
-            if not self.leader:
-                raise RuntimeError("the outbox connection was lost: this relay is no longer the leader")
-            await self._delete_sent(conn, acked)
+            await self._delete_sent(await self._leader_connection(), acked)
             self.published += len(acked)
         return 0
 
@@ -280,9 +284,7 @@ class OutboxRelay:
         # Reading after the last batch while draining, or from the start but skipping what is in
         # flight: the rows read are never ones already handed to the producer.
         skip = [] if self._resume_after else [i for batch in self._in_flight for i in batch.ids]
-        conn = await self._connection()
-        if not self.leader:
-            raise RuntimeError("the outbox connection was lost: this relay is no longer the leader")
+        conn = await self._leader_connection()
         async with conn.pipeline():
             if acked:
                 await self._delete_sent(conn, acked)
