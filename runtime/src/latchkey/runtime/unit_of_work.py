@@ -202,6 +202,7 @@ class UnitOfWork:
         written += len(rows)
         notify = written > 0 and self._on_commit is None
         inserted = None
+        arrays = _outbox_arrays(rows)
         if self._writes or rows or notify or owns_begin(self.session):
             raw = await driver_connection(self.session)
             async with raw.pipeline():
@@ -213,7 +214,7 @@ class UnitOfWork:
                         self._tables.insert_outbox_returning_ids
                         if self._on_commit is not None
                         else self._tables.insert_outbox,
-                        _outbox_arrays(rows),
+                        arrays,
                     )
                 if notify:
                     # No relay in this process (a tool, a one-shot run): wake the services' relays,
@@ -222,29 +223,22 @@ class UnitOfWork:
                 # Committed here, in the pipeline; the session's commit below then only ends its own
                 # bookkeeping (psycopg sees no transaction left and sends nothing).
                 await raw.execute("COMMIT")
-            if rows and inserted is not None and self._on_commit is not None:
+            if inserted is not None and self._on_commit is not None:
                 # Handed over as soon as the COMMIT is answered, before anything else can commit in
                 # this process: the relay then sends the process's commits in the order they were made.
                 ids = sorted(row[0] for row in await inserted.fetchall())
-                self._on_commit(_records(ids, rows))
+                self._on_commit(_records(ids, arrays))
         await end_own_begin(self.session)
         await self.session.commit()
         if by_copy and written and self._on_commit is not None:
             self._on_commit(None)  # COPYed: no ids came back, the relay reads them
 
 
-def _records(ids: list[int], rows: list[OutboxRow]) -> list[OutboxRecord]:
-    """The committed rows as the relay sends them (the INSERT numbered them in row order)."""
-    return [
-        OutboxRecord(
-            id,
-            row[0].decode(),
-            None if row[1] is None else row[1].decode(),
-            row[2],
-            row[3][1:].decode(),  # jsonb's binary form: a version byte + text
-        )
-        for id, row in zip(ids, rows, strict=True)
-    ]
+def _records(ids: list[int], arrays: dict[str, list[Any]]) -> list[OutboxRecord]:
+    """The committed rows as the relay sends them, from the INSERT's parameters (`_outbox_arrays`),
+    which it numbered in array order."""
+    columns = (arrays["topic"], arrays["key"], arrays["value"], arrays["headers"])
+    return [OutboxRecord(*row) for row in zip(ids, *columns, strict=True)]
 
 
 def _outbox_arrays(rows: list[OutboxRow]) -> dict[str, list[Any]]:
