@@ -12,6 +12,7 @@ For the `noop` integration (no target I/O: the cost of Latchkey itself) and the 
 3. (noop) how late access ends: short grants, from each grant's `expires_at` to its
    `access.grant.revoked` (written when flow-engine applies the connector's revoke result).
 The ratio compares p50 with the raw 4-hop Kafka chain of kafka_baseline (same broker, same run).
+BENCH_E2E_DUMP=<path> also writes every stream's per-request latencies, in sending order, to <path>.
 """
 
 from __future__ import annotations
@@ -388,6 +389,8 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
                 metrics["postgresql_p50_ms"] / baseline["chain4_p50_ms"], 2
             ),
         }
+    if os.environ.get("BENCH_E2E_DUMP"):
+        Path(os.environ["BENCH_E2E_DUMP"]).write_text(json.dumps(samples))
     return {
         "name": "e2e_grant",
         **({"error": error} if error else {}),

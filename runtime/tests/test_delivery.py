@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from latchkey.contracts import (
@@ -26,8 +27,16 @@ from latchkey.contracts import (
     connector_commands,
 )
 from latchkey.contracts.samples import sample_events
-from latchkey.runtime import Batch, DeadLetterWriter, ServiceSettings, ensure_topics, make_broker, subscribe
-from latchkey.runtime.consuming import COMMIT_INTERVAL_SECONDS
+from latchkey.runtime import (
+    Batch,
+    DeadLetterWriter,
+    ServiceSettings,
+    TransientError,
+    ensure_topics,
+    make_broker,
+    subscribe,
+)
+from latchkey.runtime.consuming import COMMIT_INTERVAL_SECONDS, _OneOwnerAtATime
 from latchkey.runtime.kafka import adopt_group_offsets
 from latchkey.runtime.testing import default_mode, start_local, unique_prefix
 from latchkey.runtime.testing.bus import produce, read_until
@@ -290,12 +299,11 @@ async def test_offsets_are_committed_after_each_batch_and_at_shutdown_so_a_resta
     assert sorted(e.event_id for e in second) == sorted(e.event_id for e in events[20:])
 
 
-async def test_an_exclusive_batch_is_committed_with_the_next_check_or_soon_after_and_at_shutdown(
+async def test_an_exclusive_batch_is_committed_soon_after_and_at_shutdown(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    """An exclusive batch's end offsets ride on the next batch's ownership check; with no next batch
-    they are committed within COMMIT_INTERVAL_SECONDS all the same, and at shutdown, so neither an
-    idle member nor a restart has anything delivered again."""
+    """An exclusive batch's end offsets are committed within COMMIT_INTERVAL_SECONDS, and at shutdown,
+    so neither an idle member nor a restart has anything delivered again."""
     settings = settings_for(kafka_bootstrap, topic_prefix)
     await ensure_topics(settings, [REQUESTS])
     topic = settings.topic(REQUESTS.name)
@@ -334,6 +342,61 @@ async def test_an_exclusive_batch_is_committed_with_the_next_check_or_soon_after
         await wait_for(lambda: len(second) >= 3)
         await asyncio.sleep(1.0)  # anything redelivered would arrive with or before the new ones
     assert sorted(e.event_id for e in second) == sorted(e.event_id for e in events[9:])
+
+
+async def test_an_evicted_member_learns_it_at_the_ownership_check_before_a_batch(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The exclusive guard's check before each batch: a member of the group passes it, and it writes
+    no offset; a member that went silent past the session timeout (paused, or cut off) while another
+    took its partitions over is refused, so it does not run the records it fetched before."""
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    topic = settings.topic(REQUESTS.name)
+    group = settings.group("evicted")
+    await produce(kafka_bootstrap, topic, submitted(3))
+
+    def member() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=kafka_bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=6_000,  # the broker's group.min.session.timeout.ms
+            heartbeat_interval_ms=500,
+        )
+
+    async def committed() -> dict[Any, Any]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            return dict(await admin.list_consumer_group_offsets(group))
+        finally:
+            await admin.close()
+
+    guard = _OneOwnerAtATime(topic)
+    silent, other = member(), member()
+    await silent.start()
+    try:
+        records: list[Any] = []
+        while not records:
+            fetched = await silent.getmany(timeout_ms=1_000)
+            records = [record for batch in fetched.values() for record in batch]
+        await guard.confirm_ownership(silent, records)  # still the owner: the batch may run
+        assert await committed() == {}, "the check commits nothing"
+
+        await silent._coordinator._stop_heartbeat_task()  # silent from now on, as if paused
+        await other.start()
+        while not other.assignment():  # after the session timeout: the coordinator evicted `silent`
+            await other.getmany(timeout_ms=500)
+        taken_over = {tp.partition for tp in other.assignment()}
+        assert taken_over >= {record.partition for record in records}, taken_over
+        with pytest.raises(TransientError, match="moved to another member"):
+            await guard.confirm_ownership(silent, records)
+    finally:
+        await other.stop()
+        await silent.stop()
 
 
 async def test_a_failed_batch_is_delivered_again_from_its_first_record(

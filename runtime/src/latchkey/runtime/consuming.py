@@ -11,17 +11,17 @@ Failure policy:
 
 `exclusive=True` (the connector: its handler changes systems outside Kafka, which no redelivery can
 undo) also makes sure that only one member of the group works on a partition at a time:
-- before a batch runs, the member confirms that it still owns the batch's partitions, by committing
-  their current offsets with its group generation. A member the group coordinator evicted (it was
-  cut off from the network, or paused, past the session timeout) learns it there, instead of running
-  records that another member has already taken over; it rejoins and gets fresh offsets;
+- before a batch runs, the member confirms that it is still in the group's current generation, by a
+  heartbeat with its member id and generation (the coordinator checks both, as it does for an offset
+  commit, and writes nothing). A member the group coordinator evicted (it was cut off from the
+  network, or paused, past the session timeout) learns it there, instead of running records that
+  another member has already taken over; it rejoins and gets fresh offsets;
 - a rebalance waits (up to `REVOKE_WAIT_SECONDS`) for the running batch to finish and commit before
   the member gives its partitions away, so the next owner does not start on records still in progress.
-A batch's end offsets ride on the next batch's ownership check (one commit per batch, not two), or
-are committed within `COMMIT_INTERVAL_SECONDS` when no batch follows, and always before partitions are
-given away. What remains is a member cut off or killed before that commit: its work since the last
-commit may be offered again to the next owner (the connector recognises what it already reported in
-its results ledger; docs/connector.md).
+A batch's end offsets are committed in the background, within `COMMIT_INTERVAL_SECONDS`, and always
+before partitions are given away. What remains is a member cut off or killed before that commit: its
+work since the last commit may be offered again to the next owner (the connector recognises what it
+already reported in its results ledger; docs/connector.md).
 """
 
 from __future__ import annotations
@@ -319,8 +319,8 @@ def subscribe(
                 return
             if items:
                 await deliver(items, lambda: guard.confirm_ownership(consumer, records))
-            # Committed with the next batch's ownership check (one round trip, not two, per batch), or
-            # soon when none comes, and always before the partitions are given away.
+            # Committed in the background within COMMIT_INTERVAL_SECONDS, and always before the
+            # partitions are given away.
             guard.processed(consumer, records)
 
     async def deliver(
@@ -555,7 +555,7 @@ class _OneOwnerAtATime(_Rebalances):
         self._idle.set()
         # Assignments seen so far, and the one the batch in hand was fetched under. Records come back
         # from a poll under the assignment of that moment; should the member be evicted and rejoin
-        # before the batch starts, its confirming commit would carry the *new* generation and
+        # before the batch starts, its confirming heartbeat would carry the *new* generation and
         # succeed, and stale records (another member may have run them meanwhile) would run again.
         self.epoch = 0
         self.fetched_epoch = 0
@@ -584,26 +584,31 @@ class _OneOwnerAtATime(_Rebalances):
             self._idle.set()
 
     async def confirm_ownership(self, consumer: Any, records: Sequence[Any]) -> None:
-        """Commit the offsets the batch starts at (where the group already is, so nothing moves) with
-        this member's generation: the coordinator refuses it if the partitions are no longer ours. The
-        same commit carries what earlier batches processed on other partitions."""
+        """Ask the group coordinator whether this member is still in its current generation (so the
+        partitions it was assigned are still its own); if not, the batch is left to their new owner.
+
+        A heartbeat carries the member id and generation, and the coordinator validates both exactly
+        as for an offset commit (Kafka's `ClassicGroup.validateMember` and the generation check); it
+        answers REBALANCE_IN_PROGRESS to a valid member while a rebalance gathers members, which
+        still owns its partitions until it rejoins (and that waits for this batch), as an offset
+        commit is still accepted then. Unlike the commit this check used to be, it writes nothing to
+        `__consumer_offsets`: at a steady few hundred commands a second the per-batch commit was the
+        broker's costliest request and a third of the connector's batch cycle (docs/operations.md).
+        aiokafka's `_do_heartbeat` is its own heartbeat routine's step: on an error it resets the
+        generation or marks the coordinator unknown, so the consumer rejoins as after any heartbeat."""
         if not isinstance(consumer, AIOKafkaConsumer):
             return  # an in-memory test broker has no group
-        starts = _first_offsets(records)
-        try:
-            await self._commit(consumer, starts)
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning(
-                "partitions no longer owned; batch left to their new owner",
-                topic=self.topic,
-                partitions=sorted(tp.partition for tp in starts),
-                error=_summarise(exc),
-            )
-            raise TransientError(f"partitions of {self.topic} moved to another member") from exc
+        if await consumer._coordinator._do_heartbeat():
+            return
+        partitions = sorted({record.partition for record in records})
+        log.warning(
+            "partitions no longer owned; batch left to their new owner", topic=self.topic, partitions=partitions
+        )
+        raise TransientError(f"partitions of {self.topic} moved to another member")
 
     def processed(self, consumer: Any, records: Sequence[Any]) -> None:
-        """A batch is done: its end offsets go with the next batch's check, or within
-        `COMMIT_INTERVAL_SECONDS` if none comes first."""
+        """A batch is done: its end offsets are committed within `COMMIT_INTERVAL_SECONDS`, with those
+        of every batch done by then."""
         if not isinstance(consumer, AIOKafkaConsumer):
             return
         self._consumer = consumer
@@ -615,7 +620,7 @@ class _OneOwnerAtATime(_Rebalances):
         """Commit what the batches processed now (a failure is logged: the next owner redoes it)."""
         if self._done and self._consumer is not None:
             try:
-                await self._commit(self._consumer, {})
+                await self._commit(self._consumer)
             except (CommitFailedError, IllegalStateError, KafkaError) as exc:
                 log.warning("batch done but not committed", topic=self.topic, error=_summarise(exc))
 
@@ -623,10 +628,10 @@ class _OneOwnerAtATime(_Rebalances):
         await asyncio.sleep(COMMIT_INTERVAL_SECONDS)
         await self.flush()
 
-    async def _commit(self, consumer: AIOKafkaConsumer, starts: dict[TopicPartition, int]) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         """One commit at a time, each with the latest offsets, so the group's offsets never go back."""
         async with self._committing:
-            offsets = {**self._done, **starts}
+            offsets = dict(self._done)
             if not offsets:
                 return
             await consumer.commit(offsets)
