@@ -600,9 +600,10 @@ class _OneOwnerAtATime(_Rebalances):
             return  # an in-memory test broker has no group
         if await consumer._coordinator._do_heartbeat():
             return
-        partitions = sorted({record.partition for record in records})
         log.warning(
-            "partitions no longer owned; batch left to their new owner", topic=self.topic, partitions=partitions
+            "partitions no longer owned; batch left to their new owner",
+            topic=self.topic,
+            partitions=sorted({record.partition for record in records}),
         )
         raise TransientError(f"partitions of {self.topic} moved to another member")
 
