@@ -600,12 +600,14 @@ class _OneOwnerAtATime(_Rebalances):
             return  # an in-memory test broker has no group
         if await consumer._coordinator._do_heartbeat():
             return
+        # Refused (evicted, or a rebalance moved on without this member) or unanswered (the coordinator
+        # is unreachable): either way the partitions may be someone else's by now.
         log.warning(
-            "partitions no longer owned; batch left to their new owner",
+            "ownership not confirmed; batch left to the partitions' owner",
             topic=self.topic,
             partitions=sorted({record.partition for record in records}),
         )
-        raise TransientError(f"partitions of {self.topic} moved to another member")
+        raise TransientError(f"could not confirm that this member still owns its partitions of {self.topic}")
 
     def processed(self, consumer: Any, records: Sequence[Any]) -> None:
         """A batch is done: its end offsets are committed within `COMMIT_INTERVAL_SECONDS`, with those
