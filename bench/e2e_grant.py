@@ -12,7 +12,9 @@ For the `noop` integration (no target I/O: the cost of Latchkey itself) and the 
 3. (noop) how late access ends: short grants, from each grant's `expires_at` to its
    `access.grant.revoked` (written when flow-engine applies the connector's revoke result).
 The ratio compares p50 with the raw 4-hop Kafka chain of kafka_baseline (same broker, same run).
-BENCH_E2E_DUMP=<path> also writes every stream's per-request latencies, in sending order, to <path>.
+BENCH_E2E_DUMP=<path> also writes every stream's per-request latencies, in sending order, to <path>;
+BENCH_E2E_RATE=<grants/s> runs the noop steady stream at that rate instead of half the burst's (to
+compare code at one rate: the burst's rate moves with the machine).
 """
 
 from __future__ import annotations
@@ -324,6 +326,9 @@ async def _main(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any
             for kind, (count, seconds) in sizes.items():
                 burst = await _burst(running, cpu, tracker, kind, count, token)
                 rate = max(1.0, burst["per_s"] / 2)
+                if kind == "noop" and os.environ.get("BENCH_E2E_RATE"):
+                    rate = float(os.environ["BENCH_E2E_RATE"])
+                    params["noop_steady_rate_fixed"] = rate
                 steady = await _steady(running, cpu, tracker, kind, rate, seconds, token)
                 metrics[f"{kind}_max_grants_per_s"] = round(burst["per_s"], 1)
                 metrics[f"{kind}_burst_failed"] = burst["failed"]
