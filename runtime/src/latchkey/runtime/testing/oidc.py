@@ -15,7 +15,6 @@ import secrets
 import threading
 import time
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,10 +22,8 @@ from urllib.parse import parse_qs
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # authlib.jose is deprecated in favour of joserfc, still supported in 1.x
-    from authlib.jose import JsonWebKey, jwt
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 
 @dataclass(frozen=True)
@@ -47,9 +44,7 @@ class SigningKey:
         public = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        jwk = JsonWebKey.import_key(
-            public, {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256"}
-        ).as_dict()
+        jwk = RSAKey.import_key(public, {"kid": kid, "use": "sig", "alg": "RS256"}).as_dict(private=False)
         return cls(kid, pem, dict(jwk))
 
 
@@ -189,10 +184,9 @@ class TestIssuer:
             claims["email"] = email
         claims.update(extra or {})
         signer = key or self.keys[0]
-        token: bytes = jwt.encode(
-            {"alg": "RS256", "kid": signer.kid, "typ": "JWT"}, claims, signer.private_pem
+        return jwt.encode(
+            {"alg": "RS256", "kid": signer.kid, "typ": "JWT"}, claims, RSAKey.import_key(signer.private_pem)
         )
-        return token.decode()
 
     # -- the device authorization grant (RFC 8628) ---------------------------------------------------
     def _authorize_device(self, form: dict[str, str]) -> dict[str, Any]:

@@ -13,19 +13,16 @@ import base64
 import binascii
 import json
 import time
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from joserfc import jwt
+from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
+from joserfc.jwk import import_key
 
 from latchkey.runtime.observability import get_logger
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # authlib.jose is deprecated in favour of joserfc, still supported in 1.x
-    from authlib.jose import JsonWebKey, JsonWebToken
-    from authlib.jose.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
 
 log = get_logger(__name__)
 
@@ -67,7 +64,13 @@ class TokenVerifier:
         self._keys: dict[str, Any] = {}
         self._last_fetch = float("-inf")
         self._lock = asyncio.Lock()
-        self._jwt = JsonWebToken(ALGORITHMS)
+        self._claims = jwt.JWTClaimsRegistry(
+            leeway=leeway_seconds,
+            iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": audience},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
         self.fetches = 0
         # A session's ID token arrives with every request it makes: remember verified tokens until they
         # expire (bounded), so a busy requester does not cost an RSA verification per event.
@@ -97,7 +100,7 @@ class TokenVerifier:
                 if jwk.get("use", "sig") != "sig" or "kid" not in jwk:
                     continue
                 try:
-                    keys[jwk["kid"]] = JsonWebKey.import_key(jwk)
+                    keys[jwk["kid"]] = import_key(jwk)
                 except (JoseError, ValueError) as exc:
                     log.warning("ignoring unusable JWKS key", kid=jwk.get("kid"), error=str(exc))
             self._keys = keys
@@ -147,22 +150,17 @@ class TokenVerifier:
 
     def verify_with(self, token: str, key: Any) -> tuple[Identity, float]:
         """Check `token` against `key`; the identity and when the token expires (epoch seconds)."""
-        options = {
-            "iss": {"essential": True, "value": self.issuer},
-            "aud": {"essential": True, "value": self.audience},
-            "exp": {"essential": True},
-            "sub": {"essential": True},
-        }
         try:
-            claims = self._jwt.decode(token, key, claims_options=options)
-            claims.validate(leeway=self._leeway)
-        except ExpiredTokenError:
-            raise InvalidToken("expired_token", "the ID token has expired; sign in again") from None
-        except (InvalidClaimError, MissingClaimError) as exc:
-            claim = getattr(exc, "claim_name", "claim")
-            raise InvalidToken("invalid_token", f"the ID token's {claim} claim is missing or wrong") from None
+            claims = jwt.decode(token, key, algorithms=ALGORITHMS).claims
         except (JoseError, ValueError):
             raise InvalidToken("invalid_token", "the ID token's signature does not verify") from None
+        try:
+            self._claims.validate(claims)
+        except ExpiredTokenError:
+            raise InvalidToken("expired_token", "the ID token has expired; sign in again") from None
+        except ClaimError as exc:
+            reason = f"the ID token's {exc.claim} claim is missing or wrong"
+            raise InvalidToken("invalid_token", reason) from None
         email = claims.get("email")
         return Identity(str(claims["sub"]), str(email) if email else None), float(
             claims["exp"]
