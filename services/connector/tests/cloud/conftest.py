@@ -115,8 +115,9 @@ def gcp_secret_manager() -> Iterator[FakeSecretManager]:
 
 @pytest.fixture(scope="session")
 def key_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeKeyVault]:
-    tls, _ = self_signed_tls(tmp_path_factory.mktemp("tls"))
+    tls, ca_file = self_signed_tls(tmp_path_factory.mktemp("tls"))
     fake = FakeKeyVault(tls)
+    fake.ca_file = ca_file  # its certificate: the CA bundle a client verifies it with
     fake.start()
     try:
         yield fake
@@ -138,7 +139,10 @@ def provider_settings(
         gcp_sm_endpoint=f"127.0.0.1:{gcp_secret_manager.port}",
         # {vault} is the host: azure-kv://localhost/name reaches the emulator (as Lowkey Vault names vaults).
         azure_kv_url=f"https://{{vault}}:{key_vault.port}",
-        azure_kv_verify_tls=False,
+        # TLS verified against the emulator's own certificate; only the challenge's resource check is off
+        # (the emulator's challenge names https://vault.azure.net, not its localhost address)
+        azure_kv_ca_file=key_vault.ca_file,
+        azure_kv_verify_challenge_resource=False,
         azure_kv_fake_credential=True,
         kubeconfig=kubernetes_fake.kubeconfig,
         secret_timeout_s=5.0,

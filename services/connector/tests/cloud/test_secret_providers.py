@@ -116,6 +116,28 @@ async def test_azure_key_vault_secret_is_read_through_azure_keyvault_secrets(
         await resolver.fetch("azure-kv://localhost/absent")
 
 
+async def test_azure_key_vault_certificate_is_verified(
+    key_vault: FakeKeyVault, provider_settings: SecretProviderSettings, canary: str
+) -> None:
+    """TLS to the vault is verified: against the system's CAs by default, which do not know the
+    emulator's self-signed certificate, so the fetch is refused; with that certificate as the CA bundle
+    (`azure_kv_ca_file`) the same fetch succeeds."""
+    name = unique("appdb-password")
+    key_vault.set_secret(name, canary)
+    untrusting = SecretResolver.default(provider_settings.model_copy(update={"azure_kv_ca_file": None}))
+    try:
+        with pytest.raises(SecretUnavailable, match="TLS certificate is not trusted") as refused:
+            await untrusting.fetch(f"azure-kv://localhost/{name}")
+        assert canary not in str(refused.value)
+    finally:
+        await untrusting.close()
+    trusting = SecretResolver.default(provider_settings)
+    try:
+        assert (await trusting.fetch(f"azure-kv://localhost/{name}")).reveal() == canary
+    finally:
+        await trusting.close()
+
+
 async def test_env_secret_warns_once_that_it_is_for_development(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, resolver: SecretResolver, canary: str
 ) -> None:

@@ -24,6 +24,7 @@ _CHALLENGE = (
 class FakeKeyVault(FakeHttpApi):
     def __init__(self, tls: ssl.SSLContext) -> None:
         super().__init__(tls)
+        self.ca_file = ""  # the PEM of its self-signed certificate, set by the fixture that made it
         # name -> list of (version, value)
         self.secrets: dict[str, list[tuple[str, str]]] = {}
         self.route("PUT", r"/secrets/(?P<name>[0-9A-Za-z-]+)")(self._set)

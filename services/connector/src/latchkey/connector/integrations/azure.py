@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -165,7 +166,8 @@ class AzureIntegration(OperationsIntegration):
         return httpx.AsyncClient(
             base_url=str(connection.get("arm_url", "https://management.azure.com")),
             headers={"Authorization": f"Bearer {token}"},
-            verify=str(connection["ca_file"])
+            # httpx deprecates a CA path as `verify`: a context that trusts that bundle instead
+            verify=ssl.create_default_context(cafile=str(connection["ca_file"]))
             if connection.get("ca_file")
             else bool(connection.get("verify_tls", True)),
             timeout=30.0,

@@ -156,7 +156,19 @@ class SecretProviderSettings(BaseSettings):
         default="https://{vault}.vault.azure.net",
         description="Vault URL template; {vault} is the first path segment of azure-kv://vault/secret",
     )
-    azure_kv_verify_tls: bool = Field(default=True, description="False only for a local emulator")
+    azure_kv_verify_tls: bool = Field(
+        default=True, description="Verify the vault's TLS certificate; False never outside a local test"
+    )
+    azure_kv_ca_file: str | None = Field(
+        default=None,
+        description="PEM bundle of the CAs to verify the vault's certificate with (a private CA, or an"
+        " emulator's self-signed certificate); else the system's",
+    )
+    azure_kv_verify_challenge_resource: bool = Field(
+        default=True,
+        description="Check that the vault's auth challenge names a Key Vault resource; False only for an"
+        " emulator",
+    )
     azure_kv_fake_credential: bool = Field(
         default=False, description="Use a static bearer token instead of azure-identity (emulators only)"
     )

@@ -2,13 +2,15 @@
 
 Authenticates with azure-identity's DefaultAzureCredential (workload identity, managed identity,
 environment). The vault URL comes from `LATCHKEY_AZURE_KV_URL` (a template with `{vault}`, default
-`https://{vault}.vault.azure.net`), so a local emulator can stand in for Key Vault.
+`https://{vault}.vault.azure.net`), so a local emulator can stand in for Key Vault. TLS is verified
+against the system's CAs, or the PEM bundle `LATCHKEY_AZURE_KV_CA_FILE` names (a private CA).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from typing import Any
 
@@ -33,10 +35,27 @@ class StaticTokenCredential:
         return AccessTokenInfo("emulator-token", int(time.time()) + 3600)
 
 
+def _certificate_refused(exc: BaseException) -> bool:
+    """Whether a connection failed because the server's certificate did not verify (requests, urllib3
+    and azure-core each wrap the `ssl` error in one of their own)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(cause):
+            return True
+        cause = getattr(cause, "inner_exception", None) or cause.__cause__ or cause.__context__
+    return False
+
+
 class AzureKeyVaultProvider:
     def __init__(self, settings: SecretProviderSettings) -> None:
         self._url_template = settings.azure_kv_url
-        self._verify = settings.azure_kv_verify_tls
+        # azure-core's `connection_verify`: True (the system's CAs), a CA bundle's path, or False
+        self._verify: bool | str = False
+        if settings.azure_kv_verify_tls:
+            self._verify = settings.azure_kv_ca_file or True
+        self._verify_challenge = settings.azure_kv_verify_challenge_resource
         self._timeout = settings.secret_timeout_s
         self._credential: Any
         if settings.azure_kv_fake_credential:
@@ -56,8 +75,8 @@ class AzureKeyVaultProvider:
                 vault_url=self._url_template.format(vault=vault),
                 credential=self._credential,
                 connection_verify=self._verify,
-                # An emulator's challenge names its own resource, not *.vault.azure.net.
-                verify_challenge_resource=self._verify,
+                # An emulator's challenge may name a resource that is not its own host.
+                verify_challenge_resource=self._verify_challenge,
                 retry_total=1,
                 connection_timeout=self._timeout,
                 read_timeout=self._timeout,
@@ -93,6 +112,13 @@ class AzureKeyVaultProvider:
                 ref.raw, f"Key Vault answered {exc.status_code}", retryable=retryable
             ) from None
         except AzureError as exc:
+            if _certificate_refused(exc):
+                raise SecretUnavailable(
+                    ref.raw,
+                    "Key Vault's TLS certificate is not trusted (for a private CA, set"
+                    " LATCHKEY_AZURE_KV_CA_FILE)",
+                    retryable=True,
+                ) from None
             raise SecretUnavailable(
                 ref.raw, f"cannot reach Key Vault: {type(exc).__name__}", retryable=True
             ) from None
