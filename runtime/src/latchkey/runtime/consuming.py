@@ -592,8 +592,9 @@ class _OneOwnerAtATime(_Rebalances):
         answers REBALANCE_IN_PROGRESS to a valid member while a rebalance gathers members, which
         still owns its partitions until it rejoins (and that waits for this batch), as an offset
         commit is still accepted then. Unlike the commit this check used to be, it writes nothing to
-        `__consumer_offsets`: at a steady few hundred commands a second the per-batch commit was the
-        broker's costliest request and a third of the connector's batch cycle (docs/operations.md).
+        `__consumer_offsets`, whose writes the coordinator batches for a few milliseconds
+        (`group.coordinator.append.linger.ms`): that commit was a third of the connector's batch
+        cycle at a steady few hundred commands a second (docs/operations.md, "Fourteenth round").
         aiokafka's `_do_heartbeat` is its own heartbeat routine's step: on an error it resets the
         generation or marks the coordinator unknown, so the consumer rejoins as after any heartbeat."""
         if not isinstance(consumer, AIOKafkaConsumer):
