@@ -1,7 +1,8 @@
 """Cloud emulators for the secret-provider and cloud-integration tests, each started once per session.
 
 - AWS: moto server (threaded, in this process) on 127.0.0.1, driven through boto3 over HTTP.
-- Kubernetes: `fakes.kube_api`, driven by the official `kubernetes` client through a kubeconfig.
+- Kubernetes: `fakes.kube_api` over HTTPS (a self-signed certificate the kubeconfig names as its
+  certificate-authority), driven by the official `kubernetes` client through a kubeconfig.
 - GCP Secret Manager: `fakes.gcp_secret_manager`, a gRPC server using the client library's types.
 - Azure Key Vault: `fakes.key_vault` over HTTPS with a self-signed certificate (Lowkey Vault is not
   served by our registry mirror; see docs/secrets.md).
@@ -75,12 +76,14 @@ class KubernetesFake:
     api: FakeKubernetesApi
     kubeconfig: str
     token: str
+    ca_file: str  # the API server's self-signed certificate
 
 
 @pytest.fixture(scope="session")
 def kubernetes_fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubernetesFake]:
     token = random_tokens.token_hex(16)
-    api = FakeKubernetesApi(token)
+    tls, ca_file = self_signed_tls(tmp_path_factory.mktemp("kube-tls"))
+    api = FakeKubernetesApi(token, tls)  # HTTPS, verified by the clients against its own certificate
     server = api.start()
     for namespace in ("default", "payments", "kube-system"):
         api.put("namespaces", {"metadata": {"name": namespace}})
@@ -90,7 +93,9 @@ def kubernetes_fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubern
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": "fake", "cluster": {"server": server}}],
+                "clusters": [
+                    {"name": "fake", "cluster": {"server": server, "certificate-authority": ca_file}}
+                ],
                 "users": [{"name": "latchkey", "user": {"token": token}}],
                 "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "latchkey"}}],
                 "current-context": "fake",
@@ -98,7 +103,7 @@ def kubernetes_fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubern
         )
     )
     try:
-        yield KubernetesFake(api=api, kubeconfig=str(kubeconfig), token=token)
+        yield KubernetesFake(api=api, kubeconfig=str(kubeconfig), token=token, ca_file=ca_file)
     finally:
         api.stop()
 

@@ -32,7 +32,7 @@ def _integration(
     config = IntegrationConfig(
         id="cluster-prod",
         type="kubernetes",
-        connection={"server": kubernetes_fake.api.base_url, "verify_tls": False},
+        connection={"server": kubernetes_fake.api.base_url, "ca_file": kubernetes_fake.ca_file},
         secret=secret,
         templates=["namespace-role", "namespace-view", "cluster-role-group"],
     )

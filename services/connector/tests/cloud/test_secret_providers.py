@@ -6,8 +6,10 @@ import base64
 import json
 import logging
 import pickle
+from pathlib import Path
 
 import pytest
+import yaml
 
 from latchkey.connector.secrets import (
     Secret,
@@ -114,6 +116,26 @@ async def test_azure_key_vault_secret_is_read_through_azure_keyvault_secrets(
 
     with pytest.raises(SecretUnavailable, match="404"):
         await resolver.fetch("azure-kv://localhost/absent")
+
+
+async def test_kubernetes_api_certificate_is_verified(
+    kubernetes_fake: KubernetesFake, provider_settings: SecretProviderSettings, tmp_path: Path
+) -> None:
+    """The API server's certificate is verified against the kubeconfig's certificate-authority: a
+    kubeconfig without it (so the system's CAs, which do not know the fake's self-signed certificate)
+    gets no secret, and says why."""
+    config = yaml.safe_load(Path(kubernetes_fake.kubeconfig).read_text())
+    del config["clusters"][0]["cluster"]["certificate-authority"]
+    untrusting_kubeconfig = tmp_path / "config"
+    untrusting_kubeconfig.write_text(yaml.safe_dump(config))
+    untrusting = SecretResolver.default(
+        provider_settings.model_copy(update={"kubeconfig": str(untrusting_kubeconfig)})
+    )
+    try:
+        with pytest.raises(SecretUnavailable, match="TLS certificate is not trusted"):
+            await untrusting.fetch("k8s://payments/any/password")
+    finally:
+        await untrusting.close()
 
 
 async def test_azure_key_vault_certificate_is_verified(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import ssl
 import uuid
 from typing import Any
 
@@ -37,8 +38,8 @@ def _status(code: int, reason: str, message: str) -> Response:
 
 
 class FakeKubernetesApi(FakeHttpApi):
-    def __init__(self, token: str) -> None:
-        super().__init__()
+    def __init__(self, token: str, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(tls)
         self.token = token
         self._version = 0
         # (resource, namespace or "", name) -> object

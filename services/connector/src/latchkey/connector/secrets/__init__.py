@@ -18,6 +18,7 @@ import asyncio
 import hmac
 import json
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
@@ -99,6 +100,19 @@ class SecretUnavailable(Exception):
         self.reason = reason
         self.retryable = retryable
         super().__init__(f"secret {ref} is unavailable: {reason}")
+
+
+def certificate_refused(exc: BaseException) -> bool:
+    """Whether a connection failed because the server's TLS certificate did not verify (the SDKs wrap
+    the `ssl` error in their own: requests, urllib3's MaxRetryError, azure-core's inner_exception)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(cause):
+            return True
+        cause = getattr(cause, "inner_exception", None) or cause.__cause__ or cause.__context__
+    return False
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-import ssl
 import time
 from typing import Any
 
-from latchkey.connector.secrets import SecretProviderSettings, SecretRef, SecretUnavailable
+from latchkey.connector.secrets import (
+    SecretProviderSettings,
+    SecretRef,
+    SecretUnavailable,
+    certificate_refused,
+)
 
 # Key Vault's own naming rules: 1-127 alphanumerics and dashes.
 _SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
@@ -33,19 +37,6 @@ class StaticTokenCredential:
         from azure.core.credentials import AccessTokenInfo
 
         return AccessTokenInfo("emulator-token", int(time.time()) + 3600)
-
-
-def _certificate_refused(exc: BaseException) -> bool:
-    """Whether a connection failed because the server's certificate did not verify (requests, urllib3
-    and azure-core each wrap the `ssl` error in one of their own)."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(cause):
-            return True
-        cause = getattr(cause, "inner_exception", None) or cause.__cause__ or cause.__context__
-    return False
 
 
 class AzureKeyVaultProvider:
@@ -112,7 +103,7 @@ class AzureKeyVaultProvider:
                 ref.raw, f"Key Vault answered {exc.status_code}", retryable=retryable
             ) from None
         except AzureError as exc:
-            if _certificate_refused(exc):
+            if certificate_refused(exc):
                 raise SecretUnavailable(
                     ref.raw,
                     "Key Vault's TLS certificate is not trusted (for a private CA, set"

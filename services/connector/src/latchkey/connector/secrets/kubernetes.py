@@ -11,7 +11,12 @@ import base64
 import binascii
 from typing import Any
 
-from latchkey.connector.secrets import SecretProviderSettings, SecretRef, SecretUnavailable
+from latchkey.connector.secrets import (
+    SecretProviderSettings,
+    SecretRef,
+    SecretUnavailable,
+    certificate_refused,
+)
 
 
 def kubernetes_api_client(kubeconfig: str | None) -> Any:
@@ -58,6 +63,13 @@ class KubernetesSecretProvider:
                 ref.raw, f"the Kubernetes API answered {exc.status} {exc.reason}", retryable=retryable
             ) from None
         except HTTPError as exc:
+            if certificate_refused(exc):
+                raise SecretUnavailable(
+                    ref.raw,
+                    "the Kubernetes API's TLS certificate is not trusted (the kubeconfig's"
+                    " certificate-authority)",
+                    retryable=True,
+                ) from None
             raise SecretUnavailable(
                 ref.raw, f"cannot reach the Kubernetes API: {type(exc).__name__}", retryable=True
             ) from None
