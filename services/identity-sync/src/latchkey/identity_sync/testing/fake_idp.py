@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -291,7 +292,9 @@ class FakeIdp:
         return {
             "X-Rate-Limit-Limit": str(self.rate_limit),
             "X-Rate-Limit-Remaining": str(max(0, self.rate_limit - self._window_used)),
-            "X-Rate-Limit-Reset": str(int(self._window_start + self.rate_window_s + 0.999)),
+            # the epoch second at or after the window's end (Okta's header is whole seconds): rounded
+            # up, never down, or a client that waits for it may arrive just before the window turns
+            "X-Rate-Limit-Reset": str(math.ceil(self._window_start + self.rate_window_s)),
         }
 
     def _okta_rate_limit(self) -> web.Response | None:
