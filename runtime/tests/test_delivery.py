@@ -10,6 +10,7 @@ import inspect
 import json
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -397,6 +398,47 @@ async def test_an_evicted_member_learns_it_at_the_ownership_check_before_a_batch
     finally:
         await other.stop()
         await silent.stop()
+
+
+async def test_an_exclusive_batch_done_while_a_commit_is_in_flight_is_committed_too(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A batch that ends while the background commit of the one before it is in flight is not in that
+    commit; it is committed by the next round all the same, though no batch comes after it (found by
+    the connector's poison test, whose good event was processed and then never committed)."""
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    topic = settings.topic(REQUESTS.name)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=settings.group("in-flight"),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=500)
+        tp = min(consumer.assignment(), key=lambda tp: tp.partition)
+        in_flight, release = asyncio.Event(), asyncio.Event()
+        commit = consumer.commit
+
+        async def slow_commit(offsets: Any) -> None:  # the real commit, once the test lets it go
+            in_flight.set()
+            await release.wait()
+            await commit(offsets)
+
+        consumer.commit = slow_commit  # type: ignore[method-assign]
+        guard = _OneOwnerAtATime(topic)
+        guard.processed(consumer, [SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=0)])
+        await asyncio.wait_for(in_flight.wait(), 10)  # the first batch's commit (offset 1) is in flight
+        guard.processed(consumer, [SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=1)])
+        release.set()
+        await wait_for(lambda: not guard._done, timeout=COMMIT_INTERVAL_SECONDS * 4 + 2)
+        assert await consumer.committed(tp) == 2
+    finally:
+        await consumer.stop()
 
 
 async def test_a_failed_batch_is_delivered_again_from_its_first_record(

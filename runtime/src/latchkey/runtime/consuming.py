@@ -620,17 +620,24 @@ class _OneOwnerAtATime(_Rebalances):
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_later(), name=f"commit {self.topic}")
 
-    async def flush(self) -> None:
-        """Commit what the batches processed now (a failure is logged: the next owner redoes it)."""
+    async def flush(self) -> bool:
+        """Commit what the batches processed now; False if that failed (it is logged: what a later
+        commit does not carry, the next owner redoes)."""
         if self._done and self._consumer is not None:
             try:
                 await self._commit(self._consumer)
             except (CommitFailedError, IllegalStateError, KafkaError) as exc:
                 log.warning("batch done but not committed", topic=self.topic, error=_summarise(exc))
+                return False
+        return True
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(COMMIT_INTERVAL_SECONDS)
-        await self.flush()
+        # Until everything processed is committed: a batch done while a commit was in flight is not in
+        # that commit, and no other batch may come to schedule the next one.
+        while self._done:
+            await asyncio.sleep(COMMIT_INTERVAL_SECONDS)
+            if not await self.flush():
+                return
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         """One commit at a time, each with the latest offsets, so the group's offsets never go back."""
