@@ -40,7 +40,7 @@ from latchkey.runtime import (
 from latchkey.runtime.consuming import COMMIT_INTERVAL_SECONDS, _OneOwnerAtATime
 from latchkey.runtime.kafka import adopt_group_offsets
 from latchkey.runtime.testing import default_mode, start_local, unique_prefix
-from latchkey.runtime.testing.bus import produce, read_until
+from latchkey.runtime.testing.bus import committed_offsets, produce, read_until
 
 pytestmark = pytest.mark.infra
 
@@ -315,13 +315,8 @@ async def test_an_exclusive_batch_is_committed_soon_after_and_at_shutdown(
         first.extend(batch.events)
 
     async def committed() -> int:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(settings.group("exclusive-commits"))
-        finally:
-            await admin.close()
-        return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+        offsets = await committed_offsets(kafka_bootstrap, settings.group("exclusive-commits"))
+        return sum(offset for tp, offset in offsets.items() if tp.topic == topic and offset > 0)
 
     async with consuming(settings, handler, "exclusive-commits", exclusive=True):
         for n, event in enumerate(events[:6], 1):  # one batch each
@@ -368,14 +363,6 @@ async def test_an_evicted_member_learns_it_at_the_ownership_check_before_a_batch
             heartbeat_interval_ms=500,
         )
 
-    async def committed() -> dict[Any, Any]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            return dict(await admin.list_consumer_group_offsets(group))
-        finally:
-            await admin.close()
-
     guard = _OneOwnerAtATime(topic)
     silent, other = member(), member()
     await silent.start()
@@ -385,7 +372,7 @@ async def test_an_evicted_member_learns_it_at_the_ownership_check_before_a_batch
             fetched = await silent.getmany(timeout_ms=1_000)
             records = [record for batch in fetched.values() for record in batch]
         await guard.confirm_ownership(silent, records)  # still the owner: the batch may run
-        assert await committed() == {}, "the check commits nothing"
+        assert await committed_offsets(kafka_bootstrap, group) == {}, "the check commits nothing"
 
         await silent._coordinator._stop_heartbeat_task()  # silent from now on, as if paused
         await other.start()

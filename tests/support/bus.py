@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from latchkey.contracts import DeadLetter, Event, Topic
 from latchkey.runtime.kafka import default_partitioner, ensure_topics
 from latchkey.runtime.settings import ServiceSettings
+from latchkey.runtime.testing.bus import committed_offsets
 
 
 def settings_for(bootstrap: str, prefix: str, **fields: Any) -> ServiceSettings:
@@ -268,17 +269,6 @@ async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartit
         return dict(await consumer.end_offsets(partitions)) if partitions else {}
     finally:
         await consumer.stop()
-
-
-async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    """What consumer group `group` has committed (offsets after the last record it finished)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-        return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-    finally:
-        await admin.close()
 
 
 async def consumer_groups(bootstrap: str, prefix: str) -> list[str]:

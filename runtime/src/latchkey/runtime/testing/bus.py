@@ -7,7 +7,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from latchkey.contracts import Event, Topic
 
@@ -69,3 +70,14 @@ async def read_until(
 def events_of(topic: Topic, records: Iterable[Any]) -> list[Event]:
     """Parse the non-tombstone records of `topic`."""
     return [topic.parse(r.value) for r in records if r.value is not None]
+
+
+async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """What consumer group `group` has committed (offsets after the last record it finished)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+    finally:
+        await admin.close()
