@@ -54,7 +54,7 @@ async def test_okta_waits_for_the_rate_limit_window_instead_of_hammering(harness
         await provider.aclose()
 
 
-@pytest.mark.parametrize("variant", ["graph:delta", "okta:private_key_jwt", "google:sa"])
+@pytest.mark.parametrize("variant", ["graph:delta", "graph:certificate", "okta:private_key_jwt", "google:sa"])
 async def test_token_expiry_mid_sync_refreshes_and_completes(harness: Harness, variant: str) -> None:
     kind = variant.split(":")[0]
     async with FakeIdp(kind, Population(80, 6, nested=kind != "okta"), page_size=10) as fake:

@@ -32,7 +32,12 @@ class IdentitySyncSettings(ServiceSettings):
     idp_client_secret: SecretStr | None = None
     idp_private_key: SecretStr | None = Field(default=None, description="PEM for private_key_jwt / Google SA")
     idp_private_key_file: Path | None = None
-    idp_key_id: str | None = Field(default=None, description="kid header of the client assertion")
+    idp_key_id: str | None = Field(default=None, description="Okta: kid header of the client assertion")
+    idp_certificate: str | None = Field(
+        default=None,
+        description="Entra ID: the certificate (PEM) of the private key; its thumbprint names it",
+    )
+    idp_certificate_file: Path | None = None
     idp_scopes: str | None = Field(default=None, description="OAuth scopes (defaults per provider)")
     idp_tenant_id: str | None = Field(default=None, description="Entra ID tenant (for the default token URL)")
     idp_subject: str | None = Field(
@@ -56,6 +61,13 @@ class IdentitySyncSettings(ServiceSettings):
     full_sync_interval_s: float = Field(default=6 * 3600.0, gt=0, description="full listing + diff")
     incremental_interval_s: float = Field(default=300.0, gt=0, description="delta / diff between full syncs")
     failure_backoff_max_s: float = Field(default=600.0, gt=0)
+
+    def certificate_pem(self) -> str | None:
+        if self.idp_certificate is not None:
+            return self.idp_certificate
+        if self.idp_certificate_file is not None:
+            return self.idp_certificate_file.read_text()
+        return None
 
     def private_key_pem(self) -> SecretStr | None:
         if self.idp_private_key is not None:

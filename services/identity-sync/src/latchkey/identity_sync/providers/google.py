@@ -1,5 +1,5 @@
 """Google Workspace through the Admin SDK Directory API: users, groups, group members, `pageToken`
-paging. Credentials: a service account's JWT assertion (authlib) impersonating an admin through
+paging. Credentials: a service account's JWT assertion (RFC 7523) impersonating an admin through
 domain-wide delegation (`sub`), scopes admin.directory.user.readonly + group.readonly.
 
 Active = neither `suspended` nor `archived`. The manager is a `relations` entry of type `manager`

@@ -7,7 +7,8 @@ removed members). A 410 means the delta state expired: the engine falls back to 
 Without delta (`idp_graph_delta=false`) it lists /users (with `$expand=manager`), /groups and
 /groups/{id}/members. Nested groups: members of type `#microsoft.graph.group` are kept as subgroups
 and flattened by the engine (the same set as `transitiveMembers` restricted to users).
-Credentials: client credentials (secret or certificate private-key JWT) via authlib.
+Credentials: client credentials: a client secret, or a private-key JWT signed with the key of a
+certificate registered on the app (named by its thumbprint, `x5t`).
 """
 
 from __future__ import annotations
@@ -149,6 +150,13 @@ class GraphProvider(IdentityProvider):
     def from_settings(cls, settings: IdentitySyncSettings) -> GraphProvider:
         if not settings.idp_client_id:
             raise ValueError("the graph provider needs LATCHKEY_IDP_CLIENT_ID and a secret or private key")
+        private_key, certificate = settings.private_key_pem(), settings.certificate_pem()
+        if private_key is not None and certificate is None:
+            raise ValueError(
+                "Entra ID finds the key of a client assertion by its certificate's thumbprint: set"
+                " LATCHKEY_IDP_CERTIFICATE_FILE (or LATCHKEY_IDP_CERTIFICATE) to the certificate"
+                " registered on the app, or use LATCHKEY_IDP_CLIENT_SECRET"
+            )
         token_url = settings.idp_token_url or (
             f"https://login.microsoftonline.com/{settings.idp_tenant_id}/oauth2/v2.0/token"
         )
@@ -157,8 +165,8 @@ class GraphProvider(IdentityProvider):
             settings.idp_client_id,
             settings.idp_scopes or "https://graph.microsoft.com/.default",
             client_secret=settings.idp_client_secret,
-            private_key_pem=settings.private_key_pem(),
-            key_id=settings.idp_key_id,
+            private_key_pem=private_key,
+            certificate_pem=certificate,
             timeout=settings.idp_timeout_s,
         )
         return cls(

@@ -3,14 +3,17 @@ credential refresh on 401 mid-sync, and parsing every page straight into minimis
 
 API requests go through aiohttp: an Okta full sync is ~10k small requests, and aiohttp spends ~0.45 ms
 of client CPU per request where httpx spent ~3 ms (measured against the fake Okta on this project's
-2-core dev box). Token endpoints are called rarely and go through authlib's httpx integration."""
+2-core dev box). Token endpoints are called rarely (once per token lifetime) and go through httpx; the
+RFC 7523 assertions they take are signed here with joserfc."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import random
 import re
+import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -65,18 +68,93 @@ class StaticToken(Credentials):
         return self._file is not None
 
 
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+"""RFC 7523 client authentication by a signed JWT (`private_key_jwt`)."""
+
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+"""RFC 7523 authorization grant: a signed JWT exchanged for an access token (Google service accounts)."""
+
+ASSERTION_LIFETIME_S = 300
+"""How long a signed assertion is valid: one token request, with room for clock skew."""
+
+
+def signed_assertion(
+    private_key_pem: SecretStr, claims: Mapping[str, Any], header: Mapping[str, str] | None = None
+) -> str:
+    """An RS256 JWT for RFC 7523 (client authentication or a grant): `claims` plus `iat`, `exp`
+    (`ASSERTION_LIFETIME_S` later) and a unique `jti`, so a token endpoint that refuses replays takes
+    every request. A key that is not RSA PEM raises ProviderError without quoting it."""
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    try:
+        key = RSAKey.import_key(private_key_pem.get_secret_value())
+    except Exception:  # the message could quote the key material
+        raise ProviderError("the configured private key is not an RSA private key in PEM") from None
+    now = int(time.time())
+    payload = {"iat": now, "exp": now + ASSERTION_LIFETIME_S, "jti": secrets.token_urlsafe(18), **claims}
+    return jwt.encode({"alg": "RS256", "typ": "JWT", **(header or {})}, payload, key)
+
+
+def certificate_thumbprint(certificate_pem: str) -> str:
+    """`x5t`: the base64url SHA-1 thumbprint of a certificate's DER encoding, by which Entra ID finds the
+    certificate registered on the app (its client assertions carry no `kid`)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+    except ValueError as exc:
+        raise ValueError(f"the configured certificate is not a PEM X.509 certificate ({exc})") from None
+    # of the DER encoding: x5t is defined as SHA-1 (an identifier here, not a signature)
+    digest = certificate.fingerprint(hashes.SHA1())  # noqa: S303
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 class OAuthToken(Credentials):
     """An access token from a token endpoint, fetched lazily and again when the API says it expired.
-    Token requests are rare (one per token lifetime) and use authlib's httpx integration."""
+    Token requests are rare (one per token lifetime): one httpx client each, none kept open."""
 
-    def __init__(self, timeout: float = 30.0) -> None:
+    def __init__(self, token_url: str, timeout: float = 30.0) -> None:
+        self._token_url = token_url
         self._access_token: str | None = None
         self._lock: asyncio.Lock | None = None  # made on first use, inside the running loop
         self.timeout = timeout
         self.fetches = 0
 
     @abstractmethod
-    async def fetch(self) -> str: ...
+    def form(self) -> dict[str, str]:
+        """The token request's form fields (credentials included)."""
+
+    @property
+    @abstractmethod
+    def refused(self) -> str:
+        """What a refusal means, for the error: "client credentials", "the service-account assertion"."""
+
+    async def fetch(self) -> str:
+        """POST the form to the token endpoint; the access token, or ProviderError with the status and
+        the OAuth error code (never the body's other text or the request, which hold credentials)."""
+        import httpx
+
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as http:
+                response = await http.post(
+                    self._token_url, data=self.form(), headers={"Accept": "application/json"}
+                )
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"token endpoint unreachable ({type(exc).__name__})") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {}
+        token = body.get("access_token")
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            error = body.get("error")
+            code = f", {error}" if isinstance(error, str) and re.fullmatch(r"[\w.-]{1,64}", error) else ""
+            raise ProviderError(f"token endpoint refused {self.refused} ({response.status_code}{code})")
+        return token
 
     def _locked(self) -> asyncio.Lock:
         if self._lock is None:
@@ -100,8 +178,9 @@ class OAuthToken(Credentials):
 
 
 class ClientCredentials(OAuthToken):
-    """OAuth 2.0 client credentials via authlib: `client_secret_post`, or `private_key_jwt` (RFC 7523)
-    when a private key is given (Okta service apps, Entra ID certificate credentials)."""
+    """OAuth 2.0 client credentials (RFC 6749 4.4): `client_secret_post`, or `private_key_jwt` (RFC 7523
+    client authentication) when a private key is given: Okta service apps name the key by `key_id`
+    (`kid`), Entra ID certificate credentials by the certificate's thumbprint (`x5t`)."""
 
     def __init__(
         self,
@@ -112,53 +191,40 @@ class ClientCredentials(OAuthToken):
         client_secret: SecretStr | None = None,
         private_key_pem: SecretStr | None = None,
         key_id: str | None = None,
+        certificate_pem: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        super().__init__(timeout)
+        super().__init__(token_url, timeout)
         if client_secret is None and private_key_pem is None:
             raise ValueError("client credentials need a client secret or a private key")
-        self._token_url = token_url
         self._client_id = client_id
         self._scope = scope
         self._secret = client_secret
         self._private_key = private_key_pem
-        self._key_id = key_id
+        self._header: dict[str, str] = {}
+        if key_id:
+            self._header["kid"] = key_id
+        if certificate_pem:
+            self._header["x5t"] = certificate_thumbprint(certificate_pem)
 
-    async def fetch(self) -> str:
-        from authlib.integrations.httpx_client import AsyncOAuth2Client
-        from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    refused = "client credentials"
 
+    def form(self) -> dict[str, str]:
+        form = {"grant_type": "client_credentials", "client_id": self._client_id, "scope": self._scope}
         if self._private_key is not None:
-            client = AsyncOAuth2Client(
-                self._client_id,
-                self._private_key.get_secret_value(),
-                token_endpoint_auth_method="private_key_jwt",
-                scope=self._scope,
-                timeout=self.timeout,
-            )
-            client.register_client_auth_method(
-                PrivateKeyJWT(self._token_url, headers={"kid": self._key_id} if self._key_id else None)
-            )
+            # iss and sub are the client; aud is the token endpoint (RFC 7523 3)
+            claims = {"iss": self._client_id, "sub": self._client_id, "aud": self._token_url}
+            form["client_assertion_type"] = CLIENT_ASSERTION_TYPE
+            form["client_assertion"] = signed_assertion(self._private_key, claims, self._header)
         else:
             assert self._secret is not None
-            client = AsyncOAuth2Client(
-                self._client_id,
-                self._secret.get_secret_value(),
-                token_endpoint_auth_method="client_secret_post",
-                scope=self._scope,
-                timeout=self.timeout,
-            )
-        try:
-            async with client:
-                token = await client.fetch_token(self._token_url, grant_type="client_credentials")
-        except Exception as exc:  # authlib/httpx errors may echo the request; keep only the type
-            raise ProviderError(f"token endpoint refused client credentials ({type(exc).__name__})") from None
-        return str(token["access_token"])
+            form["client_secret"] = self._secret.get_secret_value()
+        return form
 
 
 class ServiceAccountAssertion(OAuthToken):
-    """Google service-account JWT assertion (RFC 7523 grant) signed with authlib; `subject` is the admin
-    the account impersonates through domain-wide delegation."""
+    """Google service-account JWT assertion (RFC 7523 grant); `subject` is the admin the account
+    impersonates through domain-wide delegation."""
 
     def __init__(
         self,
@@ -170,39 +236,17 @@ class ServiceAccountAssertion(OAuthToken):
         *,
         timeout: float = 30.0,
     ) -> None:
-        super().__init__(timeout)
-        self._token_url = token_url
+        super().__init__(token_url, timeout)
         self._issuer = client_email
         self._key = private_key_pem
         self._subject = subject
         self._scopes = scopes
 
-    async def fetch(self) -> str:
-        import httpx
-        from authlib.oauth2.rfc7523 import JWTBearerGrant
-        from joserfc.jwk import RSAKey
+    refused = "the service-account assertion"
 
-        assertion = JWTBearerGrant.sign(
-            RSAKey.import_key(self._key.get_secret_value()),
-            issuer=self._issuer,
-            audience=self._token_url,
-            subject=self._subject,
-            claims={"scope": self._scopes},
-            header={"alg": "RS256"},
-        )
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout) as http:
-                response = await http.post(
-                    self._token_url,
-                    data={"grant_type": JWTBearerGrant.GRANT_TYPE, "assertion": assertion},
-                )
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"token endpoint unreachable ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise ProviderError(
-                f"token endpoint refused the service-account assertion ({response.status_code})"
-            )
-        return str(response.json()["access_token"])
+    def form(self) -> dict[str, str]:
+        claims = {"iss": self._issuer, "sub": self._subject, "aud": self._token_url, "scope": self._scopes}
+        return {"grant_type": JWT_BEARER_GRANT, "assertion": signed_assertion(self._key, claims)}
 
 
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";]+)"?')

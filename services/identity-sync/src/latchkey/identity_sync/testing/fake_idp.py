@@ -93,9 +93,14 @@ def _encoded(item: Any) -> bytes:
     return item if isinstance(item, bytes) else json.dumps(item).encode()
 
 
-def _generate_rsa_pem() -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
+def _generate_rsa_pem() -> tuple[str, str, str]:
+    """A private key, its public key, and a self-signed certificate for it (all PEM)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
@@ -106,7 +111,22 @@ def _generate_rsa_pem() -> tuple[str, str]:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    return private, public
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "latchkey-sync")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return private, public, certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 class FakeIdp:
@@ -144,7 +164,10 @@ class FakeIdp:
         self.service_account = "latchkey-sync@project.iam.gserviceaccount.com"
         self.subject = "admin@" + population.domain
         self.tenant = "00000000-0000-4000-8000-00000000te57"
-        self.private_key_pem, self.public_key_pem = _generate_rsa_pem() if with_private_key else ("", "")
+        self.private_key_pem, self.public_key_pem, self.certificate_pem = (
+            _generate_rsa_pem() if with_private_key else ("", "", "")
+        )
+        self._assertion_ids: set[str] = set()  # jti of the client assertions taken: a replay is refused
         self.issued_tokens: set[str] = set()
         self.token_requests = 0
         self._window_start = time.time()
@@ -312,19 +335,62 @@ class FakeIdp:
         self.issued_tokens.add(token)
         return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": 3600})
 
-    def _verify_assertion(self, assertion: str, *, issuer: str, audience: str) -> dict[str, Any] | None:
+    @property
+    def certificate_thumbprint(self) -> str:
+        """x5t of the certificate: base64url SHA-1 of its DER encoding (as Entra ID computes it)."""
+        import base64
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        digest = x509.load_pem_x509_certificate(self.certificate_pem.encode()).fingerprint(hashes.SHA1())  # noqa: S303
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def _verify_assertion(
+        self, assertion: str, *, issuer: str, audience: str, header: dict[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        """The claims of an RS256 JWT signed by this IdP's client key, with the issuer, audience and
+        header entries given, issued for at most an hour and not expired; None otherwise."""
         from joserfc import jwt
         from joserfc.errors import JoseError
         from joserfc.jwk import RSAKey
 
         try:
-            token = jwt.decode(assertion, RSAKey.import_key(self.public_key_pem))
+            token = jwt.decode(assertion, RSAKey.import_key(self.public_key_pem), algorithms=["RS256"])
         except (JoseError, ValueError):
             return None
         claims = dict(token.claims)
-        if claims.get("iss") != issuer or claims.get("aud") != audience or claims.get("exp", 0) < time.time():
+        issued, expires = claims.get("iat"), claims.get("exp")
+        if (
+            claims.get("iss") != issuer
+            or claims.get("aud") != audience
+            or not isinstance(issued, int)
+            or not isinstance(expires, int)
+            or expires < time.time()
+            or expires - issued > 3600
+            or any(token.header.get(k) != v for k, v in (header or {}).items())
+        ):
             return None
         return claims
+
+    def _verify_client_assertion(self, form: Any, header: dict[str, str] | None = None) -> bool:
+        """RFC 7523 client authentication: the assertion type, a valid assertion whose subject is the
+        client, and a `jti` not seen before (Okta and Entra ID refuse a replayed assertion)."""
+        if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+            return False
+        claims = self._verify_assertion(
+            str(form.get("client_assertion", "")),
+            issuer=self.client_id,
+            audience=self.token_url,
+            header=header,
+        )
+        jti = claims.get("jti") if claims is not None else None
+        if claims is None or claims.get("sub") != self.client_id or not isinstance(jti, str):
+            return False
+        if jti in self._assertion_ids:
+            return False
+        self._assertion_ids.add(jti)
+        return True
 
     def _paged(self, key: str, items: list[Any], offset: int, size: int) -> tuple[list[Any], int | None]:
         page = items[offset : offset + size]
@@ -394,14 +460,7 @@ class FakeIdp:
 
     async def _okta_token(self, request: web.Request) -> web.Response:
         form = await request.post()
-        claims = self._verify_assertion(
-            str(form.get("client_assertion", "")), issuer=self.client_id, audience=self.token_url
-        )
-        if (
-            form.get("grant_type") != "client_credentials"
-            or claims is None
-            or claims.get("sub") != self.client_id
-        ):
+        if form.get("grant_type") != "client_credentials" or not self._verify_client_assertion(form):
             return web.json_response({"error": "invalid_client"}, status=401)
         if "okta.users.read" not in str(form.get("scope", "")):
             return web.json_response({"error": "invalid_scope"}, status=400)
@@ -583,14 +642,11 @@ class FakeIdp:
     async def _graph_token(self, request: web.Request) -> web.Response:
         form = await request.post()
         ok_secret = form.get("client_secret") == self.client_secret
-        ok_assertion = (
-            bool(form.get("client_assertion"))
-            and self._verify_assertion(
-                str(form["client_assertion"]), issuer=self.client_id, audience=self.token_url
-            )
-            is not None
+        # Entra ID finds the app's certificate by the assertion's x5t header
+        ok_assertion = "client_assertion" in form and self._verify_client_assertion(
+            form, header={"x5t": self.certificate_thumbprint}
         )
-        if form.get("client_id", self.client_id) != self.client_id or not (ok_secret or ok_assertion):
+        if form.get("client_id") != self.client_id or not (ok_secret or ok_assertion):
             return web.json_response({"error": "invalid_client"}, status=401)
         if form.get("grant_type") != "client_credentials":
             return web.json_response({"error": "unsupported_grant_type"}, status=400)

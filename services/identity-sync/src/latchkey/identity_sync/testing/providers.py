@@ -18,6 +18,8 @@ from latchkey.identity_sync.providers.scim import ScimProvider
 from latchkey.identity_sync.testing import FakeIdp
 
 PROVIDERS = ["okta:ssws", "okta:private_key_jwt", "graph:delta", "graph:list", "google:sa", "scim:bearer"]
+"""The variants every provider test runs; `graph:certificate` (delta queries, certificate credentials)
+is also built here, for the credential tests."""
 
 FAST = {"max_delay": 2.0, "max_retries": 4}
 
@@ -38,11 +40,14 @@ def make_provider(variant: str, fake: FakeIdp, **options: object) -> IdentityPro
             credentials = StaticToken("SSWS", SecretStr(fake.api_token))
         return OktaProvider(fake.api_url, credentials, page_size=25, **opts)  # type: ignore[arg-type]
     if kind == "graph":
+        # graph:certificate: a private-key JWT naming the app's certificate; else the client secret
         credentials = ClientCredentials(
             fake.token_url,
             fake.client_id,
             "https://graph.microsoft.com/.default",
-            client_secret=SecretStr(fake.client_secret),
+            client_secret=None if flavour == "certificate" else SecretStr(fake.client_secret),
+            private_key_pem=SecretStr(fake.private_key_pem) if flavour == "certificate" else None,
+            certificate_pem=fake.certificate_pem if flavour == "certificate" else None,
         )
         return GraphProvider(
             fake.api_url,
