@@ -4,6 +4,11 @@ service-account grant, and refusals that say what failed without quoting any cre
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr
 
@@ -120,3 +125,27 @@ def test_a_certificate_that_is_not_pem_is_refused_at_configuration() -> None:
             private_key_pem=SecretStr(_generate_rsa_pem()[0]),
             certificate_pem="not a certificate",
         )
+
+
+def test_the_command_line_reports_a_missing_certificate_as_a_configuration_error(tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    key.write_text(_generate_rsa_pem()[0])
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LATCHKEY_")},
+        "LATCHKEY_IDP_PROVIDER": "graph",
+        "LATCHKEY_IDP_URL": "https://graph.microsoft.com/v1.0",
+        "LATCHKEY_IDP_CLIENT_ID": "client",
+        "LATCHKEY_IDP_TENANT_ID": "tenant",
+        "LATCHKEY_IDP_PRIVATE_KEY_FILE": str(key),
+    }
+    for command in (["run-once", "--dry-run"], ["run"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "latchkey.identity_sync", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "configuration error" in done.stderr and "LATCHKEY_IDP_CERTIFICATE_FILE" in done.stderr
+        assert "Traceback" not in done.stderr and "PRIVATE KEY" not in done.stderr

@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 import typer
+from pydantic import ValidationError
 
 from .health import probe
 from .service import Service
 from .settings import ServiceSettings
+
+
+def configuration_problem(exc: ValueError) -> str:
+    """What is wrong with the configuration, in one line. A settings validation error names the
+    fields and the rule each breaks, never the value given (it may be a secret or a URL with a
+    password in it)."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"LATCHKEY_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+    return str(exc)
+
+
+def exit_misconfigured(command: str, exc: ValueError) -> NoReturn:
+    """Say on stderr what is wrong with the configuration and exit 2 (no traceback)."""
+    typer.echo(f"{command}: configuration error: {configuration_problem(exc)}", err=True)
+    sys.exit(2)
 
 
 def service_cli(
@@ -30,8 +50,13 @@ def service_cli(
 
     @cli.command()
     def run() -> None:
-        """Start the service and run until SIGTERM/SIGINT (in-flight work finishes first)."""
-        build(settings_type()).run_forever()
+        """Start the service and run until SIGTERM/SIGINT (in-flight work finishes first). A
+        configuration the service cannot start with is reported in one line, exit status 2."""
+        try:
+            service = build(settings_type())
+        except ValueError as exc:  # the settings' validation, or a check made while wiring the service
+            exit_misconfigured(f"latchkey-{name}", exc)
+        service.run_forever()
 
     @cli.command()
     def health(

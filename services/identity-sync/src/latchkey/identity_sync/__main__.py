@@ -10,13 +10,13 @@ import sqlalchemy as sa
 import typer
 
 from latchkey.runtime import ServiceSettings
-from latchkey.runtime.cli import service_cli
+from latchkey.runtime.cli import exit_misconfigured, service_cli
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.migrations import upgrade_async
 from latchkey.runtime.service import Service
 
 from .app import MIGRATIONS, build_app, build_service
-from .providers import ProviderError, build_provider
+from .providers import IdentityProvider, ProviderError, build_provider
 from .settings import IdentitySyncSettings
 from .store import SCHEMA
 from .sync import SyncEngine, SyncReport
@@ -68,9 +68,10 @@ async def wait_relayed(service: Service, timeout: float = 300.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def run_once(settings: IdentitySyncSettings, *, dry_run: bool, incremental: bool) -> SyncReport:
+async def run_once(
+    settings: IdentitySyncSettings, provider: IdentityProvider, *, dry_run: bool, incremental: bool
+) -> SyncReport:
     service = build_service(settings)
-    provider = build_provider(settings)
     try:
         await upgrade_async(settings.sync_database_url, MIGRATIONS, SCHEMA)
         engine = SyncEngine(provider, service.unit_of_work, producer=settings.service_name)
@@ -98,9 +99,13 @@ def run_once_command(
     incremental: bool = typer.Option(False, "--incremental", help="Delta/diff run instead of a full sync"),
 ) -> None:
     """One sync run, then exit (non-zero if the IdP could not be read completely)."""
-    settings = IdentitySyncSettings()
     try:
-        report = asyncio.run(run_once(settings, dry_run=dry_run, incremental=incremental))
+        settings = IdentitySyncSettings()
+        provider = build_provider(settings)  # no I/O yet: checks the configuration
+    except ValueError as exc:
+        exit_misconfigured("latchkey-identity-sync run-once", exc)
+    try:
+        report = asyncio.run(run_once(settings, provider, dry_run=dry_run, incremental=incremental))
     except ProviderError as exc:
         typer.echo(f"sync failed, nothing was published: {exc}", err=True)
         sys.exit(2)

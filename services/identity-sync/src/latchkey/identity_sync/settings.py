@@ -14,7 +14,7 @@ ProviderName = Literal["file", "scim", "okta", "graph", "google"]
 
 class IdentitySyncSettings(ServiceSettings):
     service_name: str = "identity-sync"
-    health_port: int = 8081
+    health_port: int = Field(default=8081, ge=0, le=65535)
 
     idp_provider: ProviderName = Field(default="file", description="file | scim | okta | graph | google")
     idp_url: str = Field(
