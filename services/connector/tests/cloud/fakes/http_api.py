@@ -137,33 +137,20 @@ class FakeHttpApi:
 
 def self_signed_tls(directory: Any, host: str = "127.0.0.1") -> tuple[ssl.SSLContext, str]:
     """A server TLS context with a fresh self-signed certificate, and the certificate's PEM path."""
-    import datetime
     import ipaddress
     from pathlib import Path
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+
+    from latchkey.runtime.testing.certificates import self_signed_certificate
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(host))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
+    certificate = self_signed_certificate(
+        key,
+        "localhost",
+        alternative_names=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(host))],
     )
     folder = Path(directory)
     cert_path, key_path = folder / "fake-cert.pem", folder / "fake-key.pem"

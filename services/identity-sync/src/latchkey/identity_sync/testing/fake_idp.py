@@ -97,10 +97,10 @@ def _generate_rsa_pem() -> tuple[str, str, str]:
     """A private key, its public key, and a self-signed certificate for it (all PEM)."""
     import datetime
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+
+    from latchkey.runtime.testing.certificates import self_signed_certificate
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
@@ -111,18 +111,7 @@ def _generate_rsa_pem() -> tuple[str, str, str]:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "latchkey-sync")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
+    certificate = self_signed_certificate(key, "latchkey-sync", valid_for=datetime.timedelta(days=365))
     return private, public, certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
