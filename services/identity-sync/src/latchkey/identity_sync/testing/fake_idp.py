@@ -326,7 +326,8 @@ class FakeIdp:
 
     @property
     def certificate_thumbprint(self) -> str:
-        """x5t of the certificate: base64url SHA-1 of its DER encoding (as Entra ID computes it)."""
+        """x5t of the certificate: base64url SHA-1 of its DER encoding (as Entra ID computes it).
+        Worked out here, not with the client's `certificate_thumbprint`, so a mistake there fails."""
         import base64
 
         from cryptography import x509
