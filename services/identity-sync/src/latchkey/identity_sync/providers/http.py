@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -126,10 +126,8 @@ class OAuthToken(Credentials):
     def form(self) -> dict[str, str]:
         """The token request's form fields (credentials included)."""
 
-    @property
-    @abstractmethod
-    def refused(self) -> str:
-        """What a refusal means, for the error: "client credentials", "the service-account assertion"."""
+    refused: ClassVar[str]
+    """What a refusal means, for the error: "client credentials", "the service-account assertion"."""
 
     async def fetch(self) -> str:
         """POST the form to the token endpoint; the access token, or ProviderError with the status and
