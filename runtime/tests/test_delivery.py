@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.fetch import FetchRequest
 
 from latchkey.contracts import (
     ALL_TOPICS,
@@ -37,7 +38,12 @@ from latchkey.runtime import (
     make_broker,
     subscribe,
 )
-from latchkey.runtime.consuming import COMMIT_INTERVAL_SECONDS, _OneOwnerAtATime
+from latchkey.runtime.consuming import (
+    COMMIT_INTERVAL_SECONDS,
+    IDLE_FETCH_WAIT_MS,
+    LINGER_FILL_BYTES,
+    _OneOwnerAtATime,
+)
 from latchkey.runtime.kafka import adopt_group_offsets
 from latchkey.runtime.testing import default_mode, start_local, unique_prefix
 from latchkey.runtime.testing.bus import committed_offsets, produce, read_until
@@ -544,6 +550,61 @@ async def test_a_lingering_subscription_takes_a_stream_in_fewer_batches(
     # a 3 s window holds the whole 0.6 s stream, or two parts of it when a window ends midway
     assert len(batches["lingering"]) <= 2, batches
     assert len(batches["eager"]) > len(batches["lingering"]), batches
+
+
+async def test_an_idle_lingering_subscription_long_polls_and_lingers_only_while_records_come(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """While nothing comes, a lingering subscription's fetches wait for a record (Kafka's long poll),
+    so it asks the broker a couple of times a second, not once per `linger_ms`; once records come,
+    its fetches are held for the linger again. Seen on the wire: the fetch requests it sends."""
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    await ensure_topics(settings, [REQUESTS])
+    linger_ms, idle_seconds = 50, 2.0
+    got: list[Event] = []
+    assigned = asyncio.Event()
+
+    async def handler(batch: Batch[Any]) -> None:
+        got.extend(batch.events)
+
+    broker = make_broker(settings)
+    subscribe(
+        broker,
+        settings,
+        REQUESTS,
+        handler,
+        group_id="idle-linger",
+        from_beginning=False,
+        linger_ms=linger_ms,
+        on_partitions=lambda owned: assigned.set() if owned else None,
+    )
+    await broker.start()
+    try:
+        await asyncio.wait_for(assigned.wait(), 30)
+        (subscriber,) = broker.subscribers
+        client = subscriber.consumer._client  # type: ignore[attr-defined]
+        fetches: list[tuple[int, int]] = []  # (max wait ms, min bytes) of each fetch sent
+        send = client.send
+
+        async def recording_send(node_id: int, request: Any, **options: Any) -> Any:
+            if isinstance(request, FetchRequest):
+                fetches.append((request._max_wait_ms, request._min_bytes))
+            return await send(node_id, request, **options)
+
+        client.send = recording_send
+        await asyncio.sleep(idle_seconds)
+        idle, fetches[:] = list(fetches), []
+        assert idle and set(idle) == {(IDLE_FETCH_WAIT_MS, 1)}, idle
+        # one fetch per long poll (and one in flight at the start), not idle_seconds / linger = 40
+        assert len(idle) <= idle_seconds * 1000 / IDLE_FETCH_WAIT_MS + 2, len(idle)
+
+        for event in submitted(5):
+            await produce(kafka_bootstrap, settings.topic(REQUESTS.name), [event], key="one-partition")
+            await asyncio.sleep(0.02)
+        await wait_for(lambda: len(got) == 5)
+        assert (linger_ms, LINGER_FILL_BYTES) in fetches, fetches
+    finally:
+        await broker.stop()
 
 
 async def test_one_subscription_reads_two_topics_and_dead_letters_each_ones_poison_to_its_own_dlq(

@@ -118,6 +118,10 @@ Handler = Callable[[Batch[Any]], Awaitable[None]]
 LINGER_FILL_BYTES = 64 * 1024
 """What ends a lingering fetch early (`subscribe(linger_ms=…)`): about 60 lifecycle events."""
 
+IDLE_FETCH_WAIT_MS = 500
+"""How long the broker holds a fetch while nothing comes (Kafka's default): a lingering subscription
+falls back to it when a poll finds nothing, instead of asking again every `linger_ms`."""
+
 
 MAX_DEAD_LETTER_VALUE = 512 * 1024
 """Bytes of the original value a DLQ record keeps (its base64 must fit the broker's 1 MB default)."""
@@ -232,8 +236,11 @@ def subscribe(
     (empty from the moment a rebalance revokes them until the new assignment).
     `linger_ms`: for a consumer that need not react within milliseconds, the broker holds each fetch
     up to this long, until `LINGER_FILL_BYTES` are waiting: fewer, larger batches (every batch costs
-    a transaction and a pass through the consumer machinery, whatever its size). 0: a record is
-    handed over as soon as it is there.
+    a transaction and a pass through the consumer machinery, whatever its size). Only while records
+    come: after a poll that found nothing, fetches wait for the first record as an eager consumer's
+    do (`IDLE_FETCH_WAIT_MS`), so an idle subscription does not ask the broker every `linger_ms`,
+    and the first record after a pause is handed over at once. 0: a record is handed over as soon
+    as it is there.
     """
     if exclusive and not batch:
         raise ValueError("exclusive subscriptions consume in batches (the guard tracks each batch's poll)")
@@ -379,14 +386,17 @@ def subscribe(
         group_instance_id=group_instance_id,  # static membership (optional)
         decoder=_no_decode,
         listener=committer,
-        # lingering: held until filled or the linger ends; otherwise Kafka's defaults (any record ends
-        # a fetch, an empty one returns after 500 ms)
-        fetch_max_wait_ms=linger_ms if linger_ms > 0 else 500,
-        fetch_min_bytes=LINGER_FILL_BYTES if linger_ms > 0 else 1,
+        # Kafka's defaults (any record ends a fetch, an empty one returns after 500 ms); a lingering
+        # subscription holds its fetches while records come (`_poll`)
+        fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
+        fetch_min_bytes=1,
     )
     if batch:
         subscriber.get_msg = _poll(  # type: ignore[method-assign,assignment]
-            records_per_poll, settings.consumer_batch_timeout_ms, guard.fetched if guard else None
+            records_per_poll,
+            settings.consumer_batch_timeout_ms,
+            guard.fetched if guard else None,
+            linger_ms=linger_ms,
         )
     fast_stream_stop = subscriber.stop
 
@@ -428,20 +438,31 @@ def _rewind(consumer: Any, records: Sequence[Any]) -> None:
 
 
 def _poll(
-    max_records: int, timeout_ms: int, fetched: Callable[[], None] | None = None
+    max_records: int, timeout_ms: int, fetched: Callable[[], None] | None = None, *, linger_ms: int = 0
 ) -> Callable[[Any], Awaitable[tuple[Any, ...]]]:
     """A batch subscriber's poll without FastStream's pause after an empty poll.
 
     FastStream sleeps `batch_timeout_ms` after a poll that found nothing, and a record arriving in that
     pause waits for it: up to 20 ms more per hop on an idle system. `getmany` already returns as soon
     as a record arrives, so the pause only matters when a poll comes back empty at once (a rebalance
-    in progress): then, and only then, wait a little instead of spinning."""
+    in progress): then, and only then, wait a little instead of spinning.
+
+    With `linger_ms`, each poll also sets how the consumer's next fetches wait: held for the linger
+    (or until `LINGER_FILL_BYTES`) after a poll that brought records, Kafka's long poll after one that
+    found none. A fetch held for 5 ms while nothing comes is 200 requests a second to the broker:
+    that was most of an idle flow-engine's CPU and a tenth of a core of the broker's."""
     wait_ms = max(timeout_ms, 1)
+    lingering = (linger_ms, LINGER_FILL_BYTES) if linger_ms > 0 else None
+    idle = (IDLE_FETCH_WAIT_MS, 1)
 
     async def get_msg(consumer: AIOKafkaConsumer) -> tuple[Any, ...]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         records = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
+        fetcher = getattr(consumer, "_fetcher", None)  # (none in an in-memory test broker)
+        if lingering is not None and fetcher is not None:
+            # read by aiokafka's fetcher each time it builds a fetch request (the next one on)
+            fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes = lingering if records else idle
         if not records:
             if loop.time() - started < wait_ms / 2000:
                 await asyncio.sleep(0.05)

@@ -29,8 +29,8 @@ class ExpirySettings(ServiceSettings):
         default=50,
         ge=0,
         le=1000,
-        description="Longest time the broker holds a fetch of lifecycle events to fill a batch (64 kB);"
-        " 0: each event as soon as it is there",
+        description="Longest time the broker holds a fetch of lifecycle events to fill a batch (64 kB),"
+        " while they come (idle: long poll); 0: each event as soon as it is there",
     )
     fire_batch_size: int = Field(default=500, ge=1, description="Due timers claimed per transaction")
     fire_coalesce_seconds: float = Field(

@@ -43,7 +43,7 @@ class FlowEngineSettings(ServiceSettings):
         ge=0,
         le=1000,
         description="Longest time the broker holds a fetch of requests and connector results to fill a"
-        " batch (64 kB); 0: each as soon as it is there",
+        " batch (64 kB), while they come (idle: long poll); 0: each as soon as it is there",
     )
     admin_groups: list[str] = Field(
         default_factory=list, description="Groups (ids or names) that may revoke any grant"
