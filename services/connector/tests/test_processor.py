@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from nacl.public import PrivateKey, SealedBox
 
 from latchkey.connector.config import ConnectorConfig
@@ -54,6 +55,17 @@ async def test_signed_grant_is_applied(noop_config: ConnectorConfig, make_comman
     assert outcome.result.command_id == command.command_id and outcome.result.replica == "r1"
     assert [c.operation for c in noop.calls] == ["grant"]
     assert noop.active == {(command.grant_id, "access", "noop-resource")}
+
+
+def test_signatures_are_standard_ed25519(control_plane_key: str, make_command: CommandFactory) -> None:
+    """flow-engine signs with libsodium; any Ed25519 implementation (here OpenSSL's) must accept it,
+    and reject it once a signed field changes."""
+    public = load_private_key(control_plane_key).public_key()
+    command = make_command("grant")
+    signature = base64.b64decode(command.signature)
+    public.verify(signature, command.signing_payload())  # raises InvalidSignature otherwise
+    with pytest.raises(InvalidSignature):
+        public.verify(signature, command.model_copy(update={"resource": "elsewhere"}).signing_payload())
 
 
 async def test_forged_command_is_refused_and_nothing_runs(

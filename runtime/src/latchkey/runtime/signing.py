@@ -3,9 +3,10 @@
 The private key lives in flow-engine's settings or a mounted file, never on the bus; a connector is
 configured with the control plane's public key(s), by key id, so keys can be rotated.
 
-Keys are read and written with `cryptography`; a connector verifies with libsodium (PyNaCl), which
-checks an Ed25519 signature in about half the time (60 against 110 µs here: a tenth of a noop
-command's CPU) and refuses non-canonical signatures and small-order keys that OpenSSL would accept.
+Keys are read and written with `cryptography`; signatures are made and checked with libsodium (PyNaCl).
+It checks an Ed25519 signature in about half OpenSSL's time (60 against 110 µs here: a tenth of a noop
+command's CPU) and refuses non-canonical signatures and small-order keys that OpenSSL would accept;
+it signs in ~18 µs against OpenSSL's ~27 (Ed25519 signatures are deterministic: the same bytes).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TypeVar
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
+from nacl.signing import SigningKey, VerifyKey
 
 from latchkey.contracts import ConnectorCommand, utcnow
 
@@ -81,13 +82,17 @@ def load_public_key(text: str) -> Ed25519PublicKey:
 
 class CommandSigner:
     def __init__(self, private_key: Ed25519PrivateKey, key_id: str = "default") -> None:
-        self._key = private_key
+        self._key = SigningKey(
+            private_key.private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
+        )
         self.key_id = key_id
 
     def sign(self, command: C) -> C:
         """A copy of `command` stamped with this key id and its signature."""
         unsigned = command.model_copy(update={"key_id": self.key_id, "signature": ""})
-        signature = self._key.sign(unsigned.signing_payload())
+        signature = self._key.sign(unsigned.signing_payload()).signature
         signed: C = unsigned.model_copy(update={"signature": base64.b64encode(signature).decode()})
         return signed
 
