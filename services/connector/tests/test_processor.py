@@ -165,6 +165,21 @@ async def test_issued_credentials_are_sealed_to_the_requester(
     assert isinstance(bare, NoopIntegration) and [c.operation for c in bare.calls][-2:] == ["grant", "revoke"]
 
 
+async def test_noop_keeps_only_its_latest_calls(
+    noop_config: ConnectorConfig, make_command: CommandFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running noop connector (a trial install, a benchmark) must not grow without bound."""
+    monkeypatch.setattr(NoopIntegration, "remembered_calls", 3)
+    processor, noop = build(noop_config)
+    commands = [make_command("grant") for _ in range(10)]
+    for command in commands:
+        assert isinstance((await processor.process(command, SOURCE)).result, CommandApplied)
+    kept = [c.grant_id for c in noop.calls]
+    assert 3 <= len(kept) <= 6
+    assert kept == [c.grant_id for c in commands][-len(kept) :]  # the latest, in order
+    assert len(noop.active) == 10  # what is granted is not forgotten
+
+
 async def test_revoke_with_rotation_reports_rotated(
     noop_config: ConnectorConfig, make_command: CommandFactory
 ) -> None:

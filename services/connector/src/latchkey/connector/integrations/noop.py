@@ -1,5 +1,6 @@
 """`noop`: an integration that touches nothing. It records calls in memory (for benchmarks and tests
-of the command core) and keeps the set of active grants, with the same idempotence as a real target.
+of the command core; the latest `REMEMBERED_CALLS`, so a long-running noop connector does not grow)
+and keeps the set of active grants, with the same idempotence as a real target.
 
 `connection.delay_ms` (optional) makes each call take that long, to model a slow target in failover
 tests. `connection.journal` (optional) names a file to which each call is appended as one line: tests that
@@ -24,9 +25,14 @@ class NoopCall:
     resource: str
 
 
+REMEMBERED_CALLS = 10_000
+"""How many of the latest calls `NoopIntegration.calls` keeps (between this and twice this)."""
+
+
 @register
 class NoopIntegration(Integration):
     type: ClassVar[str] = "noop"
+    remembered_calls: ClassVar[int] = REMEMBERED_CALLS
 
     calls: list[NoopCall]
     active: set[tuple[str, str, str]]
@@ -69,6 +75,8 @@ class NoopIntegration(Integration):
             await asyncio.sleep(self._delay)
         call = NoopCall(operation, access.grant_id, access.template.name, access.resource)
         self.calls.append(call)
+        if len(self.calls) > 2 * self.remembered_calls:  # trimmed now and then, not at every call
+            del self.calls[: -self.remembered_calls]
         if self._journal is not None:
             line = f"{operation} {access.grant_id} {access.template.name} {access.resource}\n".encode()
             # One write(2) with O_APPEND: lines from several processes never interleave.
