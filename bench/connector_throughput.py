@@ -30,6 +30,7 @@ from latchkey.connector.testing import (
 )
 from latchkey.contracts import RESULTS, CommandApplied, connector_commands
 from latchkey.runtime.signing import CommandSigner, generate_private_key, load_private_key, public_key_of
+from latchkey.runtime.testing import unique_prefix
 
 
 async def raw_kafka(bootstrap: str, count: int, size: int) -> dict[str, float]:
@@ -81,7 +82,7 @@ async def through_connector(
     signer = CommandSigner(private, key_id="cp-1")
     connector_id = f"tp-{uuid.uuid4().hex[:6]}"
     config = write_connector_yaml(workdir, public_key_of(private), [integration], connector_id)
-    prefix = f"tp{uuid.uuid4().hex[:8]}."
+    prefix = unique_prefix("tp")
     process = ConnectorProcess(
         config,
         bootstrap,

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from latchkey.contracts import LIFECYCLE, TIMERS, GrantActivated, RequestCreated, TimerFired
 from latchkey.runtime import ServiceSettings, ensure_topics, make_producer
-from latchkey.runtime.testing import create_database, drop_database, libpq_url, sqlalchemy_url
+from latchkey.runtime.testing import create_database, drop_database, libpq_url, sqlalchemy_url, unique_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script (python bench/expiry_lateness.py)
@@ -113,7 +113,7 @@ async def _scenario(
     name = f"bench_expiry_{uuid.uuid4().hex[:8]}"
     database_url = sqlalchemy_url(create_database(libpq_url(admin_url), name))
     settings = ServiceSettings(
-        kafka_bootstrap=bootstrap, database_url=database_url, topic_prefix=f"bench-{uuid.uuid4().hex[:8]}."
+        kafka_bootstrap=bootstrap, database_url=database_url, topic_prefix=unique_prefix("bench-")
     )
     await ensure_topics(settings, [LIFECYCLE, TIMERS])
     processes = _start_replicas(settings, replicas)
@@ -238,7 +238,7 @@ def _stage_lateness(database_url: str) -> dict[str, float]:
 
 async def _kafka_baseline(bootstrap: str, count: int) -> list[float]:
     """Raw produce→consume latency, one message in flight, services' producer settings."""
-    settings = ServiceSettings(kafka_bootstrap=bootstrap, topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.")
+    settings = ServiceSettings(kafka_bootstrap=bootstrap, topic_prefix=unique_prefix("bench-"))
     await ensure_topics(settings, [TIMERS], with_dead_letters=False)
     topic = settings.topic(TIMERS.name)
     producer = make_producer(settings)

@@ -52,6 +52,7 @@ from latchkey.flow_engine.domain.flow import flow_digest
 from latchkey.runtime import ServiceSettings
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.signing import generate_private_key
+from latchkey.runtime.testing import unique_prefix
 from latchkey.runtime.testing.oidc import TestIssuer
 from latchkey.runtime.testing.ports import free_port
 
@@ -287,7 +288,7 @@ async def _paced(
 
 
 async def _run(bootstrap: str, database_url: str, quick: bool, replicas: int) -> dict[str, Any]:
-    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    prefix = unique_prefix("bench")
     burst = int(os.environ.get("BENCH_FLOW_BURST", 2_000 if quick else 20_000))
     paced_seconds = float(os.environ.get("BENCH_FLOW_PACED_SECONDS", 3 if quick else 10))
     ports = [free_port() for _ in range(replicas)]

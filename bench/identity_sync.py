@@ -21,6 +21,8 @@ import time
 import uuid
 from typing import Any
 
+from latchkey.runtime.testing import unique_prefix
+
 USERS, GROUPS = 100_000, 10_000
 QUICK_USERS, QUICK_GROUPS = 10_000, 1_000
 CHANGES = 100
@@ -70,7 +72,7 @@ async def _measure_sync(kind: str, fake: dict[str, Any], bootstrap: str, databas
     options: dict[str, Any] = {
         "kafka_bootstrap": bootstrap,
         "database_url": database_url,
-        "topic_prefix": f"bench-{uuid.uuid4().hex[:8]}.",
+        "topic_prefix": unique_prefix("bench-"),
         "idp_provider": kind,
         "idp_url": fake["api_url"],
         "idp_token_url": fake["token_url"],

@@ -9,7 +9,6 @@ import asyncio
 import multiprocessing
 import struct
 import time
-import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -17,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from latchkey.runtime.service import run_on
 from latchkey.runtime.settings import ServiceSettings
+from latchkey.runtime.testing import unique_prefix
 
 HOPS = 4
 PARTITIONS = 3
@@ -199,7 +199,7 @@ async def _warm(bootstrap: str, first: str, sink: _Sink, timeout: float = 60) ->
 
 
 def run(bootstrap: str, database_url: str, quick: bool) -> dict[str, Any]:
-    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    prefix = unique_prefix("bench-")
     direct = f"{prefix}direct"
     chain = [f"{prefix}hop{i}" for i in range(HOPS + 1)]
     pings = 200 if quick else 2_000

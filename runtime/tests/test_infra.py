@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 import psycopg
@@ -15,9 +17,12 @@ from latchkey.runtime.testing import (
     Infra,
     KafkaCluster,
     create_database,
+    delete_prefixed_topics,
     drop_database,
+    issued_prefixes,
     libpq_url,
     safe_database_name,
+    unique_prefix,
 )
 
 pytestmark = pytest.mark.infra
@@ -60,6 +65,41 @@ async def test_kafka_produce_and_consume(kafka_bootstrap: str, topic_prefix: str
     finally:
         await consumer.stop()
     assert got == sent
+
+
+def test_topics_under_issued_prefixes_can_be_deleted(kafka_bootstrap: str) -> None:
+    """What external mode does at teardown: this process's prefixes go, nobody else's topics."""
+    mine, theirs = unique_prefix("mine"), f"x{uuid.uuid4().hex[:8]}."
+    assert mine in issued_prefixes() and theirs not in issued_prefixes()
+    names = [f"{mine}a.v1", f"{mine}a.v1.dlq", f"{theirs}a.v1", f"{mine[:-1]}0.a.v1"]  # the last: no '.'
+
+    async def topics(create: list[str] | None = None) -> set[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            if create:
+                await admin.create_topics(
+                    [NewTopic(n, num_partitions=1, replication_factor=1) for n in create]
+                )
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    assert set(names) <= asyncio.run(topics(names))
+    deleted = delete_prefixed_topics(kafka_bootstrap, [mine])
+    assert deleted == [f"{mine}a.v1", f"{mine}a.v1.dlq"]
+    for _ in range(50):  # a deletion is asynchronous in the controller
+        left = asyncio.run(topics())
+        if not set(deleted) & left:
+            break
+        time.sleep(0.1)
+    assert not set(deleted) & left
+    assert {f"{theirs}a.v1", f"{mine[:-1]}0.a.v1"} <= left
+    with pytest.raises(ValueError, match="must end with"):
+        delete_prefixed_topics(kafka_bootstrap, ["mine"])
+    with pytest.raises(ValueError, match="label"):
+        unique_prefix("Mine.")
+    delete_prefixed_topics(kafka_bootstrap, [theirs, f"{mine[:-1]}0."])
 
 
 async def test_auto_topic_creation_is_off(kafka_bootstrap: str, topic_prefix: str) -> None:

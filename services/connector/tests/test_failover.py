@@ -20,6 +20,7 @@ import pytest
 from latchkey.connector.testing import ConnectorProcess, failover_scenario, write_connector_yaml
 from latchkey.contracts import INVENTORY
 from latchkey.runtime.signing import generate_private_key, load_private_key, public_key_of
+from latchkey.runtime.testing import unique_prefix
 from latchkey.runtime.testing.bus import read_until
 from latchkey.runtime.testing.logs import log_entries
 
@@ -67,7 +68,7 @@ async def test_one_replica_runs_the_inventory_schedule_and_another_takes_over_wh
         [{"id": "bench", "type": "noop", "templates": ["access"], "connection": {}}],
         connector_id,
     )
-    prefix = f"inv{uuid.uuid4().hex[:8]}."
+    prefix = unique_prefix("inv")
     env = {
         "LATCHKEY_INVENTORY_INTERVAL_SECONDS": str(INTERVAL),
         "LATCHKEY_SESSION_TIMEOUT_MS": "6000",

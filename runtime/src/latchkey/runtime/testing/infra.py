@@ -5,13 +5,17 @@ Three ways to get them, chosen by `LATCHKEY_TEST_INFRA`:
 - ``local``: run ``deploy/local/kafka`` and ``deploy/local/postgres`` (real servers from the Maven
   Central jars and Debian's packages, on loopback) in a fresh state dir, stopped at teardown.
 - ``testcontainers``: the ``apache/kafka`` and ``postgres`` images through a Docker engine.
-- ``external``: use ``LATCHKEY_KAFKA_BOOTSTRAP`` / ``LATCHKEY_DATABASE_URL``; start nothing.
+- ``external``: use ``LATCHKEY_KAFKA_BOOTSTRAP`` / ``LATCHKEY_DATABASE_URL``; start nothing. The
+  broker is left as it was found: at `InfraHandle.stop()` the topics under every prefix this process
+  took from `unique_prefix` are deleted (a long-lived development broker otherwise collects
+  thousands of test partitions, which slows it down).
 
 Default: ``testcontainers`` when ``docker info`` answers, else ``local``. Nothing here is a mock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -19,7 +23,7 @@ import secrets
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,10 +101,51 @@ def drop_database(admin_url: str, name_or_url: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def unique_prefix() -> str:
+_ISSUED_PREFIXES: set[str] = set()
+
+
+def unique_prefix(label: str = "t") -> str:
     """A short random topic prefix, e.g. ``t3f9a1c2e.``; it ends with the separator, so it is
-    prepended as is (``LATCHKEY_TOPIC_PREFIX`` + ``access.requests.v1``)."""
-    return f"t{secrets.token_hex(4)}."
+    prepended as is (``LATCHKEY_TOPIC_PREFIX`` + ``access.requests.v1``). Remembered, so that the
+    topics made under it can be deleted from a broker that outlives this process
+    (`delete_prefixed_topics`)."""
+    if not re.fullmatch(r"[a-z][a-z-]{0,15}", label):
+        raise ValueError(f"a prefix label is 1-16 lowercase letters or '-', not {label!r}")
+    prefix = f"{label}{secrets.token_hex(4)}."
+    _ISSUED_PREFIXES.add(prefix)
+    return prefix
+
+
+def issued_prefixes() -> frozenset[str]:
+    """Every prefix `unique_prefix` has handed out in this process."""
+    return frozenset(_ISSUED_PREFIXES)
+
+
+def delete_prefixed_topics(bootstrap: str, prefixes: Iterable[str], timeout_s: float = 60.0) -> list[str]:
+    """Delete the topics whose names start with one of `prefixes` (each must end with '.', as
+    `unique_prefix`'s do, so ``t1.`` never matches ``t12.…``); returns their names."""
+    wanted = tuple(prefixes)
+    if not wanted:
+        return []
+    if not all(p.endswith(".") and len(p) > 1 for p in wanted):
+        raise ValueError("topic prefixes to delete must end with '.'")
+    return asyncio.run(_delete_prefixed_topics(bootstrap, wanted, timeout_s))
+
+
+async def _delete_prefixed_topics(bootstrap: str, prefixes: tuple[str, ...], timeout_s: float) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap.split(","), request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        doomed = sorted(t for t in await admin.list_topics() if t.startswith(prefixes))
+        for start in range(0, len(doomed), 100):  # one request need not carry thousands of names
+            await admin.delete_topics(doomed[start : start + 100], timeout_ms=int(timeout_s * 1000))
+        return doomed
+    finally:
+        await admin.close()
 
 
 # --------------------------------------------------------------------------- local scripts
@@ -310,7 +355,10 @@ def _start_external() -> InfraHandle:
     url = os.environ.get("LATCHKEY_DATABASE_URL")
     if not bootstrap or not url:
         raise InfraError("external mode needs LATCHKEY_KAFKA_BOOTSTRAP and LATCHKEY_DATABASE_URL")
-    return InfraHandle(Infra(bootstrap, sqlalchemy_url(url), libpq_url(url), mode="external"))
+    handle = InfraHandle(Infra(bootstrap, sqlalchemy_url(url), libpq_url(url), mode="external"))
+    # Leave the broker as it was found: the topics this process made under its prefixes go.
+    handle._cleanups.append(lambda: delete_prefixed_topics(bootstrap, issued_prefixes()))
+    return handle
 
 
 def start_local(

@@ -31,6 +31,7 @@ from latchkey.contracts import (
 )
 from latchkey.runtime.health import probe
 from latchkey.runtime.signing import CommandSigner, generate_private_key, load_private_key, public_key_of
+from latchkey.runtime.testing import unique_prefix
 from latchkey.runtime.testing.ports import free_port
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
@@ -291,7 +292,7 @@ async def failover_scenario(
         ],
         connector_id,
     )
-    prefix = f"ha{uuid.uuid4().hex[:8]}."
+    prefix = unique_prefix("ha")
     env = {
         "LATCHKEY_SESSION_TIMEOUT_MS": str(session_timeout_ms),
         "LATCHKEY_HEARTBEAT_INTERVAL_MS": str(heartbeat_interval_ms),
