@@ -1,15 +1,20 @@
 """Token endpoint credentials against the fake IdPs' token endpoints: RFC 7523 client assertions
-(Okta names the key by `kid`, Entra ID by the certificate's `x5t` thumbprint), the Google
+(Okta names the key by `kid`, Entra ID by the certificate's `x5t#S256` thumbprint), the Google
 service-account grant, and refusals that say what failed without quoting any credential."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import SecretStr
 
 from latchkey.identity_sync.providers.base import ProviderError
@@ -38,6 +43,38 @@ async def test_a_certificate_credential_gets_a_token_and_each_request_a_fresh_as
         second = await credentials.authorization()
         assert second != first and second.removeprefix("Bearer ") in fake.issued_tokens
         assert fake.token_requests == 2
+
+
+def test_an_entra_assertion_is_ps256_and_names_the_certificate_by_its_sha256_thumbprint() -> None:
+    """The format Microsoft's certificate-credentials reference gives, checked without joserfc."""
+    private_pem, public_pem, certificate_pem = _generate_rsa_pem()
+    token_url = "https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token"
+    credentials = ClientCredentials(
+        token_url,
+        "app-1",
+        GRAPH_SCOPE,
+        private_key_pem=SecretStr(private_pem),
+        certificate_pem=certificate_pem,
+    )
+    assertion = credentials.form()["client_assertion"]
+    signing_input, _, signature = assertion.rpartition(".")
+    encoded_header, _, encoded_claims = signing_input.partition(".")
+
+    def decoded(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    header, claims = json.loads(decoded(encoded_header)), json.loads(decoded(encoded_claims))
+    der_sha256 = x509.load_pem_x509_certificate(certificate_pem.encode()).fingerprint(hashes.SHA256())
+    assert header == {
+        "alg": "PS256",
+        "typ": "JWT",
+        "x5t#S256": base64.urlsafe_b64encode(der_sha256).rstrip(b"=").decode(),
+    }
+    assert (claims["iss"], claims["sub"], claims["aud"]) == ("app-1", "app-1", token_url)
+    public = serialization.load_pem_public_key(public_pem.encode())
+    assert isinstance(public, rsa.RSAPublicKey)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=hashes.SHA256.digest_size)
+    public.verify(decoded(signature), signing_input.encode(), pss, hashes.SHA256())  # raises if not
 
 
 async def test_an_assertion_naming_another_certificate_is_refused() -> None:

@@ -8,7 +8,7 @@ Without delta (`idp_graph_delta=false`) it lists /users (with `$expand=manager`)
 /groups/{id}/members. Nested groups: members of type `#microsoft.graph.group` are kept as subgroups
 and flattened by the engine (the same set as `transitiveMembers` restricted to users).
 Credentials: client credentials: a client secret, or a private-key JWT signed with the key of a
-certificate registered on the app (named by its thumbprint, `x5t`).
+certificate registered on the app (PS256, the certificate named by its SHA-256 thumbprint, `x5t#S256`).
 """
 
 from __future__ import annotations

@@ -79,9 +79,13 @@ ASSERTION_LIFETIME_S = 300
 
 
 def signed_assertion(
-    private_key_pem: SecretStr, claims: Mapping[str, Any], header: Mapping[str, str] | None = None
+    private_key_pem: SecretStr,
+    claims: Mapping[str, Any],
+    header: Mapping[str, str] | None = None,
+    algorithm: str = "RS256",
 ) -> str:
-    """An RS256 JWT for RFC 7523 (client authentication or a grant): `claims` plus `iat`, `exp`
+    """A JWT for RFC 7523 (client authentication or a grant), signed with the RSA key (`algorithm`:
+    RS256, or PS256 where the token endpoint asks for it): `claims` plus `iat`, `exp`
     (`ASSERTION_LIFETIME_S` later) and a unique `jti`, so a token endpoint that refuses replays takes
     every request. A key that is not RSA PEM raises ProviderError without quoting it."""
     from joserfc import jwt
@@ -93,12 +97,13 @@ def signed_assertion(
         raise ProviderError("the configured private key is not an RSA private key in PEM") from None
     now = int(time.time())
     payload = {"iat": now, "exp": now + ASSERTION_LIFETIME_S, "jti": secrets.token_urlsafe(18), **claims}
-    return jwt.encode({"alg": "RS256", "typ": "JWT", **(header or {})}, payload, key)
+    protected = {"alg": algorithm, "typ": "JWT", **(header or {})}
+    return jwt.encode(protected, payload, key, algorithms=[algorithm])
 
 
 def certificate_thumbprint(certificate_pem: str) -> str:
-    """`x5t`: the base64url SHA-1 thumbprint of a certificate's DER encoding, by which Entra ID finds the
-    certificate registered on the app (its client assertions carry no `kid`)."""
+    """`x5t#S256`: the base64url SHA-256 thumbprint of a certificate's DER encoding, by which Entra ID
+    finds the certificate registered on the app (its client assertions carry no `kid`)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
@@ -106,8 +111,7 @@ def certificate_thumbprint(certificate_pem: str) -> str:
         certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
     except ValueError as exc:
         raise ValueError(f"the configured certificate is not a PEM X.509 certificate ({exc})") from None
-    # of the DER encoding: x5t is defined as SHA-1 (an identifier here, not a signature)
-    digest = certificate.fingerprint(hashes.SHA1())  # noqa: S303
+    digest = certificate.fingerprint(hashes.SHA256())  # of the DER encoding
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -178,7 +182,9 @@ class OAuthToken(Credentials):
 class ClientCredentials(OAuthToken):
     """OAuth 2.0 client credentials (RFC 6749 4.4): `client_secret_post`, or `private_key_jwt` (RFC 7523
     client authentication) when a private key is given: Okta service apps name the key by `key_id`
-    (`kid`), Entra ID certificate credentials by the certificate's thumbprint (`x5t`)."""
+    (`kid`, RS256); Entra ID certificate credentials name the certificate by its SHA-256 thumbprint
+    (`x5t#S256`) and are signed PS256, the assertion format Microsoft's certificate-credentials
+    reference gives (its older RS256 + SHA-1 `x5t` form is the legacy one)."""
 
     def __init__(
         self,
@@ -200,10 +206,12 @@ class ClientCredentials(OAuthToken):
         self._secret = client_secret
         self._private_key = private_key_pem
         self._header: dict[str, str] = {}
+        self._algorithm = "RS256"
         if key_id:
             self._header["kid"] = key_id
         if certificate_pem:
-            self._header["x5t"] = certificate_thumbprint(certificate_pem)
+            self._header["x5t#S256"] = certificate_thumbprint(certificate_pem)
+            self._algorithm = "PS256"
 
     refused = "client credentials"
 
@@ -213,7 +221,9 @@ class ClientCredentials(OAuthToken):
             # iss and sub are the client; aud is the token endpoint (RFC 7523 3)
             claims = {"iss": self._client_id, "sub": self._client_id, "aud": self._token_url}
             form["client_assertion_type"] = CLIENT_ASSERTION_TYPE
-            form["client_assertion"] = signed_assertion(self._private_key, claims, self._header)
+            form["client_assertion"] = signed_assertion(
+                self._private_key, claims, self._header, self._algorithm
+            )
         else:
             assert self._secret is not None
             form["client_secret"] = self._secret.get_secret_value()

@@ -326,27 +326,33 @@ class FakeIdp:
 
     @property
     def certificate_thumbprint(self) -> str:
-        """x5t of the certificate: base64url SHA-1 of its DER encoding (as Entra ID computes it).
+        """x5t#S256 of the certificate: base64url SHA-256 of its DER encoding (as Entra ID computes it).
         Worked out here, not with the client's `certificate_thumbprint`, so a mistake there fails."""
         import base64
 
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
 
-        digest = x509.load_pem_x509_certificate(self.certificate_pem.encode()).fingerprint(hashes.SHA1())  # noqa: S303
+        digest = x509.load_pem_x509_certificate(self.certificate_pem.encode()).fingerprint(hashes.SHA256())
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def _verify_assertion(
-        self, assertion: str, *, issuer: str, audience: str, header: dict[str, str] | None = None
+        self,
+        assertion: str,
+        *,
+        issuer: str,
+        audience: str,
+        header: dict[str, str] | None = None,
+        algorithm: str = "RS256",
     ) -> dict[str, Any] | None:
-        """The claims of an RS256 JWT signed by this IdP's client key, with the issuer, audience and
-        header entries given, issued for at most an hour and not expired; None otherwise."""
+        """The claims of a JWT signed with `algorithm` by this IdP's client key, with the issuer,
+        audience and header entries given, issued for at most an hour and not expired; None otherwise."""
         from joserfc import jwt
         from joserfc.errors import JoseError
         from joserfc.jwk import RSAKey
 
         try:
-            token = jwt.decode(assertion, RSAKey.import_key(self.public_key_pem), algorithms=["RS256"])
+            token = jwt.decode(assertion, RSAKey.import_key(self.public_key_pem), algorithms=[algorithm])
         except (JoseError, ValueError):
             return None
         claims = dict(token.claims)
@@ -363,7 +369,9 @@ class FakeIdp:
             return None
         return claims
 
-    def _verify_client_assertion(self, form: Any, header: dict[str, str] | None = None) -> bool:
+    def _verify_client_assertion(
+        self, form: Any, header: dict[str, str] | None = None, algorithm: str = "RS256"
+    ) -> bool:
         """RFC 7523 client authentication: the assertion type, a valid assertion whose subject is the
         client, and a `jti` not seen before (Okta and Entra ID refuse a replayed assertion)."""
         if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
@@ -373,6 +381,7 @@ class FakeIdp:
             issuer=self.client_id,
             audience=self.token_url,
             header=header,
+            algorithm=algorithm,
         )
         jti = claims.get("jti") if claims is not None else None
         if claims is None or claims.get("sub") != self.client_id or not isinstance(jti, str):
@@ -632,9 +641,10 @@ class FakeIdp:
     async def _graph_token(self, request: web.Request) -> web.Response:
         form = await request.post()
         ok_secret = form.get("client_secret") == self.client_secret
-        # Entra ID finds the app's certificate by the assertion's x5t header
+        # Entra ID finds the app's certificate by the assertion's x5t#S256 header; PS256, as
+        # Microsoft's certificate-credentials reference specifies the assertion
         ok_assertion = "client_assertion" in form and self._verify_client_assertion(
-            form, header={"x5t": self.certificate_thumbprint}
+            form, header={"x5t#S256": self.certificate_thumbprint}, algorithm="PS256"
         )
         if form.get("client_id") != self.client_id or not (ok_secret or ok_assertion):
             return web.json_response({"error": "invalid_client"}, status=401)
