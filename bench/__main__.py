@@ -70,15 +70,12 @@ def _child(name: str, bootstrap: str, database_url: str, quick: bool, out: Path)
 
 def _leave_broker_as_found(bootstrap: str) -> None:
     """On a broker the bench did not start (`LATCHKEY_TEST_INFRA=external`), delete the topics this
-    benchmark made: a development broker would otherwise keep every run's partitions."""
-    from latchkey.runtime.testing import default_mode, delete_prefixed_topics, issued_prefixes
+    benchmark made: a development broker would otherwise keep every run's partitions. (A broker
+    started for this run goes away with it.)"""
+    from latchkey.runtime.testing import default_mode, leave_broker_as_found
 
-    if default_mode() != "external":
-        return  # a broker started for this run goes away with it
-    try:
-        delete_prefixed_topics(bootstrap, issued_prefixes())
-    except Exception as exc:  # a result is worth more than the clean-up
-        print(f"bench: could not delete this benchmark's topics: {exc}", file=sys.stderr)
+    if default_mode() == "external":
+        leave_broker_as_found(bootstrap)
 
 
 def _fresh_database(infra: Any, name: str) -> tuple[str, str]:
