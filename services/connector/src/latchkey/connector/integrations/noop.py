@@ -1,5 +1,5 @@
 """`noop`: an integration that touches nothing. It records calls in memory (for benchmarks and tests
-of the command core; the latest `REMEMBERED_CALLS`, so a long-running noop connector does not grow)
+of the command core; the latest `remembered_calls`, so a long-running noop connector does not grow)
 and keeps the set of active grants, with the same idempotence as a real target.
 
 `connection.delay_ms` (optional) makes each call take that long, to model a slow target in failover
@@ -25,14 +25,11 @@ class NoopCall:
     resource: str
 
 
-REMEMBERED_CALLS = 10_000
-"""How many of the latest calls `NoopIntegration.calls` keeps (between this and twice this)."""
-
-
 @register
 class NoopIntegration(Integration):
     type: ClassVar[str] = "noop"
-    remembered_calls: ClassVar[int] = REMEMBERED_CALLS
+    remembered_calls: ClassVar[int] = 10_000
+    """How many of the latest calls `calls` keeps (between this and twice this)."""
 
     calls: list[NoopCall]
     active: set[tuple[str, str, str]]
