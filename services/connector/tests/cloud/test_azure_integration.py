@@ -19,7 +19,7 @@ from latchkey.connector.templates import TemplateSet
 from .conftest import access_for
 from .fakes.azure_arm import FakeAzureResourceManager, FakeEntraId
 from .fakes.http_api import self_signed_tls
-from .fakes.key_vault import FakeKeyVault
+from .lowkey_vault import LowkeyVault
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 ALICE = "2f1e6c0a-8d3b-4a57-9e21-6b0c4d7a9f13"  # Entra ID object id, as identity-sync reports it
@@ -38,7 +38,7 @@ def arm() -> Iterator[FakeAzureResourceManager]:
 @pytest.fixture
 def azure(
     arm: FakeAzureResourceManager,
-    key_vault: FakeKeyVault,
+    key_vault: LowkeyVault,
     resolver: SecretResolver,
     cloud_templates: TemplateSet,
 ) -> AzureIntegration:
@@ -110,7 +110,7 @@ async def test_invalid_token_is_refused_with_arms_reason(
     azure: AzureIntegration,
     arm: FakeAzureResourceManager,
     cloud_templates: TemplateSet,
-    key_vault: FakeKeyVault,
+    key_vault: LowkeyVault,
 ) -> None:
     key_vault.set_secret("latchkey-arm-expired", json.dumps({"access_token": "expired-token"}))
     broken = AzureIntegration(
@@ -149,7 +149,7 @@ async def test_inventory_lists_subscription_groups_and_roles(
 
 async def test_client_secret_from_key_vault_is_exchanged_at_entra_id_for_the_arm_token(
     arm: FakeAzureResourceManager,
-    key_vault: FakeKeyVault,
+    key_vault: LowkeyVault,
     resolver: SecretResolver,
     cloud_templates: TemplateSet,
     tmp_path: Path,

@@ -6,6 +6,9 @@ import base64
 import json
 import logging
 import pickle
+import ssl
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,7 @@ from latchkey.connector.secrets import (
 
 from .conftest import KubernetesFake, MotoServer, unique
 from .fakes.gcp_secret_manager import FakeSecretManager
-from .fakes.key_vault import FakeKeyVault
+from .lowkey_vault import LowkeyVault
 
 
 def test_secret_never_shows_its_value() -> None:
@@ -101,21 +104,50 @@ async def test_gcp_secret_manager_version_is_read_over_grpc(
 
 
 async def test_azure_key_vault_secret_is_read_through_azure_keyvault_secrets(
-    key_vault: FakeKeyVault, resolver: SecretResolver, canary: str
+    key_vault: LowkeyVault, resolver: SecretResolver, canary: str
 ) -> None:
     name = unique("appdb-password")
     key_vault.set_secret(name, canary)
+    # Lowkey Vault, like Key Vault, answers a request without a token with the bearer challenge, which
+    # names the resource to get a token for; the SDK follows it and sends the token.
+    context = ssl.create_default_context(cafile=key_vault.ca_file)
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"{key_vault.vault_url}/secrets/{name}?api-version=7.4", context=context)
+    assert anonymous.value.code == 401
+    assert f'resource="{key_vault.vault_url}"' in anonymous.value.headers["WWW-Authenticate"]
     assert (await resolver.fetch(f"azure-kv://localhost/{name}")).reveal() == canary
-    # The SDK did the bearer challenge dance: an anonymous probe answered 401 + WWW-Authenticate (the SDK
-    # caches the challenge per process, so the probe may have come from an earlier test), then the token.
-    assert any(r.headers.get("authorization") is None for r in key_vault.requests)
-    auth = [
-        r.headers.get("authorization") for r in key_vault.requests if r.path.rstrip("/") == f"/secrets/{name}"
-    ]
-    assert auth[-1] == "Bearer emulator-token"
 
+    key_vault.set_secret(name, canary + "-rotated")  # each fetch reads the latest version, nothing cached
+    assert (await resolver.fetch(f"azure-kv://localhost/{name}")).reveal() == canary + "-rotated"
     with pytest.raises(SecretUnavailable, match="404"):
         await resolver.fetch("azure-kv://localhost/absent")
+
+
+async def test_azure_key_vault_with_managed_identity_through_default_azure_credential(
+    key_vault: LowkeyVault,
+    provider_settings: SecretProviderSettings,
+    canary: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The production credential path: no static token, azure-identity's DefaultAzureCredential finds a
+    managed identity (App Service's IDENTITY_ENDPOINT protocol, served by Lowkey Vault's token endpoint),
+    gets a token for the resource the vault's challenge named, and reads the secret with it."""
+    name = unique("appdb-password")
+    key_vault.set_secret(name, canary)
+    for other in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(other, raising=False)  # no other credential for DefaultAzureCredential to take
+    monkeypatch.setenv("IDENTITY_ENDPOINT", key_vault.token_endpoint)
+    monkeypatch.setenv("IDENTITY_HEADER", "latchkey-test")
+    issued_before = key_vault.log_file.read_text().count("Returning token")
+    production_credential = provider_settings.model_copy(update={"azure_kv_fake_credential": False})
+    resolver = SecretResolver.default(production_credential)
+    try:
+        assert (await resolver.fetch(f"azure-kv://localhost/{name}")).reveal() == canary
+    finally:
+        await resolver.close()
+    issued = key_vault.log_file.read_text().split("Returning token")[issued_before + 1 :]
+    assert len(issued) == 1  # one token, asked for the vault's own resource
+    assert issued[0].startswith(f": TokenResponse[resource={key_vault.vault_url},")
 
 
 async def test_kubernetes_api_certificate_is_verified(
@@ -139,7 +171,7 @@ async def test_kubernetes_api_certificate_is_verified(
 
 
 async def test_azure_key_vault_certificate_is_verified(
-    key_vault: FakeKeyVault, provider_settings: SecretProviderSettings, canary: str
+    key_vault: LowkeyVault, provider_settings: SecretProviderSettings, canary: str
 ) -> None:
     """TLS to the vault is verified: against the system's CAs by default, which do not know the
     emulator's self-signed certificate, so the fetch is refused; with that certificate as the CA bundle

@@ -183,6 +183,11 @@ class SecretProviderSettings(BaseSettings):
         description="Check that the vault's auth challenge names a Key Vault resource; False only for an"
         " emulator",
     )
+    azure_kv_api_version: str | None = Field(
+        default=None,
+        description="Key Vault REST API version to ask for (e.g. 2025-07-01 for an emulator that does not"
+        " know the SDK's newest); else the SDK's default",
+    )
     azure_kv_fake_credential: bool = Field(
         default=False, description="Use a static bearer token instead of azure-identity (emulators only)"
     )

@@ -47,6 +47,9 @@ class AzureKeyVaultProvider:
         if settings.azure_kv_verify_tls:
             self._verify = settings.azure_kv_ca_file or True
         self._verify_challenge = settings.azure_kv_verify_challenge_resource
+        # Only passed when set: the SDK's own default is the version it was built for.
+        version = settings.azure_kv_api_version
+        self._api_version = {"api_version": version} if version else {}
         self._timeout = settings.secret_timeout_s
         self._credential: Any
         if settings.azure_kv_fake_credential:
@@ -71,6 +74,7 @@ class AzureKeyVaultProvider:
                 retry_total=1,
                 connection_timeout=self._timeout,
                 read_timeout=self._timeout,
+                **self._api_version,
             )
             self._clients[vault] = client
         return client

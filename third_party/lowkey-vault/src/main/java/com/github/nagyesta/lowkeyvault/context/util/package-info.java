@@ -1,0 +1,4 @@
+@NullMarked
+package com.github.nagyesta.lowkeyvault.context.util;
+
+import org.jspecify.annotations.NullMarked;

@@ -1,0 +1,4 @@
+@NullMarked
+package com.github.nagyesta.lowkeyvault.controller;
+
+import org.jspecify.annotations.NullMarked;

@@ -1,0 +1,4 @@
+@NullMarked
+package com.github.nagyesta.lowkeyvault.model.v7_2.secret;
+
+import org.jspecify.annotations.NullMarked;

@@ -1,0 +1,4 @@
+@NullMarked
+package com.github.nagyesta.lowkeyvault.openapi;
+
+import org.jspecify.annotations.NullMarked;
