@@ -1,12 +1,15 @@
 """Cloud emulators for the secret-provider and cloud-integration tests, each started once per session.
 
 - AWS: moto server (threaded, in this process) on 127.0.0.1, driven through boto3 over HTTP.
-- Kubernetes: `fakes.kube_api` over HTTPS (a self-signed certificate the kubeconfig names as its
-  certificate-authority), driven by the official `kubernetes` client through a kubeconfig.
+- Kubernetes: a real kube-apiserver with an embedded etcd, built from the Go module proxy
+  (`kube_apiserver.py`), over HTTPS with a certificate the kubeconfig names as its
+  certificate-authority; RBAC on, and the connector's user holds only its documented rules.
 - GCP Secret Manager: `fakes.gcp_secret_manager`, a gRPC server using the client library's types.
 - Azure Key Vault: Lowkey Vault, built from third_party/lowkey-vault (`lowkey_vault.py`), over HTTPS
-  with a certificate made for it. Without a JDK 25 to build it, the tests that need it are skipped
-  with that reason, unless LATCHKEY_REQUIRE_LOWKEY_VAULT=1 (CI), which makes it a failure.
+  with a certificate made for it.
+The last two are built once per machine (`make setup`). Where one cannot be built or started (no Go,
+no JDK 25), the tests that need it are skipped with that reason, unless LATCHKEY_REQUIRE_EMULATORS=1
+(CI), which makes it a failure.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,10 +30,10 @@ from latchkey.connector.secrets import SecretProviderSettings, SecretResolver
 from latchkey.connector.templates import TemplateSet, parse_template
 from latchkey.contracts import Principal
 
+from .emulators import EmulatorProcess, EmulatorUnavailable, required
 from .fakes.gcp_secret_manager import FakeSecretManager
-from .fakes.http_api import self_signed_tls
-from .fakes.kube_api import FakeKubernetesApi
-from .lowkey_vault import LowkeyVault, LowkeyVaultUnavailable, required
+from .kube_apiserver import KubeApiServer
+from .lowkey_vault import LowkeyVault
 
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -72,41 +76,42 @@ def moto_server() -> Iterator[MotoServer]:
                 os.environ[name] = value
 
 
-@dataclass(frozen=True)
-class KubernetesFake:
-    api: FakeKubernetesApi
-    kubeconfig: str
-    token: str
-    ca_file: str  # the API server's self-signed certificate
-
-
-@pytest.fixture(scope="session")
-def kubernetes_fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubernetesFake]:
-    token = random_tokens.token_hex(16)
-    tls, ca_file = self_signed_tls(tmp_path_factory.mktemp("kube-tls"))
-    api = FakeKubernetesApi(token, tls)  # HTTPS, verified by the clients against its own certificate
-    server = api.start()
-    for namespace in ("default", "payments", "kube-system"):
-        api.put("namespaces", {"metadata": {"name": namespace}})
-    kubeconfig = tmp_path_factory.mktemp("kube") / "config"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {"name": "fake", "cluster": {"server": server, "certificate-authority": ca_file}}
-                ],
-                "users": [{"name": "latchkey", "user": {"token": token}}],
-                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "latchkey"}}],
-                "current-context": "fake",
-            }
-        )
-    )
+def _started(emulator: EmulatorProcess) -> None:
     try:
-        yield KubernetesFake(api=api, kubeconfig=str(kubeconfig), token=token, ca_file=ca_file)
+        emulator.start()
+    except EmulatorUnavailable as exc:
+        if required():
+            pytest.fail(f"{emulator.name} (required here) is unavailable: {exc}")
+        pytest.skip(f"{emulator.name} is unavailable: {exc}")
+
+
+def _if_available(request: pytest.FixtureRequest, fixture: str) -> Any:
+    """That fixture's value, or None where its emulator cannot run: so that tests covering every provider
+    keep covering the others there, and only the tests that name the fixture are skipped."""
+    try:
+        return request.getfixturevalue(fixture)
+    except pytest.skip.Exception:
+        return None
+
+
+@pytest.fixture(scope="package")  # stopped once the cloud tests are done
+def kubernetes_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApiServer]:
+    """The API server, with namespaces default, kube-system and payments, the connector's RBAC, and
+    `kubeconfig`: the connector's user (its static token), which the secret provider reads with."""
+    cluster = KubeApiServer(tmp_path_factory.mktemp("kube-apiserver"))
+    _started(cluster)
+    try:
+        cluster.core().create_namespace({"metadata": {"name": "payments"}})
+        cluster.grant_connector_its_rbac()
+        cluster.kubeconfig = cluster.write_kubeconfig(cluster.folder / "kubeconfig", cluster.connector_token)
+        yield cluster
     finally:
-        api.stop()
+        cluster.stop()
+
+
+@pytest.fixture
+def kubernetes_if_available(request: pytest.FixtureRequest) -> KubeApiServer | None:
+    return _if_available(request, "kubernetes_cluster")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
@@ -119,15 +124,10 @@ def gcp_secret_manager() -> Iterator[FakeSecretManager]:
         fake.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once the cloud tests are done
 def key_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LowkeyVault]:
     vault = LowkeyVault(tmp_path_factory.mktemp("lowkey-vault"))
-    try:
-        vault.start()
-    except LowkeyVaultUnavailable as exc:
-        if required():
-            pytest.fail(f"Lowkey Vault (required here) is unavailable: {exc}")
-        pytest.skip(f"Lowkey Vault is unavailable: {exc}")
+    _started(vault)
     try:
         yield vault
     finally:
@@ -136,24 +136,34 @@ def key_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LowkeyVault]
 
 @pytest.fixture
 def key_vault_if_available(request: pytest.FixtureRequest) -> LowkeyVault | None:
-    """`key_vault`, or None where it cannot run: so that tests covering every provider keep covering the
-    others there, and only the tests that name `key_vault` are skipped."""
-    try:
-        vault: LowkeyVault = request.getfixturevalue("key_vault")
-    except pytest.skip.Exception:
-        return None
-    return vault
+    return _if_available(request, "key_vault")  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def provider_settings(
     moto_server: MotoServer,
-    kubernetes_fake: KubernetesFake,
     gcp_secret_manager: FakeSecretManager,
+    kubernetes_if_available: KubeApiServer | None,
     key_vault_if_available: LowkeyVault | None,
+    tmp_path: Path,
 ) -> SecretProviderSettings:
-    """Settings that point every secret provider at its emulator."""
-    vault = key_vault_if_available
+    """Settings that point every secret provider at its emulator (one that cannot run here: at a closed
+    port, so the settings are still complete and a fetch there fails as unreachable)."""
+    vault, cluster = key_vault_if_available, kubernetes_if_available
+    if cluster:
+        kubeconfig = cluster.kubeconfig
+    else:
+        kubeconfig = str(tmp_path / "unreachable-kubeconfig")
+        Path(kubeconfig).write_text(
+            yaml.safe_dump(
+                {
+                    "clusters": [{"name": "none", "cluster": {"server": "https://127.0.0.1:9"}}],
+                    "users": [{"name": "none", "user": {"token": "none"}}],
+                    "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}],
+                    "current-context": "none",
+                }
+            )
+        )
     return SecretProviderSettings(
         aws_region=moto_server.region,
         aws_sm_endpoint=moto_server.endpoint,
@@ -167,7 +177,7 @@ def provider_settings(
         azure_kv_verify_challenge_resource=False,
         azure_kv_api_version=LowkeyVault.API_VERSION,
         azure_kv_fake_credential=True,
-        kubeconfig=kubernetes_fake.kubeconfig,
+        kubeconfig=kubeconfig,
         secret_timeout_s=5.0,
     )
 

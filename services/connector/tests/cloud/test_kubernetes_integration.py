@@ -1,8 +1,10 @@
-"""Kubernetes RBAC integration through the official client against the fake API server."""
+"""Kubernetes RBAC integration through the official client against a real kube-apiserver, where the
+connector's user holds only its documented RBAC (`kube_apiserver.CONNECTOR_RULES`)."""
 
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 
@@ -12,27 +14,45 @@ from latchkey.connector.integrations.kubernetes import KubernetesIntegration
 from latchkey.connector.secrets import SecretResolver
 from latchkey.connector.templates import TemplateSet
 
-from .conftest import KubernetesFake, access_for, unique
+from .conftest import access_for, unique
+from .kube_apiserver import CONNECTOR_USER, KubeApiServer
+
+
+def _binding(cluster: KubeApiServer, namespace: str, name: str) -> Any | None:
+    """The RoleBinding as the API server has it (read as the administrator), or None."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return cluster.rbac().read_namespaced_role_binding(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _role(cluster: KubeApiServer, namespace: str, name: str) -> None:
+    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    cluster.rbac().create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
 
 
 @pytest.fixture(scope="module")
-def connector_token_ref(kubernetes_fake: KubernetesFake) -> str:
-    # The connector's service-account token lives in a Secret of its own namespace, fetched per command.
-    token = base64.b64encode(kubernetes_fake.token.encode()).decode()
-    kubernetes_fake.api.put(
-        "secrets",
-        {"metadata": {"name": "latchkey-connector", "namespace": "kube-system"}, "data": {"token": token}},
+def connector_token_ref(kubernetes_cluster: KubeApiServer) -> str:
+    # The token the connector acts with lives in a Secret of its own namespace, fetched per command
+    # (with the provider's kubeconfig, which is the connector's user too).
+    token = base64.b64encode(kubernetes_cluster.connector_token.encode()).decode()
+    kubernetes_cluster.core().create_namespaced_secret(
+        "kube-system", {"metadata": {"name": CONNECTOR_USER}, "data": {"token": token}}
     )
-    return "k8s://kube-system/latchkey-connector/token"
+    return f"k8s://kube-system/{CONNECTOR_USER}/token"
 
 
 def _integration(
-    kubernetes_fake: KubernetesFake, resolver: SecretResolver, templates: TemplateSet, secret: str
+    cluster: KubeApiServer, resolver: SecretResolver, templates: TemplateSet, secret: str
 ) -> KubernetesIntegration:
     config = IntegrationConfig(
         id="cluster-prod",
         type="kubernetes",
-        connection={"server": kubernetes_fake.api.base_url, "ca_file": kubernetes_fake.ca_file},
+        connection={"server": cluster.server, "ca_file": cluster.ca_file},
         secret=secret,
         templates=["namespace-role", "namespace-view", "cluster-role-group"],
     )
@@ -41,20 +61,19 @@ def _integration(
 
 @pytest.fixture
 def kubernetes(
-    kubernetes_fake: KubernetesFake,
+    kubernetes_cluster: KubeApiServer,
     resolver: SecretResolver,
     cloud_templates: TemplateSet,
     connector_token_ref: str,
 ) -> KubernetesIntegration:
-    return _integration(kubernetes_fake, resolver, cloud_templates, connector_token_ref)
+    return _integration(kubernetes_cluster, resolver, cloud_templates, connector_token_ref)
 
 
 async def test_role_binding_is_created_then_deleted_twice(
-    kubernetes: KubernetesIntegration, kubernetes_fake: KubernetesFake, cloud_templates: TemplateSet
+    kubernetes: KubernetesIntegration, kubernetes_cluster: KubeApiServer, cloud_templates: TemplateSet
 ) -> None:
-    api = kubernetes_fake.api
     role = unique("pod-reader")
-    api.put("roles", {"metadata": {"name": role, "namespace": "payments"}, "rules": []})
+    _role(kubernetes_cluster, "payments", role)
     access = access_for(
         cloud_templates, "kubernetes", "namespace-role", {"namespace": "payments", "role": role}
     )
@@ -62,30 +81,33 @@ async def test_role_binding_is_created_then_deleted_twice(
 
     for _ in range(2):
         await kubernetes.grant(access)
-        binding = api.get("rolebindings", "payments", name)
+        binding = _binding(kubernetes_cluster, "payments", name)
         assert binding is not None
         await kubernetes.grant(access)  # already granted: no write at all
-        again = api.get("rolebindings", "payments", name)
-        assert (
-            again is not None
-            and again["metadata"]["resourceVersion"] == binding["metadata"]["resourceVersion"]
+        again = _binding(kubernetes_cluster, "payments", name)
+        assert again is not None and again.metadata.resource_version == binding.metadata.resource_version
+        assert (binding.role_ref.api_group, binding.role_ref.kind, binding.role_ref.name) == (
+            "rbac.authorization.k8s.io",
+            "Role",
+            role,
         )
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role}
-        assert binding["subjects"] == [
-            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice@example.com"}
+        assert [(s.api_group, s.kind, s.name) for s in binding.subjects] == [
+            ("rbac.authorization.k8s.io", "User", "alice@example.com")
         ]
-        assert binding["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "latchkey"
+        assert binding.metadata.labels["app.kubernetes.io/managed-by"] == "latchkey"
 
         await kubernetes.revoke(access)
         await kubernetes.revoke(access)  # already revoked (404) = success
-        assert api.get("rolebindings", "payments", name) is None
+        assert _binding(kubernetes_cluster, "payments", name) is None
 
 
 async def test_cluster_role_binding_for_a_group_twice(
-    kubernetes: KubernetesIntegration, kubernetes_fake: KubernetesFake, cloud_templates: TemplateSet
+    kubernetes: KubernetesIntegration, kubernetes_cluster: KubeApiServer, cloud_templates: TemplateSet
 ) -> None:
-    api = kubernetes_fake.api
-    api.put("clusterroles", {"metadata": {"name": "cluster-admin"}, "rules": []})
+    """cluster-admin, which every cluster has: the connector holds none of its permissions, only `bind`."""
+    from kubernetes.client.exceptions import ApiException
+
+    rbac = kubernetes_cluster.rbac()
     access = access_for(
         cloud_templates,
         "kubernetes",
@@ -96,32 +118,35 @@ async def test_cluster_role_binding_for_a_group_twice(
     for _ in range(2):
         await kubernetes.grant(access)
         await kubernetes.grant(access)
-        binding = api.get("clusterrolebindings", "", name)
-        assert binding is not None
-        assert binding["subjects"][0]["kind"] == "Group" and binding["subjects"][0]["name"] == "sre-oncall"
+        binding = rbac.read_cluster_role_binding(name)
+        assert [(s.kind, s.name) for s in binding.subjects] == [("Group", "sre-oncall")]
+        assert binding.role_ref.name == "cluster-admin"
         await kubernetes.revoke(access)
         await kubernetes.revoke(access)
-        assert name not in api.names("clusterrolebindings")
+        with pytest.raises(ApiException) as gone:
+            rbac.read_cluster_role_binding(name)
+        assert gone.value.status == 404
 
 
 async def test_binding_not_managed_by_latchkey_is_never_touched(
-    kubernetes: KubernetesIntegration, kubernetes_fake: KubernetesFake, cloud_templates: TemplateSet
+    kubernetes: KubernetesIntegration, kubernetes_cluster: KubeApiServer, cloud_templates: TemplateSet
 ) -> None:
     access = access_for(cloud_templates, "kubernetes", "namespace-view", {"namespace": "payments"})
     name = f"latchkey-{access.grant_id}"
-    kubernetes_fake.api.put(
-        "rolebindings",
+    kubernetes_cluster.rbac().create_namespaced_role_binding(
+        "payments",
         {
-            "metadata": {"name": name, "namespace": "payments"},
+            "metadata": {"name": name},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
-            "subjects": [],
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
         },
     )
     with pytest.raises(IntegrationError, match="not managed by Latchkey"):
         await kubernetes.grant(access)
     with pytest.raises(IntegrationError, match="not managed by Latchkey"):
         await kubernetes.revoke(access)
-    assert kubernetes_fake.api.get("rolebindings", "payments", name) is not None
+    still = _binding(kubernetes_cluster, "payments", name)
+    assert still is not None and [s.name for s in still.subjects] == ["mallory"]
 
 
 async def test_binding_in_a_missing_namespace_fails_with_the_api_reason(
@@ -133,13 +158,15 @@ async def test_binding_in_a_missing_namespace_fails_with_the_api_reason(
 
 
 async def test_wrong_token_is_refused_and_not_echoed(
-    kubernetes_fake: KubernetesFake,
+    kubernetes_cluster: KubeApiServer,
     resolver: SecretResolver,
     cloud_templates: TemplateSet,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("LATCHKEY_TEST_KUBE_TOKEN", "wrong-token-value")
-    integration = _integration(kubernetes_fake, resolver, cloud_templates, "env://LATCHKEY_TEST_KUBE_TOKEN")
+    integration = _integration(
+        kubernetes_cluster, resolver, cloud_templates, "env://LATCHKEY_TEST_KUBE_TOKEN"
+    )
     access = access_for(cloud_templates, "kubernetes", "namespace-view", {"namespace": "payments"})
     with pytest.raises(IntegrationError) as caught:
         await integration.grant(access)
@@ -148,10 +175,10 @@ async def test_wrong_token_is_refused_and_not_echoed(
 
 
 async def test_inventory_lists_namespaces_and_roles(
-    kubernetes: KubernetesIntegration, kubernetes_fake: KubernetesFake
+    kubernetes: KubernetesIntegration, kubernetes_cluster: KubeApiServer
 ) -> None:
     role = unique("deployer")
-    kubernetes_fake.api.put("roles", {"metadata": {"name": role, "namespace": "default"}, "rules": []})
+    _role(kubernetes_cluster, "default", role)
     items = {(i.resource_type, i.name) for i in await kubernetes.sync_inventory()}
     assert ("kubernetes.namespace", "payments") in items
     assert ("kubernetes.role", f"default/{role}") in items

@@ -12,14 +12,15 @@ import pytest
 
 from latchkey.connector.secrets import SecretResolver, SecretUnavailable
 
-from .conftest import KubernetesFake, MotoServer, unique
+from .conftest import MotoServer, unique
 from .fakes.gcp_secret_manager import FakeSecretManager
+from .kube_apiserver import KubeApiServer
 from .lowkey_vault import LowkeyVault
 
 
 async def test_canary_secret_never_reaches_logs_or_errors(
     moto_server: MotoServer,
-    kubernetes_fake: KubernetesFake,
+    kubernetes_if_available: KubeApiServer | None,
     gcp_secret_manager: FakeSecretManager,
     key_vault_if_available: LowkeyVault | None,
     resolver: SecretResolver,
@@ -33,13 +34,19 @@ async def test_canary_secret_never_reaches_logs_or_errors(
     sm.create_secret(Name=aws_json, SecretString=bundle)  # type: ignore[attr-defined]
     sm.create_secret(Name=aws_plain, SecretString=canary)  # type: ignore[attr-defined]
     k8s_name = unique("canary")
-    kubernetes_fake.api.put(
-        "secrets",
-        {
-            "metadata": {"name": k8s_name, "namespace": "default"},
-            "data": {"password": base64.b64encode(canary.encode()).decode(), "broken": canary + "!!"},
-        },
-    )
+    if kubernetes_if_available is not None:
+        kubernetes_if_available.core().create_namespaced_secret(
+            "default",
+            {
+                "metadata": {"name": k8s_name},
+                "data": {
+                    "password": base64.b64encode(canary.encode()).decode(),
+                    # the API server keeps data base64; these bytes are not UTF-8, and the decode
+                    # error would carry them
+                    "broken": base64.b64encode(canary.encode() + b"\xff\xfe").decode(),
+                },
+            },
+        )
     gcp_secret = f"projects/acme/secrets/{unique('canary')}"
     gcp_good = gcp_secret_manager.add_version(gcp_secret, canary.encode())
     gcp_bad = gcp_secret_manager.add_version(gcp_secret, canary.encode() + b"\xff\xfe")
@@ -51,18 +58,19 @@ async def test_canary_secret_never_reaches_logs_or_errors(
     succeeding = [
         f"aws-sm://{aws_json}#password",
         f"aws-sm://{aws_plain}",
-        f"k8s://default/{k8s_name}/password",
         f"gcp-sm://{gcp_good}",
         "env://LATCHKEY_CANARY",
     ]
     failing = [
         f"aws-sm://{aws_json}#absent",  # JSON without that field
         f"aws-sm://{aws_plain}#password",  # not JSON: json's error carries the document
-        f"k8s://default/{k8s_name}/broken",  # not base64
         f"gcp-sm://{gcp_bad}",  # not UTF-8: UnicodeDecodeError carries the bytes
         "env://LATCHKEY_CANARY#password",
     ]
-    if key_vault_if_available is not None:  # else skipped in its own tests, with the reason
+    if kubernetes_if_available is not None:  # else skipped in its own tests, with the reason
+        succeeding.append(f"k8s://default/{k8s_name}/password")
+        failing.append(f"k8s://default/{k8s_name}/broken")  # not UTF-8
+    if key_vault_if_available is not None:
         succeeding.append(f"azure-kv://localhost/{kv_name}#password")
         failing.append(f"azure-kv://localhost/{kv_name}#absent")
     errors: list[SecretUnavailable] = []

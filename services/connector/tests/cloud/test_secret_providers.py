@@ -21,8 +21,9 @@ from latchkey.connector.secrets import (
     SecretUnavailable,
 )
 
-from .conftest import KubernetesFake, MotoServer, unique
+from .conftest import MotoServer, unique
 from .fakes.gcp_secret_manager import FakeSecretManager
+from .kube_apiserver import KubeApiServer
 from .lowkey_vault import LowkeyVault
 
 
@@ -67,17 +68,16 @@ async def test_missing_aws_secret_names_ref_and_reason(resolver: SecretResolver)
 
 
 async def test_kubernetes_secret_key_is_read_through_the_kubernetes_client(
-    kubernetes_fake: KubernetesFake, resolver: SecretResolver, canary: str
+    kubernetes_cluster: KubeApiServer,
+    resolver: SecretResolver,
+    provider_settings: SecretProviderSettings,
+    canary: str,
+    tmp_path: Path,
 ) -> None:
     name = unique("db-credentials")
     encoded = base64.b64encode(canary.encode()).decode()
-    kubernetes_fake.api.put(
-        "secrets",
-        {
-            "metadata": {"name": name, "namespace": "payments"},
-            "type": "Opaque",
-            "data": {"password": encoded},
-        },
+    kubernetes_cluster.core().create_namespaced_secret(
+        "payments", {"metadata": {"name": name}, "type": "Opaque", "data": {"password": encoded}}
     )
     assert (await resolver.fetch(f"k8s://payments/{name}/password")).reveal() == canary
 
@@ -85,6 +85,16 @@ async def test_kubernetes_secret_key_is_read_through_the_kubernetes_client(
         await resolver.fetch(f"k8s://payments/{name}/user")
     with pytest.raises(SecretUnavailable, match="404"):
         await resolver.fetch("k8s://payments/absent/password")
+
+    # An identity the cluster knows but RBAC gives nothing is refused, and the reason says so.
+    stranger = kubernetes_cluster.write_kubeconfig(tmp_path / "stranger", kubernetes_cluster.stranger_token)
+    refused = SecretResolver.default(provider_settings.model_copy(update={"kubeconfig": stranger}))
+    try:
+        with pytest.raises(SecretUnavailable, match="403 Forbidden") as forbidden:
+            await refused.fetch(f"k8s://payments/{name}/password")
+        assert canary not in str(forbidden.value)
+    finally:
+        await refused.close()
 
 
 async def test_gcp_secret_manager_version_is_read_over_grpc(
@@ -151,12 +161,12 @@ async def test_azure_key_vault_with_managed_identity_through_default_azure_crede
 
 
 async def test_kubernetes_api_certificate_is_verified(
-    kubernetes_fake: KubernetesFake, provider_settings: SecretProviderSettings, tmp_path: Path
+    kubernetes_cluster: KubeApiServer, provider_settings: SecretProviderSettings, tmp_path: Path
 ) -> None:
     """The API server's certificate is verified against the kubeconfig's certificate-authority: a
-    kubeconfig without it (so the system's CAs, which do not know the fake's self-signed certificate)
+    kubeconfig without it (so the system's CAs, which do not know the server's self-signed certificate)
     gets no secret, and says why."""
-    config = yaml.safe_load(Path(kubernetes_fake.kubeconfig).read_text())
+    config = yaml.safe_load(Path(kubernetes_cluster.kubeconfig).read_text())
     del config["clusters"][0]["cluster"]["certificate-authority"]
     untrusting_kubeconfig = tmp_path / "config"
     untrusting_kubeconfig.write_text(yaml.safe_dump(config))
