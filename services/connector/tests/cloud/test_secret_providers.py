@@ -27,6 +27,17 @@ from .kube_apiserver import KubeApiServer
 from .lowkey_vault import LowkeyVault
 
 
+async def refusal(settings: SecretProviderSettings, ref: str) -> SecretUnavailable:
+    """The error a fresh resolver with these settings refuses `ref` with."""
+    resolver = SecretResolver.default(settings)
+    try:
+        with pytest.raises(SecretUnavailable) as refused:
+            await resolver.fetch(ref)
+    finally:
+        await resolver.close()
+    return refused.value
+
+
 def test_secret_never_shows_its_value() -> None:
     secret = Secret("hunter2-value")
     assert "hunter2" not in repr(secret)
@@ -88,13 +99,10 @@ async def test_kubernetes_secret_key_is_read_through_the_kubernetes_client(
 
     # An identity the cluster knows but RBAC gives nothing is refused, and the reason says so.
     stranger = kubernetes_cluster.write_kubeconfig(tmp_path / "stranger", kubernetes_cluster.stranger_token)
-    refused = SecretResolver.default(provider_settings.model_copy(update={"kubeconfig": stranger}))
-    try:
-        with pytest.raises(SecretUnavailable, match="403 Forbidden") as forbidden:
-            await refused.fetch(f"k8s://payments/{name}/password")
-        assert canary not in str(forbidden.value)
-    finally:
-        await refused.close()
+    forbidden = await refusal(
+        provider_settings.model_copy(update={"kubeconfig": stranger}), f"k8s://payments/{name}/password"
+    )
+    assert "403 Forbidden" in str(forbidden) and canary not in str(forbidden)
 
 
 async def test_gcp_secret_manager_version_is_read_over_grpc(
@@ -170,14 +178,11 @@ async def test_kubernetes_api_certificate_is_verified(
     del config["clusters"][0]["cluster"]["certificate-authority"]
     untrusting_kubeconfig = tmp_path / "config"
     untrusting_kubeconfig.write_text(yaml.safe_dump(config))
-    untrusting = SecretResolver.default(
-        provider_settings.model_copy(update={"kubeconfig": str(untrusting_kubeconfig)})
+    refused = await refusal(
+        provider_settings.model_copy(update={"kubeconfig": str(untrusting_kubeconfig)}),
+        "k8s://payments/any/password",
     )
-    try:
-        with pytest.raises(SecretUnavailable, match="TLS certificate is not trusted"):
-            await untrusting.fetch("k8s://payments/any/password")
-    finally:
-        await untrusting.close()
+    assert "TLS certificate is not trusted" in str(refused)
 
 
 async def test_azure_key_vault_certificate_is_verified(
@@ -188,13 +193,10 @@ async def test_azure_key_vault_certificate_is_verified(
     (`azure_kv_ca_file`) the same fetch succeeds."""
     name = unique("appdb-password")
     key_vault.set_secret(name, canary)
-    untrusting = SecretResolver.default(provider_settings.model_copy(update={"azure_kv_ca_file": None}))
-    try:
-        with pytest.raises(SecretUnavailable, match="TLS certificate is not trusted") as refused:
-            await untrusting.fetch(f"azure-kv://localhost/{name}")
-        assert canary not in str(refused.value)
-    finally:
-        await untrusting.close()
+    refused = await refusal(
+        provider_settings.model_copy(update={"azure_kv_ca_file": None}), f"azure-kv://localhost/{name}"
+    )
+    assert "TLS certificate is not trusted" in str(refused) and canary not in str(refused)
     trusting = SecretResolver.default(provider_settings)
     try:
         assert (await trusting.fetch(f"azure-kv://localhost/{name}")).reveal() == canary
