@@ -218,6 +218,9 @@ def test_helm_chart_lints_and_renders_replicas() -> None:
         env = {e["name"] for e in container["env"]}
         # Only the control plane gets the database, and only through a Secret reference.
         assert ("LATCHKEY_DATABASE_URL" in env) == (name != "connector")
+    # No Kubernetes RBAC unless asked for (connector.kubernetesRbac; exercised against a real API
+    # server in services/connector/tests/cloud/test_kubernetes_integration.py)
+    assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")]
 
     docs = _render(helm, "--set", "connector.replicaCount=5")
     assert _deployment(docs, "connector")["spec"]["replicas"] == 5

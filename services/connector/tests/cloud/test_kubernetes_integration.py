@@ -4,18 +4,25 @@ connector's user holds only its documented RBAC (`kube_apiserver.CONNECTOR_RULES
 from __future__ import annotations
 
 import base64
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from kubernetes import utils
 
 from latchkey.connector.config import IntegrationConfig
 from latchkey.connector.integrations.base import IntegrationError
 from latchkey.connector.integrations.kubernetes import KubernetesIntegration
-from latchkey.connector.secrets import SecretResolver
+from latchkey.connector.secrets import SecretProviderSettings, SecretResolver, SecretUnavailable
 from latchkey.connector.templates import TemplateSet
 
 from .conftest import access_for, unique
+from .emulators import DEPLOY_LOCAL
 from .kube_apiserver import CONNECTOR_USER, KubeApiServer
+
+ROOT = DEPLOY_LOCAL.parents[1]
 
 
 def _binding(cluster: KubeApiServer, namespace: str, name: str) -> Any | None:
@@ -182,3 +189,100 @@ async def test_inventory_lists_namespaces_and_roles(
     items = {(i.resource_type, i.name) for i in await kubernetes.sync_inventory()}
     assert ("kubernetes.namespace", "payments") in items
     assert ("kubernetes.role", f"default/{role}") in items
+
+
+def _helm() -> str | None:
+    done = subprocess.run(
+        [str(ROOT / "deploy" / "helm" / "check"), "--install"], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+async def test_the_helm_charts_rbac_lets_the_connector_grant_what_it_names_and_nothing_else(
+    kubernetes_cluster: KubeApiServer,
+    provider_settings: SecretProviderSettings,
+    cloud_templates: TemplateSet,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The chart's `connector.kubernetesRbac`, rendered by helm and applied to the API server, lets the
+    connector's service account (a real token from the TokenRequest API) bind the roles named in it and
+    read the Secrets named in it, and refuses it any other role or Secret."""
+    helm = _helm()
+    if helm is None:
+        pytest.skip("helm is not installed (`make setup` builds it: deploy/helm/check --install)")
+    namespace, role = unique("latchkey"), unique("pod-reader")
+    values = {
+        "connector": {
+            "kubernetesRbac": {
+                "create": True,
+                "bindableRoles": [role],
+                "secrets": [{"namespace": namespace, "names": ["appdb-admin"]}],
+            }
+        }
+    }
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
+    rendered = subprocess.run(
+        [
+            *(helm, "template", "lk", str(ROOT / "deploy" / "helm" / "latchkey"), "--namespace", namespace),
+            *("-f", str(tmp_path / "values.yaml"), "--set", f"connector.serviceAccount.name={namespace}"),
+            *("-s", "templates/connector-rbac.yaml", "-s", "templates/serviceaccounts.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    core = kubernetes_cluster.core()
+    core.create_namespace({"metadata": {"name": namespace}})
+    for document in yaml.safe_load_all(rendered.stdout):
+        if document and document["metadata"]["labels"]["app.kubernetes.io/component"] == "connector":
+            utils.create_from_dict(
+                kubernetes_cluster.api_client(kubernetes_cluster.admin_token), document, namespace=namespace
+            )
+    token = core.create_namespaced_service_account_token(namespace, namespace, {"spec": {}}).status.token
+    monkeypatch.setenv("LATCHKEY_TEST_CONNECTOR_SA_TOKEN", token)
+    connector = _integration(
+        kubernetes_cluster,
+        SecretResolver.default(provider_settings),
+        cloud_templates,
+        "env://LATCHKEY_TEST_CONNECTOR_SA_TOKEN",
+    )
+
+    _role(kubernetes_cluster, "payments", role)
+    named = access_for(
+        cloud_templates, "kubernetes", "namespace-role", {"namespace": "payments", "role": role}
+    )
+    view = access_for(cloud_templates, "kubernetes", "namespace-view", {"namespace": "payments"})
+    for access in (named, view):  # the Role it names, and `view`, the chart's default ClusterRole
+        await connector.grant(access)
+        assert _binding(kubernetes_cluster, "payments", f"latchkey-{access.grant_id}") is not None
+        await connector.revoke(access)
+        assert _binding(kubernetes_cluster, "payments", f"latchkey-{access.grant_id}") is None
+    other = unique("pod-reader")
+    _role(kubernetes_cluster, "payments", other)
+    for refused in (
+        access_for(cloud_templates, "kubernetes", "namespace-role", {"namespace": "payments", "role": other}),
+        access_for(
+            cloud_templates,
+            "kubernetes",
+            "cluster-role-group",
+            {"cluster_role": "cluster-admin", "group": "sre"},
+        ),
+    ):
+        with pytest.raises(IntegrationError, match="403"):
+            await connector.grant(refused)
+    assert {item.name for item in await connector.sync_inventory()} >= {"payments", f"payments/{role}"}
+
+    secret = base64.b64encode(b"appdb-admin-password").decode()
+    for name in ("appdb-admin", "someone-elses"):
+        core.create_namespaced_secret(namespace, {"metadata": {"name": name}, "data": {"password": secret}})
+    kubeconfig = kubernetes_cluster.write_kubeconfig(tmp_path / "kubeconfig", token)
+    reader = SecretResolver.default(provider_settings.model_copy(update={"kubeconfig": kubeconfig}))
+    try:
+        assert (
+            await reader.fetch(f"k8s://{namespace}/appdb-admin/password")
+        ).reveal() == "appdb-admin-password"
+        with pytest.raises(SecretUnavailable, match="403"):
+            await reader.fetch(f"k8s://{namespace}/someone-elses/password")
+    finally:
+        await reader.close()
