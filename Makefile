@@ -7,13 +7,16 @@ PYTEST_ARGS ?=
 # from source at start-up (seconds of CPU each on a 2-core machine). Let Python cache bytecode.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup lint typecheck contracts test test-fast demo bench bench-quick schemas clean-state
+.PHONY: help setup emulators lint typecheck contracts test test-fast demo bench bench-quick schemas clean-state
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 setup: ## Install uv, the workspace, the Kafka jars and PostgreSQL if missing
 	@deploy/local/setup
+
+emulators: ## Build the connector tests' kube-apiserver and Lowkey Vault once (cached; see docs/secrets.md)
+	@deploy/local/setup --emulators
 
 lint: setup ## ruff (lint + format check), mypy --strict on every package, the demo and the benchmarks, schema compatibility
 	$(UV) run ruff check .
@@ -23,10 +26,10 @@ lint: setup ## ruff (lint + format check), mypy --strict on every package, the d
 	$(UV) run mypy --strict deploy/demo/run.py bench
 	$(UV) run python -m latchkey.contracts check
 
-test: lint ## Set up, lint, then run the whole suite on a real Kafka broker and PostgreSQL server
+test: lint emulators ## Set up, lint, then run the whole suite on a real Kafka broker and PostgreSQL server
 	$(UV) run pytest $(PYTEST_ARGS)
 
-test-fast: setup ## The suite without the slow fault/HA tests
+test-fast: setup emulators ## The suite without the slow fault/HA tests
 	$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: setup ## Start Kafka, PostgreSQL and the services; run request → grant → expiry → revoke, visibly
