@@ -69,6 +69,7 @@ class KubeApiServer(EmulatorProcess):
         self.stranger_token = secrets.token_hex(16)  # a user RBAC gives nothing
         self.ca_file = ""
         self.kubeconfig = ""  # the connector user's, once the fixture has written it
+        self._admin: Any = None
 
     @property
     def server(self) -> str:
@@ -124,26 +125,29 @@ class KubeApiServer(EmulatorProcess):
             return False
         return True
 
-    def api_client(self, token: str) -> Any:
-        from kubernetes import client
+    def admin(self) -> Any:
+        """An ApiClient acting as the administrator (one, kept until stop)."""
+        if self._admin is None:
+            from kubernetes import client
 
-        configuration = client.Configuration()
-        configuration.host = self.server
-        configuration.ssl_ca_cert = self.ca_file
-        configuration.api_key = {"authorization": f"Bearer {token}"}
-        return client.ApiClient(configuration)
+            configuration = client.Configuration()
+            configuration.host = self.server
+            configuration.ssl_ca_cert = self.ca_file
+            configuration.api_key = {"authorization": f"Bearer {self.admin_token}"}
+            self._admin = client.ApiClient(configuration)
+        return self._admin
 
     def core(self) -> Any:
         """CoreV1Api as the administrator."""
         from kubernetes import client
 
-        return client.CoreV1Api(self.api_client(self.admin_token))
+        return client.CoreV1Api(self.admin())
 
     def rbac(self) -> Any:
         """RbacAuthorizationV1Api as the administrator."""
         from kubernetes import client
 
-        return client.RbacAuthorizationV1Api(self.api_client(self.admin_token))
+        return client.RbacAuthorizationV1Api(self.admin())
 
     def grant_connector_its_rbac(self) -> None:
         rbac = self.rbac()
@@ -175,3 +179,9 @@ class KubeApiServer(EmulatorProcess):
             )
         )
         return str(path)
+
+    def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        super().stop()

@@ -200,6 +200,7 @@ def _helm() -> str | None:
 
 async def test_the_helm_charts_rbac_lets_the_connector_grant_what_it_names_and_nothing_else(
     kubernetes_cluster: KubeApiServer,
+    resolver: SecretResolver,
     provider_settings: SecretProviderSettings,
     cloud_templates: TemplateSet,
     monkeypatch: pytest.MonkeyPatch,
@@ -236,14 +237,12 @@ async def test_the_helm_charts_rbac_lets_the_connector_grant_what_it_names_and_n
     core.create_namespace({"metadata": {"name": namespace}})
     for document in yaml.safe_load_all(rendered.stdout):
         if document and document["metadata"]["labels"]["app.kubernetes.io/component"] == "connector":
-            utils.create_from_dict(
-                kubernetes_cluster.api_client(kubernetes_cluster.admin_token), document, namespace=namespace
-            )
+            utils.create_from_dict(kubernetes_cluster.admin(), document, namespace=namespace)
     token = core.create_namespaced_service_account_token(namespace, namespace, {"spec": {}}).status.token
     monkeypatch.setenv("LATCHKEY_TEST_CONNECTOR_SA_TOKEN", token)
     connector = _integration(
         kubernetes_cluster,
-        SecretResolver.default(provider_settings),
+        resolver,
         cloud_templates,
         "env://LATCHKEY_TEST_CONNECTOR_SA_TOKEN",
     )
