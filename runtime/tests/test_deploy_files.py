@@ -7,7 +7,6 @@ checks the parsed files, so the structural checks always run.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,6 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from latchkey.runtime.testing.infra import helm_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -172,14 +173,6 @@ def test_otel_collector_pipelines_reference_defined_components() -> None:
                 assert comp in cfg[kind], f"pipeline {name} uses undefined {kind[:-1]} {comp}"
 
 
-def _helm() -> str | None:
-    cache = Path(os.environ.get("LATCHKEY_CACHE") or Path.home() / ".cache" / "latchkey")
-    found = shutil.which("helm") or (
-        str(cache / "bin" / "helm") if (cache / "bin" / "helm").is_file() else None
-    )
-    return found
-
-
 def _render(helm: str, *args: str) -> list[dict[str, Any]]:
     r = subprocess.run(
         [helm, "template", "lk", str(CHART), *args], capture_output=True, text=True, check=False
@@ -197,10 +190,10 @@ def _deployment(docs: list[dict[str, Any]], component: str) -> dict[str, Any]:
 
 
 @pytest.mark.skipif(
-    _helm() is None, reason="helm not installed (`make setup` builds it: deploy/helm/check --install)"
+    helm_binary() is None, reason="helm not installed (`make setup` builds it: deploy/helm/check --install)"
 )
 def test_helm_chart_lints_and_renders_replicas() -> None:
-    helm = _helm()
+    helm = helm_binary()
     assert helm
     lint = subprocess.run([helm, "lint", "--strict", str(CHART)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr

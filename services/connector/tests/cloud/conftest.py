@@ -1,4 +1,4 @@
-"""Cloud emulators for the secret-provider and cloud-integration tests, each started once per session.
+"""Cloud emulators for the secret-provider and cloud-integration tests, each started once.
 
 - AWS: moto server (threaded, in this process) on 127.0.0.1, driven through boto3 over HTTP.
 - Kubernetes: a real kube-apiserver with an embedded etcd, built from the Go module proxy
@@ -7,9 +7,9 @@
 - GCP Secret Manager: `fakes.gcp_secret_manager`, a gRPC server using the client library's types.
 - Azure Key Vault: Lowkey Vault, built from third_party/lowkey-vault (`lowkey_vault.py`), over HTTPS
   with a certificate made for it.
-The last two are built once per machine (`make setup`). Where one cannot be built or started (no Go,
-no JDK 25), the tests that need it are skipped with that reason, unless LATCHKEY_REQUIRE_EMULATORS=1
-(CI), which makes it a failure.
+kube-apiserver and Lowkey Vault are built once per machine (`make test` or `make emulators`; else
+by their fixture). Where one cannot be built or started (no Go, no JDK 25), the tests that need it are
+skipped with that reason, unless LATCHKEY_REQUIRE_EMULATORS=1 (CI), which makes it a failure.
 """
 
 from __future__ import annotations

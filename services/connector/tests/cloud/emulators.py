@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DEPLOY_LOCAL = Path(__file__).resolve().parents[4] / "deploy" / "local"
+from latchkey.runtime.testing.infra import repo_root
+
+DEPLOY_LOCAL = repo_root() / "deploy" / "local"
 
 
 class EmulatorUnavailable(Exception):
@@ -23,12 +24,6 @@ def required() -> bool:
     """CI sets LATCHKEY_REQUIRE_EMULATORS=1: there an emulator that cannot run fails the run instead of
     skipping the tests that need it."""
     return os.environ.get("LATCHKEY_REQUIRE_EMULATORS") == "1"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class EmulatorProcess:

@@ -17,7 +17,9 @@ from typing import Any
 
 import yaml
 
-from .emulators import EmulatorProcess, free_port, localhost_certificate
+from latchkey.runtime.testing.ports import free_port
+
+from .emulators import EmulatorProcess, localhost_certificate
 
 CONNECTOR_USER = "latchkey-connector"
 RBAC = "rbac.authorization.k8s.io"
@@ -27,13 +29,13 @@ RBAC = "rbac.authorization.k8s.io"
 # lacks, unless it may `bind` it), and `get` on the Secrets its references name.
 CONNECTOR_RULES: list[dict[str, Any]] = [
     {
-        "apiGroups": ["rbac.authorization.k8s.io"],
+        "apiGroups": [RBAC],
         "resources": ["rolebindings", "clusterrolebindings"],
         "verbs": ["create", "get", "update", "delete"],
     },
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]},
-    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "clusterroles"], "verbs": ["list"]},
-    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "clusterroles"], "verbs": ["bind"]},
+    {"apiGroups": [RBAC], "resources": ["roles", "clusterroles"], "verbs": ["list"]},
+    {"apiGroups": [RBAC], "resources": ["roles", "clusterroles"], "verbs": ["bind"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
 ]
 

@@ -15,7 +15,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .emulators import EmulatorProcess, free_port, localhost_certificate
+from latchkey.runtime.testing.ports import free_port
+
+from .emulators import EmulatorProcess, localhost_certificate
 
 
 def _write_keystore(folder: Path, password: str) -> str:

@@ -17,12 +17,12 @@ from latchkey.connector.integrations.base import IntegrationError
 from latchkey.connector.integrations.kubernetes import KubernetesIntegration
 from latchkey.connector.secrets import SecretProviderSettings, SecretResolver, SecretUnavailable
 from latchkey.connector.templates import TemplateSet
+from latchkey.runtime.testing.infra import helm_binary, repo_root
 
 from .conftest import access_for, unique
-from .emulators import DEPLOY_LOCAL
 from .kube_apiserver import CONNECTOR_USER, KubeApiServer
 
-ROOT = DEPLOY_LOCAL.parents[1]
+CHART = repo_root() / "deploy" / "helm" / "latchkey"
 
 
 def _binding(cluster: KubeApiServer, namespace: str, name: str) -> Any | None:
@@ -191,13 +191,6 @@ async def test_inventory_lists_namespaces_and_roles(
     assert ("kubernetes.role", f"default/{role}") in items
 
 
-def _helm() -> str | None:
-    done = subprocess.run(
-        [str(ROOT / "deploy" / "helm" / "check"), "--install"], capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 async def test_the_helm_charts_rbac_lets_the_connector_grant_what_it_names_and_nothing_else(
     kubernetes_cluster: KubeApiServer,
     resolver: SecretResolver,
@@ -209,7 +202,7 @@ async def test_the_helm_charts_rbac_lets_the_connector_grant_what_it_names_and_n
     """The chart's `connector.kubernetesRbac`, rendered by helm and applied to the API server, lets the
     connector's service account (a real token from the TokenRequest API) bind the roles named in it and
     read the Secrets named in it, and refuses it any other role or Secret."""
-    helm = _helm()
+    helm = helm_binary()
     if helm is None:
         pytest.skip("helm is not installed (`make setup` builds it: deploy/helm/check --install)")
     namespace, role = unique("latchkey"), unique("pod-reader")
@@ -225,7 +218,7 @@ async def test_the_helm_charts_rbac_lets_the_connector_grant_what_it_names_and_n
     (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
     rendered = subprocess.run(
         [
-            *(helm, "template", "lk", str(ROOT / "deploy" / "helm" / "latchkey"), "--namespace", namespace),
+            *(helm, "template", "lk", str(CHART), "--namespace", namespace),
             *("-f", str(tmp_path / "values.yaml"), "--set", f"connector.serviceAccount.name={namespace}"),
             *("-s", "templates/connector-rbac.yaml", "-s", "templates/serviceaccounts.yaml"),
         ],

@@ -176,6 +176,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LATCHKEY_CACHE") or Path.home() / ".cache" / "latchkey")
 
 
+def helm_binary() -> str | None:
+    """helm on PATH, or the one `make setup` built into the cache (deploy/helm/check --install); None
+    where there is neither (the chart's tests are then skipped, saying so)."""
+    built = cache_dir() / "bin" / "helm"
+    return shutil.which("helm") or (str(built) if built.is_file() else None)
+
+
 def _run_script(script: str, *args: str, state_dir: Path, timeout: float = 300) -> str:
     # Readiness on a busy 2-core machine (a restarted node replays its log) can take over a minute.
     env = {"LATCHKEY_KAFKA_READY_TIMEOUT": "180", **os.environ, "LATCHKEY_STATE_DIR": str(state_dir)}
