@@ -27,7 +27,11 @@ class ServiceSettings(BaseSettings):
     health_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     log_level: str = "INFO"
     log_json: bool = True
-    otel_exporter: str = Field(default="none", description="none | console | otlp")
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        default="none",
+        description="Where spans go: none (not recorded; the W3C trace context still crosses every hop "
+        "and log lines still carry the trace id), console (stderr) or otlp (OTEL_EXPORTER_OTLP_* settings)",
+    )
     consumer_max_records: int = Field(default=500, ge=1)
     consumer_batch_timeout_ms: int = Field(
         default=200,
