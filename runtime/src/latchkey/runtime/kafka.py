@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import struct
 from collections.abc import Iterable
@@ -86,9 +87,16 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+@functools.lru_cache(maxsize=4096)
+def _key_hash(key: bytes) -> int:
+    # A request's records share its id as their key (the command, then each lifecycle event), and
+    # are mostly sent within one batch: hashing a 36-byte key costs ~2.8 us, a cache hit ~0.1 us.
+    return murmur2(key) & 0x7FFFFFFF
+
+
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives `key` on a topic with `partitions` partitions."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return _key_hash(key) % partitions
 
 
 def default_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
