@@ -23,6 +23,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 OTEL = ROOT / "deploy" / "docker" / "otel-collector.yaml"
 CHART = ROOT / "deploy" / "helm" / "latchkey"
+CI_VALUES = CHART / "ci" / "test-values.yaml"  # what an install must name (the connector's trusted key)
 SERVICES = {  # compose service / image target -> Python module
     "identity-sync": "latchkey.identity_sync",
     "flow-engine": "latchkey.flow_engine",
@@ -102,9 +103,12 @@ def compose_problems(doc: dict[str, Any]) -> list[str]:
         problems.append("connector must not set container_name (breaks --scale)")
     if "LATCHKEY_DATABASE_URL" in (connector.get("environment") or {}):
         problems.append("connector must not get the control plane's database")
-    mounts = {(Path(s).name, t, ro) for s, t, ro in _volume_specs(connector)}
-    if ("connector", "/etc/latchkey", True) not in mounts:
-        problems.append("connector must mount ./examples/connector read-only at /etc/latchkey")
+    config_path = (connector.get("environment") or {}).get("LATCHKEY_CONFIG_PATH")
+    mounts = {t: ro for _, t, ro in _volume_specs(connector)}
+    if not config_path or not any(
+        ro and (config_path == t or config_path.startswith(t.rstrip("/") + "/")) for t, ro in mounts.items()
+    ):
+        problems.append("connector must mount its connector.yaml (LATCHKEY_CONFIG_PATH) read-only")
     otel = services.get("otel-collector", {})
     if not str(otel.get("image", "")).startswith("otel/opentelemetry-collector"):
         problems.append("otel-collector image")
@@ -120,7 +124,7 @@ def test_compose_file_is_valid_and_complete() -> None:
 def test_compose_checks_can_fail() -> None:
     doc = yaml.safe_load(COMPOSE.read_text())
     doc["services"]["connector"]["container_name"] = "connector"
-    doc["services"]["connector"]["volumes"] = ["./examples/connector:/etc/latchkey"]  # writable
+    doc["services"]["connector"]["volumes"] = ["./deploy/docker/connector.yaml:/etc/latchkey/connector.yaml"]
     del doc["services"]["expiry"]
     problems = compose_problems(doc)
     assert any("container_name" in p for p in problems)
@@ -175,7 +179,10 @@ def test_otel_collector_pipelines_reference_defined_components() -> None:
 
 def _render(helm: str, *args: str) -> list[dict[str, Any]]:
     r = subprocess.run(
-        [helm, "template", "lk", str(CHART), *args], capture_output=True, text=True, check=False
+        [helm, "template", "lk", str(CHART), "-f", str(CI_VALUES), *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert r.returncode == 0, r.stderr
     return [d for d in yaml.safe_load_all(r.stdout) if d]
@@ -195,7 +202,12 @@ def _deployment(docs: list[dict[str, Any]], component: str) -> dict[str, Any]:
 def test_helm_chart_lints_and_renders_replicas() -> None:
     helm = helm_binary()
     assert helm
-    lint = subprocess.run([helm, "lint", "--strict", str(CHART)], capture_output=True, text=True, check=False)
+    lint = subprocess.run(
+        [helm, "lint", "--strict", str(CHART), "-f", str(CI_VALUES)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
     docs = _render(helm)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
 from latchkey.connector.config import ConfigError, load_config
 from latchkey.connector.templates import ParameterInvalid, parse_template
+from latchkey.runtime.signing import load_private_key, public_key_of
 
 from .conftest import write_config
 
@@ -59,6 +61,22 @@ def test_bad_control_plane_key_is_refused(tmp_path: Path, control_plane_key: str
     path = write_config(tmp_path, control_plane_key, [{"id": "b", "type": "noop", "templates": []}])
     path.write_text(path.read_text().replace(path.read_text().split("cp-1: ")[1].split("\n")[0], "notakey"))
     with pytest.raises(ConfigError, match=r"control_plane_keys\.cp-1"):
+        load_config(path)
+
+
+def test_control_plane_key_can_be_read_from_a_file(tmp_path: Path, control_plane_key: str) -> None:
+    """`file:<path>` (relative to connector.yaml): the key flow-engine's `keygen` wrote, e.g. in a
+    volume shared with the connector; a missing file is named, not guessed around."""
+    path = write_config(tmp_path, control_plane_key, [{"id": "b", "type": "noop", "templates": []}])
+    public = public_key_of(load_private_key(control_plane_key))
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "control-plane.pub").write_text(public + "\n")
+    path.write_text(path.read_text().replace(public, "file:keys/control-plane.pub"))
+    loaded = load_config(path).public_keys["cp-1"]
+    assert base64.b64encode(loaded.public_bytes_raw()).decode() == public
+
+    (tmp_path / "keys" / "control-plane.pub").unlink()
+    with pytest.raises(ConfigError, match=r"control_plane_keys\.cp-1: cannot read .*keys/control-plane\.pub"):
         load_config(path)
 
 

@@ -49,6 +49,9 @@ One service Deployment. Arguments (dict):
 {{- $v := .values -}}
 {{- $labelArgs := dict "root" $root "component" .component -}}
 {{- $health := list "python" "-m" .module "health" -}}
+{{- /* liveness asks only whether the process is alive: readiness also checks Kafka, the database and
+     the IdP, and a dependency's outage must not make Kubernetes restart healthy pods */ -}}
+{{- $alive := list "python" "-m" .module "health" "--path" "/livez" -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -113,8 +116,21 @@ spec:
                   name: {{ $root.Values.database.secretName }}
                   key: {{ $root.Values.database.secretKey }}
             {{- end }}
+            {{- with .oidc }}
+            - name: LATCHKEY_OIDC_ISSUER
+              value: {{ .issuer | quote }}
+            - name: LATCHKEY_OIDC_AUDIENCE
+              value: {{ .audience | quote }}
+            {{- end }}
+            {{- with .signingKey }}
+            - name: LATCHKEY_SIGNING_KEY
+              valueFrom:
+                secretKeyRef:
+                  name: {{ .secretName }}
+                  key: {{ .secretKey }}
+            {{- end }}
             {{- if .connector }}
-            - name: LATCHKEY_CONNECTOR_CONFIG
+            - name: LATCHKEY_CONFIG_PATH
               value: /etc/latchkey/connector.yaml
             {{- end }}
             {{- range $k, $val := merge (dict) $v.env $root.Values.commonEnv }}
@@ -136,7 +152,7 @@ spec:
             timeoutSeconds: 5
           livenessProbe:
             exec:
-              command: {{ toJson $health }}
+              command: {{ toJson $alive }}
             initialDelaySeconds: 30
             periodSeconds: 20
             timeoutSeconds: 5

@@ -219,7 +219,8 @@ async def test_the_helm_charts_rbac_lets_the_connector_grant_what_it_names_and_n
     rendered = subprocess.run(
         [
             *(helm, "template", "lk", str(CHART), "--namespace", namespace),
-            *("-f", str(tmp_path / "values.yaml"), "--set", f"connector.serviceAccount.name={namespace}"),
+            *("-f", str(CHART / "ci" / "test-values.yaml"), "-f", str(tmp_path / "values.yaml")),
+            *("--set", f"connector.serviceAccount.name={namespace}"),
             *("-s", "templates/connector-rbac.yaml", "-s", "templates/serviceaccounts.yaml"),
         ],
         capture_output=True,

@@ -3,7 +3,7 @@
     apiVersion: latchkey/v1
     kind: Connector
     connector_id: acme-prod
-    control_plane_keys: {default: "<base64 Ed25519 public key>"}
+    control_plane_keys: {default: "<base64 Ed25519 public key>"}   # or "file:<path>" (relative to this file)
     templates_dirs: [templates]          # relative to this file
     kafka: {bootstrap: "kafka:9092"}     # optional; LATCHKEY_KAFKA_BOOTSTRAP wins
     integrations:
@@ -82,7 +82,9 @@ class ConnectorFile(BaseModel):
     api_version: Literal["latchkey/v1"] = Field(alias="apiVersion")
     kind: Literal["Connector"]
     connector_id: str
-    control_plane_keys: dict[str, str] = Field(min_length=1, description="key id → Ed25519 public key")
+    control_plane_keys: dict[str, str] = Field(
+        min_length=1, description='key id → Ed25519 public key, or "file:<path>" of a file holding one'
+    )
     templates_dirs: list[str] = Field(default_factory=lambda: ["templates"])
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     integrations: list[IntegrationConfig] = Field(min_length=1)
@@ -103,6 +105,10 @@ class ConnectorFile(BaseModel):
         if duplicates:
             raise ValueError(f"integration ids must be unique; repeated: {duplicates}")
         return self
+
+
+KEY_FILE_PREFIX = "file:"
+"""A control plane key given as `file:<path>` is read from that file (relative to connector.yaml)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,14 @@ def load_config(path: Path) -> ConnectorConfig:
 
     keys: dict[str, Ed25519PublicKey] = {}
     for key_id, text_key in parsed.control_plane_keys.items():
+        if text_key.startswith(KEY_FILE_PREFIX):  # the key in a file (e.g. written by `keygen`)
+            key_file = path.parent / text_key.removeprefix(KEY_FILE_PREFIX)
+            try:
+                text_key = key_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"{path}: control_plane_keys.{key_id}: cannot read {key_file}: {exc.strerror}"
+                ) from None
         try:
             keys[key_id] = load_public_key(text_key)
         except ValueError as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -26,11 +28,41 @@ app = service_cli("flow-engine", FlowEngineSettings, _build)
 
 
 @app.command("keygen")
-def keygen() -> None:
-    """Print a new Ed25519 signing key (for LATCHKEY_SIGNING_KEY) and its public key (for connectors)."""
-    private = generate_private_key()
-    typer.echo(f"LATCHKEY_SIGNING_KEY={private}")
-    typer.echo(f"public key: {public_key_of(load_private_key(private))}")
+def keygen(
+    private_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the signing key to this file (mode 0600) instead of printing it; a key already "
+            "there is kept, so running this at every start changes nothing (LATCHKEY_SIGNING_KEY_FILE)"
+        ),
+    ] = None,
+    public_key_file: Annotated[
+        Path | None,
+        typer.Option(help='Also write the public key to this file (connector.yaml\'s "file:<path>")'),
+    ] = None,
+) -> None:
+    """A new Ed25519 signing key (for LATCHKEY_SIGNING_KEY) and its public key (for connectors)."""
+    if private_key_file is None:
+        private = generate_private_key()
+        typer.echo(f"LATCHKEY_SIGNING_KEY={private}")
+    elif private_key_file.exists():
+        try:
+            private = private_key_file.read_text().strip()
+            load_private_key(private)
+        except (OSError, ValueError) as exc:
+            typer.echo(f"keygen: {private_key_file} holds no usable signing key: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"signing key: kept {private_key_file}")
+    else:
+        private = generate_private_key()
+        fd = os.open(private_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(private + "\n")
+        typer.echo(f"signing key: wrote {private_key_file}")
+    public = public_key_of(load_private_key(private))
+    if public_key_file is not None:
+        public_key_file.write_text(public + "\n")
+    typer.echo(f"public key: {public}")
 
 
 def main() -> None:
