@@ -57,6 +57,18 @@ def test_secret_must_be_a_reference_not_a_value(tmp_path: Path, control_plane_ke
     assert "hunter2" not in str(caught.value)
 
 
+def test_secret_must_name_a_secret_store_not_a_connection_url(tmp_path: Path, control_plane_key: str) -> None:
+    """A DSN has the shape of a reference but carries the password: refused at load, never repeated
+    (it would otherwise reach the connector's log and, as a failed grant's reason, the lifecycle topic)."""
+    dsn = "postgresql://latchkey:S3cretPw@db.internal/appdb"
+    path = write_config(
+        tmp_path, control_plane_key, [{"id": "db", "type": "postgresql", "secret": dsn, "templates": []}]
+    )
+    with pytest.raises(ConfigError, match="must name a secret store") as caught:
+        load_config(path)
+    assert "S3cretPw" not in str(caught.value)
+
+
 def test_bad_control_plane_key_is_refused(tmp_path: Path, control_plane_key: str) -> None:
     path = write_config(tmp_path, control_plane_key, [{"id": "b", "type": "noop", "templates": []}])
     path.write_text(path.read_text().replace(path.read_text().split("cp-1: ")[1].split("\n")[0], "notakey"))

@@ -233,6 +233,7 @@ async def test_env_secrets_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> N
     ("ref", "reason"),
     [
         ("vault://x", "unknown scheme 'vault'"),
+        ("postgresql://latchkey:S3cretPw@db.internal/appdb", "unknown scheme 'postgresql'"),
         ("plain-text-password", "not a secret reference"),
         ("k8s://only/two", "expected k8s://namespace/name/key"),
         ("azure-kv://vault", "expected azure-kv://vault/secret"),
@@ -245,6 +246,7 @@ async def test_malformed_refs_are_refused_with_a_reason(
         await resolver.fetch(ref)
     if "://" not in ref:  # maybe a value pasted where a reference belongs: never echoed
         assert ref not in str(caught.value)
+    assert "S3cretPw" not in str(caught.value), "a URL with a password is not repeated"
 
 
 async def test_providers_are_built_only_when_their_scheme_is_used(monkeypatch: pytest.MonkeyPatch) -> None:

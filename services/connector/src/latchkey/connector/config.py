@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from latchkey.runtime.signing import load_public_key
 
+from .secrets import DEFAULT_PROVIDERS
 from .templates import TemplateError, TemplateSet, load_templates
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -61,11 +62,16 @@ class IntegrationConfig(BaseModel):
     @field_validator("secret")
     @classmethod
     def _secret_is_a_reference(cls, value: str | None) -> str | None:
-        # A literal password pasted here would be a secret at rest in a config map: refuse it.
+        # A literal password pasted here would be a secret at rest in a config map: refuse it. So is
+        # a connection URL with its password (postgresql://user:pw@host): only a secret store's
+        # scheme is a reference. Neither message repeats the value.
         if value is not None and not _SECRET_REF.fullmatch(value):
             raise ValueError(
                 "`secret` must be a reference such as aws-sm://name or env://VAR, never the value"
             )
+        if value is not None and value.partition("://")[0].lower() not in DEFAULT_PROVIDERS:
+            known = ", ".join(f"{scheme}://" for scheme in DEFAULT_PROVIDERS)
+            raise ValueError(f"`secret` must name a secret store ({known}), never hold a value or a URL")
         return value
 
 

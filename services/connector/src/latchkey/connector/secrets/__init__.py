@@ -313,7 +313,8 @@ class SecretResolver:
         factory = self._factories.get(ref.scheme)
         if factory is None:
             known = ", ".join(f"{s}://" for s in sorted(self._factories))
-            raise SecretUnavailable(ref.raw, f"unknown scheme {ref.scheme!r}; known: {known}")
+            # not the whole reference: what is not a known store's may be a URL with a password in it
+            raise SecretUnavailable(f"{ref.scheme}://…", f"unknown scheme {ref.scheme!r}; known: {known}")
         async with self._lock:
             provider = self._providers.get(ref.scheme)
             if provider is None:
