@@ -27,6 +27,7 @@ from latchkey.contracts import (
     CancelRequested,
     CommandApplied,
     CommandFailed,
+    DeadLetter,
     ExtensionRequested,
     GrantCommand,
     GroupUpserted,
@@ -41,6 +42,7 @@ from latchkey.contracts import (
     UserUpserted,
     dead_letters,
     utcnow,
+    uuid7,
 )
 from latchkey.flow_engine.app import DECISIONS_GROUP, FlowEngine
 from latchkey.flow_engine.domain.flow import AccessFlow, flow_digest
@@ -799,6 +801,46 @@ async def test_forged_and_expired_tokens_are_rejected(
     assert "requester_id" not in rejected
     assert (await bus.wait_types(expired, "access.request.rejected"))[-1]["code"] == "expired_token"
     assert bus.commands(forged) == [] and bus.types(forged) == ["access.request.rejected"]
+
+
+async def test_a_result_counts_only_from_the_grants_connector_and_for_its_latest_command(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    """A result another connector reports (forged, or one of another environment on the same bus) is
+    refused to the dead-letter topic with the reason; a failure of a command flow-engine did not
+    send last changes nothing. The grant then activates on its own command's result."""
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id))
+    grant = (await bus.wait_for(lambda: bus.commands(request_id), what="grant command"))[0]
+    common = {"grant_id": request_id, "command_type": "connector.grant", "attempt": 1}
+    await bus.publish(
+        RESULTS, CommandApplied(command_id=grant["command_id"], connector_id="rogue-connector", **common)
+    )
+    await bus.publish(
+        RESULTS,
+        CommandFailed(
+            command_id=str(uuid7()), connector_id=CONNECTOR, code="target_error", reason="forged", **common
+        ),
+    )
+    await bus.publish(
+        RESULTS, CommandApplied(command_id=grant["command_id"], connector_id=CONNECTOR, **common)
+    )
+    await bus.wait_types(request_id, "access.grant.activated")
+    assert "access.grant.failed" not in bus.types(request_id)
+    assert bus.types(request_id).count("access.grant.activated") == 1
+
+    consumer = AIOKafkaConsumer(
+        bus.prefix + dead_letters(RESULTS).name, bootstrap_servers=bus.bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        records = [r for batch in (await consumer.getmany(timeout_ms=5000)).values() for r in batch]
+        letters = [DeadLetter.model_validate_json(r.value) for r in records]
+    finally:
+        await consumer.stop()
+    refused = [d for d in letters if request_id in d.reason]
+    assert len(refused) == 1 and "'rogue-connector'" in refused[0].reason, letters
 
 
 async def test_duplicate_event_is_processed_once_and_poison_goes_to_dlq(

@@ -4,7 +4,7 @@ state, lifecycle events and signed commands together); decisions are made in `do
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +54,7 @@ from latchkey.contracts import (
     utcnow,
 )
 from latchkey.contracts.lifecycle import MAX_REVIEWERS
-from latchkey.runtime import Batch, CommandSigner, Service, UnitOfWork
+from latchkey.runtime import Batch, CommandSigner, Received, Service, UnitOfWork
 from latchkey.runtime.db import Read, read_together
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.observability import get_logger
@@ -483,12 +483,26 @@ class FlowEngine:
         requests_topic = self.settings.topic(REQUESTS.name)
         asked: list[Any] = []
         results: list[Any] = []
+        result_items: dict[Any, Received[Any]] = {}
         for item in batch.items:
             if item.event is not None:
-                (asked if item.topic == requests_topic else results).append(item.event)
-        await self._decide(asked, results)
+                if item.topic == requests_topic:
+                    asked.append(item.event)
+                else:
+                    results.append(item.event)
+                    result_items[item.event.event_id] = item
 
-    async def _decide(self, asked: Sequence[Any], results: Sequence[Any]) -> None:
+        def refuse(event: Any, reason: str) -> None:
+            batch.dead_letter(result_items[event.event_id], reason, "ResultRefused")
+
+        await self._decide(asked, results, refuse)
+
+    async def _decide(
+        self,
+        asked: Sequence[Any],
+        results: Sequence[Any],
+        refuse_result: Callable[[Any, str], None] | None = None,
+    ) -> None:
         """Apply request events (`asked`: submissions, reviews, requester actions) and connector
         results in one transaction. In a steady stream a poll brings both kinds; handled together
         they cost one transaction, one outbox relay pass and one consumer pass instead of two each.
@@ -532,6 +546,27 @@ class FlowEngine:
                 request = requests.get(event.grant_id)
                 if request is None:
                     log.warning("result for an unknown grant", grant_id=event.grant_id)
+                    continue
+                if event.connector_id != request.connector_id:
+                    # Only the connector a grant's commands went to can report on it: a result from
+                    # another (forged, or a connector of another environment on this bus) changes nothing.
+                    reason = (
+                        f"result from connector {event.connector_id!r} for grant {event.grant_id}, whose "
+                        f"commands go to {request.connector_id!r}"
+                    )
+                    log.warning("result from the wrong connector refused", reason=reason)
+                    if refuse_result is not None:
+                        refuse_result(event, reason)
+                    continue
+                if request.last_command_id is not None and event.command_id != request.last_command_id:
+                    # The result of an earlier command (a revoke attempt since retried) or of a command
+                    # flow-engine never sent: the grant waits for its latest command's result.
+                    log.info(
+                        "result of a command that is not the grant's latest; no change",
+                        request_id=request.request_id,
+                        command_id=event.command_id,
+                        latest_command_id=request.last_command_id,
+                    )
                     continue
                 try:
                     self._apply_result(event, request, active.get(request.requester_id, True), now, outcome)
