@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from .kafka import kafka_connection
 from .settings import ServiceSettings
 
 T = TypeVar("T")
@@ -29,8 +30,27 @@ class CliError(Exception):
     """Something the person at the terminal can fix; printed without a traceback."""
 
 
+class _LastClientError(logging.Handler):
+    """Keeps aiokafka's last error line (e.g. why a connection failed: refused, or the broker refused
+    the SASL credentials), which the tools print once with their own error instead of every retry."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = record.getMessage()
+
+
+_CLIENT_ERRORS = _LastClientError()
+
+
 def unreachable(settings: ServiceSettings, exc: BaseException) -> CliError:
-    return CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc or 'timed out'}")
+    detail = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
+    cause = _CLIENT_ERRORS.last
+    if cause and cause not in detail:
+        detail = f"{detail} ({cause})"
+    return CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {detail}")
 
 
 def load_settings(kind: type[S]) -> S:
@@ -46,8 +66,11 @@ def load_settings(kind: type[S]) -> S:
 
 def run_cli(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run `work`; a CliError becomes `error: …` on standard error and exit status 2."""
-    # aiokafka logs each failed connection attempt; the error that follows says it once, plainly
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # aiokafka logs each failed connection attempt; the error that follows says it once, plainly,
+    # with the client's last reason (`unreachable`)
+    client_log = logging.getLogger("aiokafka")
+    client_log.handlers[:] = [_CLIENT_ERRORS]
+    client_log.propagate = False
     try:
         return asyncio.run(work())
     except CliError as exc:
@@ -58,7 +81,7 @@ def run_cli(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
 def reader(settings: ServiceSettings) -> AIOKafkaConsumer:
     """A consumer outside any group (it commits nothing): the tools only read."""
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        **kafka_connection(settings),
         client_id=f"{settings.service_name}-{settings.instance_id}",
         enable_auto_commit=False,
         group_id=None,
@@ -67,7 +90,7 @@ def reader(settings: ServiceSettings) -> AIOKafkaConsumer:
 
 async def topic_partitions(settings: ServiceSettings, topic: str) -> list[int]:
     """The partition numbers of `topic`; CliError when Kafka is out of reach or the topic is missing."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    admin = AIOKafkaAdminClient(**kafka_connection(settings))
     try:
         await asyncio.wait_for(admin.start(), CONNECT_SECONDS)
         try:

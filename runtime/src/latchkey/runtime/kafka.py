@@ -7,12 +7,15 @@ import functools
 import random
 import struct
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from latchkey.contracts import Topic, dead_letters
 
@@ -25,6 +28,42 @@ log = get_logger(__name__)
 _RETENTION_MS = str(7 * 24 * 3600 * 1000)
 
 
+def kafka_connection(settings: ServiceSettings) -> dict[str, Any]:
+    """The aiokafka options every client of this process connects with: the bootstrap servers and,
+    when configured, TLS and the SASL user (`LATCHKEY_KAFKA_SECURITY_PROTOCOL` and the settings after it)."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap.split(",")}
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return options
+    options["security_protocol"] = protocol
+    if protocol.endswith("SSL"):
+        options["ssl_context"] = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile,
+            certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile,
+        )
+    if protocol.startswith("SASL_"):
+        assert settings.kafka_sasl_password is not None  # checked by the settings
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
+def _security(settings: ServiceSettings) -> BaseSecurity | None:
+    """`kafka_connection`'s security, as FastStream's broker takes it."""
+    options = kafka_connection(settings)
+    protocol = options.get("security_protocol")
+    if protocol is None:
+        return None
+    context = options.get("ssl_context")
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context)
+    sasl = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    kind = sasl[options["sasl_mechanism"]]
+    return kind(options["sasl_plain_username"], options["sasl_plain_password"], ssl_context=context)
+
+
 def make_broker(settings: ServiceSettings, *, graceful_timeout: float = 8.0) -> KafkaBroker:
     """A FastStream broker whose producer waits for all in-sync replicas and never duplicates on retry.
 
@@ -33,6 +72,7 @@ def make_broker(settings: ServiceSettings, *, graceful_timeout: float = 8.0) -> 
     """
     return KafkaBroker(
         settings.kafka_bootstrap.split(","),
+        security=_security(settings),
         client_id=f"{settings.service_name}-{settings.instance_id}",
         acks="all",
         enable_idempotence=True,
@@ -47,7 +87,7 @@ def make_broker(settings: ServiceSettings, *, graceful_timeout: float = 8.0) -> 
 def make_producer(settings: ServiceSettings, **overrides: object) -> AIOKafkaProducer:
     """A raw aiokafka producer with the same guarantees (used by the outbox relay and admin tools)."""
     options: dict[str, object] = {
-        "bootstrap_servers": settings.kafka_bootstrap.split(","),
+        **kafka_connection(settings),
         "client_id": f"{settings.service_name}-{settings.instance_id}-producer",
         "acks": "all",
         "enable_idempotence": True,
@@ -130,7 +170,7 @@ async def ensure_topics(
         if with_dead_letters:
             wanted[settings.topic(topic.dlq)] = dead_letters(topic)
     replication = settings.topic_replication
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    admin = AIOKafkaAdminClient(**kafka_connection(settings))
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
@@ -220,9 +260,7 @@ async def adopt_group_offsets(
             await asyncio.sleep(0.5)
     if not adopted:
         return {}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=group, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**kafka_connection(settings), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(adopted))
@@ -243,7 +281,7 @@ async def _offsets_to_adopt(
 ) -> dict[TopicPartition, int]:
     """The highest committed offset per partition of `wanted` among the `previous` groups, or nothing
     when `group` already has an offset of its own on one of them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    admin = AIOKafkaAdminClient(**kafka_connection(settings))
     await admin.start()
     try:
         own = await admin.list_consumer_group_offsets(group)

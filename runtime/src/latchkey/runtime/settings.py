@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,21 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Comma-separated host:port list")
     topic_prefix: str = Field(default="", description="Prefix of every topic name (environments, tests)")
     topic_replication: int = Field(default=1, ge=1, description="Replication factor of created topics")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How the Kafka clients connect: SASL_SSL (a user and TLS) on any shared cluster, so "
+        "that ACLs decide who may write each topic (docs/operations.md, 'Securing the bus')",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism (SASL_* protocols)"
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="This service's Kafka user (SASL_*)")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="Its password (SASL_*)")
+    kafka_ssl_cafile: str | None = Field(
+        default=None, description="PEM of the CAs of the brokers' certificates (SSL); else the system's"
+    )
+    kafka_ssl_certfile: str | None = Field(default=None, description="Client certificate (PEM), mutual TLS")
+    kafka_ssl_keyfile: str | None = Field(default=None, description="Its private key (PEM)")
     database_url: SecretStr = Field(
         default=SecretStr("postgresql+psycopg://latchkey:latchkey@127.0.0.1:5432/latchkey"),
         description="SQLAlchemy URL (postgresql+psycopg://...)",
@@ -52,6 +67,19 @@ class ServiceSettings(BaseSettings):
         ge=700,
         description="Allocations between two collections of the youngest garbage-collector generation",
     )
+
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> ServiceSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"LATCHKEY_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "LATCHKEY_KAFKA_SASL_USERNAME and LATCHKEY_KAFKA_SASL_PASSWORD"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("LATCHKEY_KAFKA_SSL_CERTFILE and LATCHKEY_KAFKA_SSL_KEYFILE go together")
+        return self
 
     def topic(self, name: str) -> str:
         """The deployed name of the topic `name`."""

@@ -13,7 +13,7 @@ from opentelemetry.propagate import inject
 
 from latchkey.contracts import INVENTORY, RESULTS, ConnectorCommand, connector_commands
 from latchkey.runtime import Batch, Received, Service
-from latchkey.runtime.kafka import make_producer
+from latchkey.runtime.kafka import kafka_connection, make_producer
 from latchkey.runtime.observability import get_logger
 from latchkey.runtime.signing import CommandVerifier
 
@@ -73,7 +73,7 @@ class Connector:
         replica = f"{settings.instance_id}:{os.getpid()}"
         self.inventory = InventorySync(
             None,
-            settings.kafka_bootstrap,
+            kafka_connection(settings),
             settings.topic(INVENTORY.name),
             config,
             self.integrations,
@@ -92,7 +92,7 @@ class Connector:
         )
         self.results_topic = settings.topic(RESULTS.name)
         self.ledger = ResultLedger(
-            settings.kafka_bootstrap, self.results_topic, config.connector_id, self.executed, replica
+            kafka_connection(settings), self.results_topic, config.connector_id, self.executed, replica
         )
         self._started = asyncio.Event()
         self._next_offset: dict[tuple[str, int], int] = {}

@@ -18,6 +18,7 @@ import contextlib
 import json
 import random
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -44,14 +45,14 @@ class InventorySync(InventoryRunner):
     def __init__(
         self,
         producer: AIOKafkaProducer | None,
-        bootstrap: str,
+        connection: dict[str, Any],
         topic: str,
         config: ConnectorConfig,
         integrations: dict[str, Integration],
         producer_name: str = "connector",
     ) -> None:
         self.kafka: AIOKafkaProducer = producer  # set at startup
-        self.bootstrap = bootstrap
+        self.connection = connection  # aiokafka options (`kafka_connection`)
         self.topic = topic
         self.config = config
         self.integrations = integrations
@@ -172,9 +173,7 @@ class InventorySync(InventoryRunner):
 
     async def _published(self, integration_id: str) -> dict[str, str]:
         """resource_id → fingerprint of what inventory.v1 currently holds for this integration."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap.split(","), group_id=None, enable_auto_commit=False
-        )
+        consumer = AIOKafkaConsumer(**self.connection, group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:
             partitions = await partitions_of(consumer, self.topic)

@@ -46,12 +46,18 @@ class ResultLedger:
     """Reads every result of this connector id (from `window` ago onwards) into `ExecutedCommands`."""
 
     def __init__(
-        self, bootstrap: str, topic: str, connector_id: str, executed: ExecutedCommands, client_id: str
+        self,
+        connection: dict[str, Any],
+        topic: str,
+        connector_id: str,
+        executed: ExecutedCommands,
+        client_id: str,
     ) -> None:
+        """`connection`: the aiokafka options to connect with (`latchkey.runtime.kafka.kafka_connection`)."""
         self.topic = topic
         self.connector_id = connector_id
         self.executed = executed
-        self._bootstrap = bootstrap
+        self._connection = connection
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer = None  # built in start(): needs a loop
         self._partitions: list[TopicPartition] = []
@@ -62,7 +68,7 @@ class ResultLedger:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap.split(","),
+            **self._connection,
             group_id=None,
             enable_auto_commit=False,
             client_id=f"{self._client_id}-results",

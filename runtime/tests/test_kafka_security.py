@@ -1,0 +1,205 @@
+"""The services' Kafka clients authenticate (`LATCHKEY_KAFKA_SECURITY_PROTOCOL`, SASL/SCRAM): against a
+real broker that takes only authenticated clients, every kind of client the services make (FastStream's
+broker, the relay's producer, the tools' readers, the admin client that creates topics) connects with
+the configured user, and a wrong password is refused with an error that names the cause and never
+the password."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+
+from latchkey.contracts import REQUESTS
+from latchkey.runtime.cli_support import KAFKA_ERRORS, reader, run_cli, unreachable
+from latchkey.runtime.kafka import ensure_topics, make_broker, make_producer
+from latchkey.runtime.settings import ServiceSettings
+from latchkey.runtime.testing.infra import cache_dir, repo_root
+from latchkey.runtime.testing.ports import free_port
+
+USER, PASSWORD = "flow-engine", "s3cret-for-the-test"
+_KAFKA_VERSION = "4.1.1"
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _libs() -> Path:
+    libs = cache_dir() / f"kafka-{_KAFKA_VERSION}" / "libs"
+    if not libs.is_dir():  # the jars `deploy/local/kafka` fetches from Maven Central
+        subprocess.run([str(repo_root() / "deploy" / "local" / "kafka"), "fetch"], check=True, timeout=600)
+    return libs
+
+
+@pytest.fixture(scope="module")
+def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One KRaft node whose only client listener is SASL_PLAINTEXT with SCRAM-SHA-512 (users made at
+    format time, as `kafka-storage format --add-scram` does)."""
+    if shutil.which("java") is None:
+        pytest.skip("no java: the broker runs from the Maven Central jars")
+    home = tmp_path_factory.mktemp("sasl-kafka")
+    port, controller = free_port(), free_port()
+    jaas = (
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin";'
+    )
+    (home / "server.properties").write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=SASL_PLAINTEXT",
+                "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "sasl.enabled.mechanisms=SCRAM-SHA-512",
+                "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+                f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}",
+                f"log.dirs={home / 'data'}",
+                "num.partitions=3",
+                "offsets.topic.replication.factor=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "auto.create.topics.enable=false",
+            ]
+        )
+        + "\n"
+    )
+    classpath = f"{_libs()}/*"
+    java = ["java", "-Xmx384m", "-XX:+UseSerialGC", "-Dlog4j2.level=WARN", "-cp", classpath]
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=").replace("-", "A")
+    subprocess.run(
+        [
+            *java,
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",
+            f"--config={home / 'server.properties'}",
+            "--add-scram",
+            "SCRAM-SHA-512=[name=admin,password=admin]",
+            "--add-scram",
+            f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    log = (home / "kafka.log").open("wb")
+    node = subprocess.Popen(
+        [*java, "kafka.Kafka", str(home / "server.properties")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not _accepts(port):  # the client listener opens once the broker has started
+            if node.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the SASL broker did not start:\n{(home / 'kafka.log').read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        node.terminate()
+        try:
+            node.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            node.wait()
+        log.close()
+
+
+def _settings(bootstrap: str, password: str = PASSWORD) -> ServiceSettings:
+    return ServiceSettings(
+        service_name="flow-engine",
+        kafka_bootstrap=bootstrap,
+        topic_prefix=f"sasl{uuid.uuid4().hex[:6]}.",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username=USER,
+        kafka_sasl_password=password,  # type: ignore[arg-type]
+    )
+
+
+async def test_every_client_the_services_make_authenticates(sasl_kafka: str) -> None:
+    settings = _settings(sasl_kafka)
+    await ensure_topics(settings, [REQUESTS])  # the admin client
+    topic = settings.topic(REQUESTS.name)
+    producer = make_producer(settings)  # the outbox relay's and the tools' producer
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"first", key=b"k")
+    finally:
+        await producer.stop()
+
+    broker = make_broker(settings)  # what every service consumes and publishes with
+    got: asyncio.Queue[bytes] = asyncio.Queue()
+
+    @broker.subscriber(topic, group_id=settings.group("sasl-test"), auto_offset_reset="earliest")
+    async def _consume(body: bytes) -> None:
+        await got.put(body)
+
+    await broker.start()
+    try:
+        await broker.publish(b"second", topic=topic, key=b"k")
+        seen = {await asyncio.wait_for(got.get(), 30), await asyncio.wait_for(got.get(), 30)}
+    finally:
+        await broker.stop()
+    assert seen == {b"first", b"second"}
+
+    tool = reader(settings)  # latchkey-access / latchkey-audit / latchkey-dlq read with this
+    await tool.start()
+    try:
+        assert topic in await tool.topics()
+    finally:
+        await tool.stop()
+
+
+def test_a_wrong_password_is_refused_saying_so_and_never_repeated(sasl_kafka: str) -> None:
+    """A tool (here the reader `latchkey-dlq` and `latchkey-audit` use) with a wrong password stops
+    with one line that says the broker refused the credentials, and repeats no password."""
+    settings = _settings(sasl_kafka, password="not-the-password")
+
+    async def read() -> None:
+        tool = reader(settings)
+        try:
+            await asyncio.wait_for(tool.start(), 30)
+        except KAFKA_ERRORS as exc:
+            raise unreachable(settings, exc) from None
+        finally:
+            await tool.stop()
+
+    with pytest.raises(typer.Exit) as stopped, contextlib.redirect_stderr(io.StringIO()) as err:
+        run_cli(read)
+    assert stopped.value.exit_code == 2
+    said = err.getvalue()
+    assert f"cannot reach Kafka at {sasl_kafka}" in said and "Authentication failed" in said, said
+    assert "invalid credentials" in said and "not-the-password" not in said
+    assert len(said.strip().splitlines()) == 1, said
+
+
+def test_sasl_needs_a_user_and_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("LATCHKEY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LATCHKEY_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ValueError, match="LATCHKEY_KAFKA_SASL_USERNAME and LATCHKEY_KAFKA_SASL_PASSWORD"):
+        ServiceSettings()
