@@ -97,6 +97,10 @@ spec:
               value: {{ $root.Values.kafka.topicPrefix | quote }}
             - name: LATCHKEY_TOPIC_REPLICATION
               value: {{ $root.Values.kafka.topicReplication | quote }}
+            - name: LATCHKEY_KAFKA_SECURITY_PROTOCOL
+              value: {{ $root.Values.kafka.securityProtocol | quote }}
+            - name: LATCHKEY_KAFKA_SASL_MECHANISM
+              value: {{ $root.Values.kafka.saslMechanism | quote }}
             - name: LATCHKEY_HEALTH_HOST
               value: "127.0.0.1"
             - name: LATCHKEY_HEALTH_PORT
