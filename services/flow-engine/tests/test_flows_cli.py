@@ -10,7 +10,9 @@ from aiokafka import AIOKafkaConsumer
 from typer.testing import CliRunner
 
 from latchkey.contracts import FLOWS
+from latchkey.flow_engine import flows_cli
 from latchkey.flow_engine.flows_cli import cli
+from latchkey.runtime.testing.ports import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "flows"
 
@@ -44,6 +46,25 @@ def test_duplicate_names_across_files_are_an_error(tmp_path: Path) -> None:
         (tmp_path / name).write_text((EXAMPLES / "orders-readonly.yaml").read_text())
     result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
     assert result.exit_code == 1 and "is also defined at" in result.output
+
+
+def test_a_path_without_flows_is_not_a_pass(tmp_path: Path) -> None:
+    """A mistyped or empty folder holds nothing to check: saying "ok" to it would hide the mistake."""
+    for command in (["validate", str(tmp_path)], ["apply", str(tmp_path)]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 1 and f"no AccessFlow found in {tmp_path}" in result.output, result.output
+
+
+def test_apply_with_kafka_out_of_reach_says_so_once_and_claims_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LATCHKEY_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setattr(flows_cli, "CONNECT_SECONDS", 3)
+    result = CliRunner().invoke(cli, ["apply", str(EXAMPLES)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot reach Kafka at 127.0.0.1:"), lines
+    assert "applied" not in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.infra

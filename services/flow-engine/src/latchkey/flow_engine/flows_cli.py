@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import Field
 
 from latchkey.contracts import FLOWS, AccessFlowDeleted, AccessFlowUpserted
 from latchkey.runtime import ServiceSettings
-from latchkey.runtime.cli_support import load_settings
+from latchkey.runtime.cli_support import CONNECT_SECONDS, KAFKA_ERRORS, load_settings, run_cli, unreachable
 from latchkey.runtime.kafka import ensure_topics, make_producer
 
 from .domain.documents import FlowError, LoadedFlow, parse_flows
@@ -80,12 +81,15 @@ def _report(errors: list[FlowError]) -> None:
 
 @cli.command()
 def validate(paths: Annotated[list[Path], typer.Argument(help="AccessFlow YAML files or folders")]) -> None:
-    """Check every flow; print each error as FILE:LINE: FIELD: MESSAGE. Exit 1 on any error."""
+    """Check every flow; print each error as FILE:LINE: FIELD: MESSAGE. Exit 1 on any error, or when
+    the paths hold no flow at all (a mistyped folder is not a pass)."""
     flows, errors = load(paths)
     if errors:
         for error in errors:
             typer.echo(str(error), err=True)
         raise typer.Exit(1)
+    if not flows:
+        _nothing_found(paths)
     for loaded in flows:
         kind = (
             "automatic"
@@ -95,12 +99,26 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="AccessFlow YAML f
         typer.echo(f"ok  {loaded.flow.name}  ({loaded.file}:{loaded.line}, {kind})")
 
 
+def _nothing_found(paths: list[Path]) -> NoReturn:
+    typer.echo(f"error: no AccessFlow found in {' '.join(str(p) for p in paths)}", err=True)
+    raise typer.Exit(1)
+
+
 async def publish(
-    settings: FlowsSettings, flows: list[LoadedFlow], deletes: list[str], applied_by: str | None
+    settings: FlowsSettings,
+    flows: list[LoadedFlow],
+    deletes: list[str],
+    applied_by: str | None,
+    done: Callable[[str], None] = lambda _: None,
 ) -> None:
-    await ensure_topics(settings, [FLOWS])
-    producer = make_producer(settings)
-    await producer.start()
+    """Publish upserts and deletes to access.flows.v1; `done` is told each one Kafka acknowledged. Kafka
+    out of reach: CliError within CONNECT_SECONDS."""
+    try:
+        await asyncio.wait_for(ensure_topics(settings, [FLOWS]), CONNECT_SECONDS)
+        producer = make_producer(settings)
+        await asyncio.wait_for(producer.start(), CONNECT_SECONDS)
+    except KAFKA_ERRORS as exc:
+        raise unreachable(settings, exc) from None
     topic = settings.topic(FLOWS.name)
     try:
         for loaded in flows:
@@ -113,10 +131,12 @@ async def publish(
                 producer=settings.service_name,
             )
             await producer.send_and_wait(topic, event.model_dump_json().encode(), key=event.name.encode())
+            done(f"applied  {loaded.flow.name}  ({loaded.file}:{loaded.line})")
         for name in deletes:
             deleted = AccessFlowDeleted(name=name, applied_by=applied_by, producer=settings.service_name)
             await producer.send_and_wait(topic, deleted.model_dump_json().encode(), key=name.encode())
             await producer.send_and_wait(topic, None, key=name.encode())  # tombstone: compaction forgets it
+            done(f"deleted  {name}")
     finally:
         await producer.stop()
 
@@ -137,20 +157,22 @@ def apply(
     if errors:
         _report(errors)
         raise typer.Exit(1)
+    if paths and not flows:
+        _nothing_found(paths)
     if not flows and not delete:
         typer.echo("nothing to apply: give flow files or --delete NAME", err=True)
         raise typer.Exit(2)
     settings = load_settings(FlowsSettings)
     who = settings.applied_by or getpass.getuser()
-    for loaded in flows:
-        typer.echo(
-            f"{'would apply' if dry_run else 'apply'}  {loaded.flow.name}  ({loaded.file}:{loaded.line})"
-        )
-    for name in delete:
-        typer.echo(f"{'would delete' if dry_run else 'delete'}  {name}")
-    if not dry_run:
-        asyncio.run(publish(settings, flows, delete, who))
-        typer.echo(f"published to {settings.topic(FLOWS.name)}")
+    if dry_run:
+        for loaded in flows:
+            typer.echo(f"would apply  {loaded.flow.name}  ({loaded.file}:{loaded.line})")
+        for name in delete:
+            typer.echo(f"would delete  {name}")
+        return
+    # each line once Kafka has it, so what is printed is what was published
+    run_cli(lambda: publish(settings, flows, delete, who, done=typer.echo))
+    typer.echo(f"published to {settings.topic(FLOWS.name)}")
 
 
 def main() -> None:
