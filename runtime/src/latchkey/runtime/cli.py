@@ -62,8 +62,12 @@ def service_cli(
     def health(
         path: str = typer.Option("/readyz", help="/readyz (ready to serve) or /livez (process alive)"),
     ) -> None:
-        """Exit 0 if the local service reports healthy (for container health checks)."""
-        settings = settings_type()
+        """Exit 0 if the local service reports healthy (for container health checks); 1 if it does not;
+        2 if the settings are wrong (then no probe could tell)."""
+        try:
+            settings = settings_type()
+        except ValueError as exc:
+            exit_misconfigured(f"latchkey-{name} health", exc)
         ok, body = probe(settings.health_host, settings.health_port, path)
         typer.echo(body)
         sys.exit(0 if ok else 1)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from aiokafka.errors import KafkaError
 from faststream import FastStream
+from sqlalchemy.engine import make_url
 
 from latchkey.contracts import Topic
 
@@ -25,6 +28,11 @@ from .unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+
+class StartupFailed(Exception):
+    """Something the operator must fix before the service can start (a port taken, Kafka or the
+    database out of reach): logged as one line naming the setting, and the process exits with status 2."""
 
 
 class Service:
@@ -118,12 +126,40 @@ class Service:
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def _before_broker(self) -> None:
-        await self.health.start()
-        await ensure_topics(self.settings, self.topics)
-        for group, topics, previous in self._adoptions:
-            await adopt_group_offsets(self.settings, group, topics, previous)
+        settings = self.settings
+        log.info(
+            "service starting",
+            service=self.name,
+            kafka=settings.kafka_bootstrap,
+            kafka_security=settings.kafka_security_protocol,
+            topic_prefix=settings.topic_prefix,
+            database=_where(settings.sync_database_url) if self.schema is not None else None,
+        )
+        try:
+            await self.health.start()
+        except OSError as exc:
+            raise StartupFailed(
+                f"the health endpoint cannot listen on {settings.health_host}:{settings.health_port} "
+                f"(LATCHKEY_HEALTH_HOST, LATCHKEY_HEALTH_PORT): {exc.strerror or exc}"
+            ) from None
+        try:
+            await ensure_topics(settings, self.topics)
+            for group, topics, previous in self._adoptions:
+                await adopt_group_offsets(settings, group, topics, previous)
+        except (KafkaError, OSError) as exc:
+            detail = str(exc) if type(exc).__name__ in str(exc) else f"{type(exc).__name__}: {exc}"
+            raise StartupFailed(
+                f"cannot reach Kafka at {settings.kafka_bootstrap} (LATCHKEY_KAFKA_BOOTSTRAP, "
+                f"LATCHKEY_KAFKA_SECURITY_PROTOCOL): {detail}"
+            ) from None
         if self.schema is not None and self.migrations is not None:
-            await upgrade_async(self.settings.sync_database_url, self.migrations, self.schema)
+            try:
+                await upgrade_async(settings.sync_database_url, self.migrations, self.schema)
+            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+                raise StartupFailed(
+                    f"cannot reach PostgreSQL at {_where(settings.sync_database_url)} "
+                    f"(LATCHKEY_DATABASE_URL): {type(getattr(exc, 'orig', exc) or exc).__name__}"
+                ) from None
 
     async def _after_broker(self) -> None:
         if self.relay is not None:
@@ -170,8 +206,19 @@ class Service:
         await self.app.run()
 
     def run_forever(self) -> None:
-        """Run until SIGTERM/SIGINT on the event loop the settings name (`LATCHKEY_EVENT_LOOP`)."""
-        run_on(self.settings.event_loop, self.run())
+        """Run until SIGTERM/SIGINT on the event loop the settings name (`LATCHKEY_EVENT_LOOP`). What
+        stops it from starting is one log line and exit status 2 (an orchestrator restarts it)."""
+        try:
+            run_on(self.settings.event_loop, self.run())
+        except StartupFailed as exc:
+            log.error("service cannot start", service=self.name, reason=str(exc))
+            sys.exit(2)
+
+
+def _where(url: str) -> str:
+    """host:port/database of a database URL: never its user or password."""
+    parsed = make_url(url)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
 
 
 def loop_name() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,7 +40,7 @@ class ServiceSettings(BaseSettings):
     )
     health_host: str = "127.0.0.1"
     health_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
     otel_exporter: Literal["none", "console", "otlp"] = Field(
         default="none",
@@ -67,6 +67,27 @@ class ServiceSettings(BaseSettings):
         ge=700,
         description="Allocations between two collections of the youngest garbage-collector generation",
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql(cls, value: SecretStr) -> SecretStr:
+        """PostgreSQL through psycopg 3; the usual postgresql:// and postgres:// URLs mean the same.
+        The message names the scheme only: the URL holds the password."""
+        scheme, sep, rest = value.get_secret_value().partition("://")
+        if not sep:
+            raise ValueError("not a URL; expected postgresql+psycopg://user:password@host:port/database")
+        if scheme in ("postgresql", "postgres"):
+            return SecretStr(f"postgresql+psycopg://{rest}")
+        if scheme != "postgresql+psycopg":
+            raise ValueError(
+                f"scheme {scheme!r}: Latchkey stores its state in PostgreSQL (postgresql+psycopg://...)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _kafka_credentials(self) -> ServiceSettings:

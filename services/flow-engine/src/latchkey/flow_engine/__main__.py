@@ -55,13 +55,21 @@ def keygen(
         typer.echo(f"signing key: kept {private_key_file}")
     else:
         private = generate_private_key()
-        fd = os.open(private_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(private_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            typer.echo(f"keygen: cannot write {private_key_file}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from None
         with os.fdopen(fd, "w") as out:
             out.write(private + "\n")
         typer.echo(f"signing key: wrote {private_key_file}")
     public = public_key_of(load_private_key(private))
     if public_key_file is not None:
-        public_key_file.write_text(public + "\n")
+        try:
+            public_key_file.write_text(public + "\n")
+        except OSError as exc:
+            typer.echo(f"keygen: cannot write {public_key_file}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from None
     typer.echo(f"public key: {public}")
 
 

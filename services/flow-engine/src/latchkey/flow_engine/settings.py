@@ -75,7 +75,12 @@ class FlowEngineSettings(ServiceSettings):
         if self.signing_key is not None:
             return load_private_key(self.signing_key.get_secret_value())
         if self.signing_key_file is not None:
-            return load_private_key_file(self.signing_key_file)
+            try:
+                return load_private_key_file(self.signing_key_file)
+            except OSError as exc:
+                raise ValueError(
+                    f"LATCHKEY_SIGNING_KEY_FILE: cannot read {self.signing_key_file}: {exc.strerror}"
+                ) from None
         raise ValueError(
             "no command signing key: set LATCHKEY_SIGNING_KEY (base64 Ed25519) or LATCHKEY_SIGNING_KEY_FILE"
         )
