@@ -34,8 +34,10 @@ def test_example_config_loads() -> None:
 
 def test_unknown_integration_type_is_named(tmp_path: Path, control_plane_key: str) -> None:
     path = write_config(tmp_path, control_plane_key, [{"id": "x", "type": "mainframe", "templates": []}])
-    with pytest.raises(ConfigError, match="unknown type 'mainframe'"):
+    with pytest.raises(ConfigError, match="unknown type 'mainframe'") as refused:
         load_config(path)
+    # every type this connector could serve, not only those the file happened to name
+    assert "'aws', 'azure', 'gcp', 'kubernetes', 'noop', 'postgresql'" in str(refused.value)
 
 
 def test_allowed_template_must_exist(tmp_path: Path, control_plane_key: str) -> None:

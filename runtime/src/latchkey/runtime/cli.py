@@ -38,7 +38,8 @@ def service_cli(
     """A typer app for service `name`; `build` wires the service from its settings."""
     cli = typer.Typer(
         name=f"latchkey-{name}",
-        help=f"Latchkey {name}. Configured by LATCHKEY_* environment variables (see docs/configuration.md).",
+        help=f"Latchkey {name}. Configured by LATCHKEY_* environment variables (see docs/configuration.md). "
+        "Without a command: run.",
         no_args_is_help=False,
         add_completion=False,
     )
@@ -50,8 +51,10 @@ def service_cli(
 
     @cli.command()
     def run() -> None:
-        """Start the service and run until SIGTERM/SIGINT (in-flight work finishes first). A
-        configuration the service cannot start with is reported in one line, exit status 2."""
+        """Start the service and run until SIGTERM/SIGINT (in-flight work finishes first).
+
+        The default command. A configuration the service cannot start with is one line, exit status 2.
+        """
         try:
             service = build(settings_type())
         except ValueError as exc:  # the settings' validation, or a check made while wiring the service

@@ -200,6 +200,8 @@ class Connector:
             connector_id=self.config.connector_id,
             integrations=sorted(self.integrations),
             templates=len(self.config.templates),
+            trusted_keys=sorted(self.config.public_keys),
+            config=str(self.settings.config_path),
             session_timeout_ms=self.settings.session_timeout_ms,
         )
 

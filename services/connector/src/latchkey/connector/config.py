@@ -135,7 +135,7 @@ class ConnectorConfig:
 
 def load_config(path: Path) -> ConnectorConfig:
     """Read and check connector.yaml and the templates it allows; ConfigError says what is wrong."""
-    from .integrations import REGISTRY, load_builtin_integrations
+    from .integrations import BUILTIN, REGISTRY, load_builtin_integrations
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -182,7 +182,7 @@ def load_config(path: Path) -> ConnectorConfig:
         if kind is None:
             raise ConfigError(
                 f"{path}: integration {integration.id!r} has unknown type {integration.type!r}; "
-                f"known: {sorted(REGISTRY)}"
+                f"known: {sorted(set(BUILTIN) | set(REGISTRY))}"
             )
         for name in integration.templates:
             template = templates.get(integration.type, name)

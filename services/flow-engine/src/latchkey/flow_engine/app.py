@@ -168,6 +168,15 @@ class FlowEngine:
         self.tokens = TokenVerifier(
             settings.oidc_issuer, settings.oidc_audience, jwks_url=settings.oidc_jwks_url
         )
+        # Which IdP decides who may ask: a forgotten LATCHKEY_OIDC_ISSUER shows here, not as every
+        # token refused.
+        log.info(
+            "ID tokens trusted",
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url,
+            signing_key_id=settings.signing_key_id,
+        )
         self.window = CommandWindow(settings.command_validity_seconds, settings.revoke_confirm_seconds)
         self._flows: dict[str, tuple[str, AccessFlow]] = {}
         self._command_topics: set[str] = set()
