@@ -241,6 +241,45 @@ async def test_inventory_lists_schemas_tables_roles_and_owners(
     assert "amount" not in json.dumps([i.__dict__ for i in items.values()])
 
 
+async def test_a_resource_id_names_one_object_at_the_level_its_template_acts_on(
+    pg_config: ConnectorConfig, appdb: dict[str, Any]
+) -> None:
+    """A schema whose name holds a "." could be read as another schema's table: it is left out of the
+    inventory, and no id with a separator in a name, or with more or fewer names than its type has, is
+    accepted. A schema-wide template asked for on one table is refused rather than granting the
+    whole schema."""
+    db = appdb["dbname"]
+    admin = {k: appdb[k] for k in ("host", "port", "user", "password", "dbname")}
+    who_may_use_sales = (
+        "SELECT array_agg(rolname ORDER BY rolname) FROM pg_roles "
+        "WHERE has_schema_privilege(oid, 'sales', 'USAGE')"
+    )
+    before = await as_admin(appdb, who_may_use_sales)
+    async with await psycopg.AsyncConnection.connect(autocommit=True, **admin) as conn:
+        await conn.execute('CREATE SCHEMA "sales.sandbox"')
+        await conn.execute('CREATE TABLE "sales.sandbox".t (id int)')
+    try:
+        items = {i.resource_id for i in await integration_of(pg_config).sync_inventory()}
+        assert not [i for i in items if "sandbox" in i], items
+        assert f"table:{db}.sales.orders" in items
+
+        postgres = integration_of(pg_config)
+        for resource in (
+            f"schema:{db}.sales.sandbox",  # three names for a schema
+            f"table:{db}.sales",  # two for a table
+            f"table:{db}.public.x:{db}.sales.orders",  # a ":" inside a name
+            f"role:{appdb['analyst']}",  # not something a grant acts on
+        ):
+            with pytest.raises(IntegrationError, match=r"is not database, schema:database\.schema or table"):
+                await postgres.grant(access(pg_config, "readonly", resource))
+        with pytest.raises(IntegrationError, match=r"acts on a schema; .* is a table"):
+            await postgres.grant(access(pg_config, "readonly", f"table:{db}.sales.orders"))
+        assert await as_admin(appdb, who_may_use_sales) == before, "nobody was granted the schema"
+    finally:
+        async with await psycopg.AsyncConnection.connect(autocommit=True, **admin) as conn:
+            await conn.execute('DROP SCHEMA "sales.sandbox" CASCADE')
+
+
 async def test_processor_seals_postgres_login_for_the_requester(
     pg_config: ConnectorConfig, appdb: dict[str, Any], make_command: CommandFactory
 ) -> None:

@@ -43,7 +43,8 @@ log = get_logger(__name__)
 
 IMPLICIT = ("grantee", "database", "schema", "table")
 _LEVELS = {"database": 1, "schema": 2, "table": 3}
-_NAME_PART = re.compile(r"[^\x00-\x1f.\"]{1,63}")
+_NAME_PART = re.compile(r"[^\x00-\x1f.:\"]{1,63}")
+"""One name of a resource id: what could be read as a separator (".", ":") or break quoting never is."""
 _MISSING_TARGET = (UndefinedObject, UndefinedTable, InvalidSchemaName)
 
 
@@ -55,12 +56,48 @@ class Target:
 
 
 def parse_resource(resource: str) -> Target:
-    """`[type:]database[.schema[.table]]` → Target; refuses anything that is not plain name parts."""
-    _, _, path = resource.rpartition(":")
+    """`database`, `schema:database.schema` or `table:database.schema.table` → Target. The type names
+    how many parts there are, and no part holds a separator, so an id means one object only (a schema
+    named "payments.sandbox" is not inventoried, and cannot be named, rather than read as another)."""
+    kind, sep, path = resource.partition(":")
+    if not sep:
+        kind, path = "", resource
     parts = path.split(".")
-    if not 1 <= len(parts) <= 3 or not all(_NAME_PART.fullmatch(p) for p in parts):
-        raise IntegrationError(f"resource {resource!r} is not database[.schema[.table]]")
+    expected = _LEVELS.get(kind) if kind else None
+    if (
+        (kind and expected is None)
+        or not 1 <= len(parts) <= 3
+        or (expected is not None and len(parts) != expected)
+        or not all(_NAME_PART.fullmatch(p) for p in parts)
+    ):
+        raise IntegrationError(
+            f"resource {resource!r} is not database, schema:database.schema or table:database.schema.table"
+        )
     return Target(*parts)
+
+
+def _nameable(*names: str) -> bool:
+    """Whether an object can have an id that names it alone; one that cannot is left out of the
+    inventory (so no flow can match it, and no id of it can be read as another object's)."""
+    if all(_NAME_PART.fullmatch(name) for name in names):
+        return True
+    log.warning(
+        "object left out of the inventory: its name holds '.', ':', '\"' or a control character",
+        object=".".join(names),
+    )
+    return False
+
+
+def target_level(target: Target) -> str:
+    return "table" if target.table is not None else "schema" if target.schema is not None else "database"
+
+
+def template_level(template: Template) -> str:
+    """The level a template acts on: the deepest of {database}, {schema}, {table} its grant uses."""
+    used: set[str] = set()
+    for operation in template.grant:
+        used |= placeholders(operation["sql"])
+    return max((lvl for lvl in _LEVELS if lvl in used), key=_LEVELS.__getitem__, default="database")
 
 
 def placeholders(text: str) -> set[str]:
@@ -188,6 +225,13 @@ class PostgresIntegration(Integration):
     # -- operations ---------------------------------------------------------------------------------
     async def grant(self, access: AccessSpec) -> GrantOutcome:
         target = parse_resource(access.resource)
+        level = template_level(access.template)
+        if level != target_level(target):
+            # e.g. a schema-wide template asked for on one table would grant the whole schema
+            raise IntegrationError(
+                f"template {access.template.name!r} acts on a {level}; {access.resource!r} is a "
+                f"{target_level(target)}"
+            )
         grantee, issued = self._grantee(access)
         if issued and not access.requester_public_key:
             raise IntegrationError(
@@ -324,11 +368,7 @@ class PostgresIntegration(Integration):
         allowed = [t for t in self.templates.for_type(self.type) if t.name in self.config.templates]
         by_level: dict[str, list[str]] = {"database": [], "schema": [], "table": []}
         for template in allowed:
-            used: set[str] = set()
-            for operation in template.grant:
-                used |= placeholders(operation["sql"])
-            level = max((lvl for lvl in _LEVELS if lvl in used), key=_LEVELS.__getitem__, default="database")
-            by_level[level].append(template.name)
+            by_level[template_level(template)].append(template.name)
         conn = await self._connect(dbname)
         items: list[InventoryItem] = []
         try:
@@ -338,21 +378,24 @@ class PostgresIntegration(Integration):
                     "WHERE NOT datistemplate AND datallowconn ORDER BY 1"
                 )
                 for name, owner in await cur.fetchall():
-                    items.append(self._item("database", name, name, by_level, owner, dbname))
+                    if _nameable(name):
+                        items.append(self._item("database", name, name, by_level, owner, dbname))
                 await cur.execute(
                     "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace "
                     "WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1"
                 )
                 for name, owner in await cur.fetchall():
-                    items.append(self._item("schema", f"{dbname}.{name}", name, by_level, owner, dbname))
+                    if _nameable(dbname, name):
+                        items.append(self._item("schema", f"{dbname}.{name}", name, by_level, owner, dbname))
                 await cur.execute(
                     "SELECT schemaname, tablename, tableowner FROM pg_tables "
                     "WHERE schemaname !~ '^pg_' AND schemaname <> 'information_schema' ORDER BY 1, 2"
                 )
                 for schema, table, owner in await cur.fetchall():
-                    items.append(
-                        self._item("table", f"{dbname}.{schema}.{table}", table, by_level, owner, dbname)
-                    )
+                    if _nameable(dbname, schema, table):
+                        items.append(
+                            self._item("table", f"{dbname}.{schema}.{table}", table, by_level, owner, dbname)
+                        )
                 await cur.execute(
                     "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY 1"
                 )
