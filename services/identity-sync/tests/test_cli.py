@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from latchkey.identity_sync.store import SCHEMA
 from latchkey.identity_sync.testing import FakeIdp, Population
 from latchkey.identity_sync.testing.harness import Harness, by_type
+from latchkey.runtime.testing.ports import free_port
 
 pytestmark = pytest.mark.infra
 
@@ -64,6 +65,20 @@ async def test_dry_run_prints_changes_and_publishes_nothing(harness: Harness) ->
     code, out, _ = await run_cli(env, "run-once")
     assert code == 0 and "published user.upserted" in out
     assert len(await harness.reader.new()) == 7
+
+
+async def test_a_database_out_of_reach_is_one_line_without_its_password(harness: Harness) -> None:
+    env = cli_env(
+        harness,
+        LATCHKEY_IDP_PROVIDER="file",
+        LATCHKEY_IDP_FILE=str(EXAMPLE),
+        LATCHKEY_DATABASE_URL=f"postgresql://latchkey:canary-93ab@127.0.0.1:{free_port()}/latchkey",
+    )
+    code, out, err = await run_cli(env, "run-once", "--dry-run")
+    assert code == 2, err
+    assert err.strip().endswith("(LATCHKEY_DATABASE_URL): OperationalError"), err
+    assert "cannot reach PostgreSQL at 127.0.0.1:" in err and "Traceback" not in err
+    assert "canary-93ab" not in out + err
 
 
 async def test_run_killed_mid_listing_publishes_nothing_and_restart_converges(harness: Harness) -> None:

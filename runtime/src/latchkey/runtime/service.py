@@ -12,12 +12,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from aiokafka.errors import KafkaError
 from faststream import FastStream
-from sqlalchemy.engine import make_url
 
 from latchkey.contracts import Topic
 
 from .consuming import DeadLetterWriter, Handler, subscribe
-from .db import ServiceTables, make_engine, make_sessions
+from .db import ServiceTables, database_location, make_engine, make_sessions
 from .health import HealthServer
 from .kafka import adopt_group_offsets, ensure_topics, make_broker, make_producer
 from .migrations import upgrade_async
@@ -133,7 +132,7 @@ class Service:
             kafka=settings.kafka_bootstrap,
             kafka_security=settings.kafka_security_protocol,
             topic_prefix=settings.topic_prefix,
-            database=_where(settings.sync_database_url) if self.schema is not None else None,
+            database=database_location(settings.sync_database_url) if self.schema is not None else None,
         )
         try:
             await self.health.start()
@@ -157,7 +156,7 @@ class Service:
                 await upgrade_async(settings.sync_database_url, self.migrations, self.schema)
             except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
                 raise StartupFailed(
-                    f"cannot reach PostgreSQL at {_where(settings.sync_database_url)} "
+                    f"cannot reach PostgreSQL at {database_location(settings.sync_database_url)} "
                     f"(LATCHKEY_DATABASE_URL): {type(getattr(exc, 'orig', exc) or exc).__name__}"
                 ) from None
 
@@ -213,12 +212,6 @@ class Service:
         except StartupFailed as exc:
             log.error("service cannot start", service=self.name, reason=str(exc))
             sys.exit(2)
-
-
-def _where(url: str) -> str:
-    """host:port/database of a database URL: never its user or password."""
-    parsed = make_url(url)
-    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
 
 
 def loop_name() -> str:

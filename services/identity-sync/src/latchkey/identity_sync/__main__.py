@@ -11,6 +11,7 @@ import typer
 
 from latchkey.runtime import ServiceSettings
 from latchkey.runtime.cli import exit_misconfigured, service_cli
+from latchkey.runtime.db import database_location
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.migrations import upgrade_async
 from latchkey.runtime.service import Service
@@ -94,7 +95,10 @@ async def run_once(
 @app.command("run-once")
 def run_once_command(
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Print what would change; write and publish nothing"
+        False,
+        "--dry-run",
+        help="Print what would change; change no user or group and publish nothing (the plan is a diff "
+        "against what was published last, so the database is read, and its tables made if missing)",
     ),
     incremental: bool = typer.Option(False, "--incremental", help="Delta/diff run instead of a full sync"),
 ) -> None:
@@ -108,6 +112,14 @@ def run_once_command(
         report = asyncio.run(run_once(settings, provider, dry_run=dry_run, incremental=incremental))
     except ProviderError as exc:
         typer.echo(f"sync failed, nothing was published: {exc}", err=True)
+        sys.exit(2)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        where = database_location(settings.sync_database_url)
+        typer.echo(
+            f"sync failed, nothing was published: cannot reach PostgreSQL at {where} "
+            f"(LATCHKEY_DATABASE_URL): {type(getattr(exc, 'orig', None) or exc).__name__}",
+            err=True,
+        )
         sys.exit(2)
     print_plan(report, dry_run=dry_run)
 
