@@ -39,7 +39,6 @@ def test_invalid_settings_are_reported_in_one_line_without_their_values(module: 
 def _service(module: str, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LATCHKEY_")},
-        "LATCHKEY_KAFKA_BOOTSTRAP": os.environ.get("LATCHKEY_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         "LATCHKEY_TOPIC_PREFIX": f"cli{os.getpid()}.",
         **settings,
     }
@@ -71,10 +70,11 @@ def test_a_taken_health_port_is_named_and_nothing_else_starts() -> None:
 
 
 @pytest.mark.infra
-def test_a_database_out_of_reach_is_named_without_its_password() -> None:
+def test_a_database_out_of_reach_is_named_without_its_password(kafka_bootstrap: str) -> None:
     reason = _cannot_start(
         _service(
             "latchkey.expiry",
+            LATCHKEY_KAFKA_BOOTSTRAP=kafka_bootstrap,
             LATCHKEY_HEALTH_PORT="0",
             LATCHKEY_DATABASE_URL=f"postgresql://latchkey:canary-5d1e@127.0.0.1:{free_port()}/latchkey",
         )
