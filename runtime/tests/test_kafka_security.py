@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import io
+import ipaddress
 import os
 import shutil
 import socket
@@ -18,14 +19,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from latchkey.contracts import REQUESTS
 from latchkey.runtime.cli_support import KAFKA_ERRORS, reader, run_cli, unreachable
 from latchkey.runtime.kafka import ensure_topics, make_broker, make_producer
 from latchkey.runtime.settings import ServiceSettings
+from latchkey.runtime.testing.certificates import self_signed_certificate
 from latchkey.runtime.testing.infra import cache_dir, repo_root
 from latchkey.runtime.testing.ports import free_port
 
@@ -46,14 +52,31 @@ def _libs() -> Path:
     return libs
 
 
+class SaslKafka(NamedTuple):
+    bootstrap: str  # SASL_PLAINTEXT
+    tls_bootstrap: str  # SASL_SSL, with a certificate of its own CA
+    cafile: str  # that CA (the certificate itself: it is self-signed)
+
+
 @pytest.fixture(scope="module")
-def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One KRaft node whose only client listener is SASL_PLAINTEXT with SCRAM-SHA-512 (users made at
-    format time, as `kafka-storage format --add-scram` does)."""
+def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
+    """One KRaft node whose client listeners take only SCRAM-SHA-512 users (made at format time, as
+    `kafka-storage format --add-scram` does): SASL_PLAINTEXT, and SASL_SSL with a self-signed
+    certificate for 127.0.0.1."""
     if shutil.which("java") is None:
         pytest.skip("no java: the broker runs from the Maven Central jars")
     home = tmp_path_factory.mktemp("sasl-kafka")
-    port, controller = free_port(), free_port()
+    port, tls_port, controller = free_port(), free_port(), free_port()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    certificate = self_signed_certificate(
+        key, "localhost", alternative_names=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    )
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    (home / "ca.pem").write_bytes(cert_pem)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (home / "keystore.pem").write_bytes(key_pem + cert_pem)
     jaas = (
         'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin";'
     )
@@ -63,14 +86,19 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
+                f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{tls_port},"
+                f"CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{tls_port}",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=SASL_PLAINTEXT",
-                "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,"
+                "CONTROLLER:PLAINTEXT",
                 "sasl.enabled.mechanisms=SCRAM-SHA-512",
                 "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
                 f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}",
+                f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+                f"listener.name.sasl_ssl.ssl.keystore.location={home / 'keystore.pem'}",
                 f"log.dirs={home / 'data'}",
                 "num.partitions=3",
                 "offsets.topic.replication.factor=1",
@@ -112,11 +140,11 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + 90
-        while not _accepts(port):  # the client listener opens once the broker has started
+        while not (_accepts(port) and _accepts(tls_port)):  # the listeners open once it has started
             if node.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the SASL broker did not start:\n{(home / 'kafka.log').read_text()[-3000:]}")
             time.sleep(0.2)
-        yield f"127.0.0.1:{port}"
+        yield SaslKafka(f"127.0.0.1:{port}", f"127.0.0.1:{tls_port}", str(home / "ca.pem"))
     finally:
         node.terminate()
         try:
@@ -127,20 +155,28 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def _settings(bootstrap: str, password: str = PASSWORD) -> ServiceSettings:
+def _settings(
+    bootstrap: str, password: str = PASSWORD, *, tls: bool = False, cafile: str | None = None
+) -> ServiceSettings:
     return ServiceSettings(
         service_name="flow-engine",
         kafka_bootstrap=bootstrap,
         topic_prefix=f"sasl{uuid.uuid4().hex[:6]}.",
-        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_security_protocol="SASL_SSL" if tls else "SASL_PLAINTEXT",
+        kafka_ssl_cafile=cafile,
         kafka_sasl_mechanism="SCRAM-SHA-512",
         kafka_sasl_username=USER,
         kafka_sasl_password=password,  # type: ignore[arg-type]
     )
 
 
-async def test_every_client_the_services_make_authenticates(sasl_kafka: str) -> None:
-    settings = _settings(sasl_kafka)
+@pytest.mark.parametrize("tls", [False, True], ids=["sasl_plaintext", "sasl_ssl"])
+async def test_every_client_the_services_make_authenticates(sasl_kafka: SaslKafka, tls: bool) -> None:
+    settings = (
+        _settings(sasl_kafka.tls_bootstrap, tls=True, cafile=sasl_kafka.cafile)
+        if tls
+        else _settings(sasl_kafka.bootstrap)
+    )
     await ensure_topics(settings, [REQUESTS])  # the admin client
     topic = settings.topic(REQUESTS.name)
     producer = make_producer(settings)  # the outbox relay's and the tools' producer
@@ -173,10 +209,10 @@ async def test_every_client_the_services_make_authenticates(sasl_kafka: str) -> 
         await tool.stop()
 
 
-def test_a_wrong_password_is_refused_saying_so_and_never_repeated(sasl_kafka: str) -> None:
+def test_a_wrong_password_is_refused_saying_so_and_never_repeated(sasl_kafka: SaslKafka) -> None:
     """A tool (here the reader `latchkey-dlq` and `latchkey-audit` use) with a wrong password stops
     with one line that says the broker refused the credentials, and repeats no password."""
-    settings = _settings(sasl_kafka, password="not-the-password")
+    settings = _settings(sasl_kafka.bootstrap, password="not-the-password")
 
     async def read() -> None:
         tool = reader(settings)
@@ -191,7 +227,7 @@ def test_a_wrong_password_is_refused_saying_so_and_never_repeated(sasl_kafka: st
         run_cli(read)
     assert stopped.value.exit_code == 2
     said = err.getvalue()
-    assert f"cannot reach Kafka at {sasl_kafka}" in said and "Authentication failed" in said, said
+    assert f"cannot reach Kafka at {sasl_kafka.bootstrap}" in said and "Authentication failed" in said, said
     assert "invalid credentials" in said and "not-the-password" not in said
     assert len(said.strip().splitlines()) == 1, said
 
@@ -203,3 +239,25 @@ def test_sasl_needs_a_user_and_a_password(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("LATCHKEY_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     with pytest.raises(ValueError, match="LATCHKEY_KAFKA_SASL_USERNAME and LATCHKEY_KAFKA_SASL_PASSWORD"):
         ServiceSettings()
+
+
+def test_a_broker_whose_certificate_does_not_verify_is_refused(sasl_kafka: SaslKafka) -> None:
+    """Without the broker's CA (LATCHKEY_KAFKA_SSL_CAFILE) the system's CAs do not vouch for it: the
+    client refuses the connection, and the tool says why."""
+    settings = _settings(sasl_kafka.tls_bootstrap, tls=True)
+
+    async def read() -> None:
+        tool = reader(settings)
+        try:
+            await asyncio.wait_for(tool.start(), 30)
+        except KAFKA_ERRORS as exc:
+            raise unreachable(settings, exc) from None
+        finally:
+            await tool.stop()
+
+    with pytest.raises(typer.Exit) as stopped, contextlib.redirect_stderr(io.StringIO()) as err:
+        run_cli(read)
+    assert stopped.value.exit_code == 2
+    assert "CERTIFICATE_VERIFY_FAILED" in err.getvalue() or "certificate verify failed" in err.getvalue(), (
+        err.getvalue()
+    )
