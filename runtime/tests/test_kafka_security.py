@@ -209,10 +209,9 @@ async def test_every_client_the_services_make_authenticates(sasl_kafka: SaslKafk
         await tool.stop()
 
 
-def test_a_wrong_password_is_refused_saying_so_and_never_repeated(sasl_kafka: SaslKafka) -> None:
-    """A tool (here the reader `latchkey-dlq` and `latchkey-audit` use) with a wrong password stops
-    with one line that says the broker refused the credentials, and repeats no password."""
-    settings = _settings(sasl_kafka.bootstrap, password="not-the-password")
+def _tool_refusal(settings: ServiceSettings) -> str:
+    """What a tool (here the reader `latchkey-dlq` and `latchkey-audit` use) prints on stderr when it
+    cannot connect with `settings`, after checking it stopped with exit status 2."""
 
     async def read() -> None:
         tool = reader(settings)
@@ -226,7 +225,13 @@ def test_a_wrong_password_is_refused_saying_so_and_never_repeated(sasl_kafka: Sa
     with pytest.raises(typer.Exit) as stopped, contextlib.redirect_stderr(io.StringIO()) as err:
         run_cli(read)
     assert stopped.value.exit_code == 2
-    said = err.getvalue()
+    return err.getvalue()
+
+
+def test_a_wrong_password_is_refused_saying_so_and_never_repeated(sasl_kafka: SaslKafka) -> None:
+    """A tool with a wrong password stops with one line that says the broker refused the credentials,
+    and repeats no password."""
+    said = _tool_refusal(_settings(sasl_kafka.bootstrap, password="not-the-password"))
     assert f"cannot reach Kafka at {sasl_kafka.bootstrap}" in said and "Authentication failed" in said, said
     assert "invalid credentials" in said and "not-the-password" not in said
     assert len(said.strip().splitlines()) == 1, said
@@ -244,20 +249,5 @@ def test_sasl_needs_a_user_and_a_password(monkeypatch: pytest.MonkeyPatch) -> No
 def test_a_broker_whose_certificate_does_not_verify_is_refused(sasl_kafka: SaslKafka) -> None:
     """Without the broker's CA (LATCHKEY_KAFKA_SSL_CAFILE) the system's CAs do not vouch for it: the
     client refuses the connection, and the tool says why."""
-    settings = _settings(sasl_kafka.tls_bootstrap, tls=True)
-
-    async def read() -> None:
-        tool = reader(settings)
-        try:
-            await asyncio.wait_for(tool.start(), 30)
-        except KAFKA_ERRORS as exc:
-            raise unreachable(settings, exc) from None
-        finally:
-            await tool.stop()
-
-    with pytest.raises(typer.Exit) as stopped, contextlib.redirect_stderr(io.StringIO()) as err:
-        run_cli(read)
-    assert stopped.value.exit_code == 2
-    assert "CERTIFICATE_VERIFY_FAILED" in err.getvalue() or "certificate verify failed" in err.getvalue(), (
-        err.getvalue()
-    )
+    said = _tool_refusal(_settings(sasl_kafka.tls_bootstrap, tls=True))
+    assert "CERTIFICATE_VERIFY_FAILED" in said or "certificate verify failed" in said, said

@@ -54,7 +54,7 @@ from latchkey.contracts import (
     utcnow,
 )
 from latchkey.contracts.lifecycle import MAX_REVIEWERS
-from latchkey.runtime import Batch, CommandSigner, Received, Service, UnitOfWork
+from latchkey.runtime import Batch, CommandSigner, Service, UnitOfWork
 from latchkey.runtime.db import Read, read_together
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.observability import get_logger
@@ -492,17 +492,14 @@ class FlowEngine:
         requests_topic = self.settings.topic(REQUESTS.name)
         asked: list[Any] = []
         results: list[Any] = []
-        result_items: dict[Any, Received[Any]] = {}
         for item in batch.items:
             if item.event is not None:
-                if item.topic == requests_topic:
-                    asked.append(item.event)
-                else:
-                    results.append(item.event)
-                    result_items[item.event.event_id] = item
+                (asked if item.topic == requests_topic else results).append(item.event)
 
         def refuse(event: Any, reason: str) -> None:
-            batch.dead_letter(result_items[event.event_id], reason, "ResultRefused")
+            # rare (a forged or misrouted result): find its record only then, not for every batch
+            item = next(i for i in batch.items if i.event is not None and i.event.event_id == event.event_id)
+            batch.dead_letter(item, reason, "ResultRefused")
 
         await self._decide(asked, results, refuse)
 
