@@ -30,7 +30,7 @@ from latchkey.contracts import (
     ReviewRecorded,
     TimerFired,
 )
-from latchkey.runtime.testing import Infra
+from latchkey.runtime.testing import Infra, libpq_url
 from tests.support.scenario import (
     ALICE,
     BOB,
@@ -49,7 +49,8 @@ GRANT_SECONDS = 20
 TRACES: dict[str, str] = {}  # request id → the trace id the "frontend" started, for the trace test
 # grant end → timer.fired → revoke command → connector → GrantRevoked: seconds, not minutes
 REVOKE_SLACK = 20
-CLOCK_SKEW = timedelta(seconds=1)  # expiry reads PostgreSQL's clock, flow-engine and the test their own
+CLOCK_SKEW = timedelta(seconds=1)
+COMMAND_TIMEOUT = 5  # expiry reads PostgreSQL's clock, flow-engine and the test their own
 
 AUTOMATIC_STORY = [
     "access.request.created",
@@ -77,7 +78,11 @@ MANUAL_STORY = [
 async def latchkey(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningLatchkey]:
     work = tmp_path_factory.mktemp("e2e")
     async with latchkey_running(
-        kafka_bootstrap=infra.kafka_bootstrap, admin_database_url=infra.admin_database_url, work_dir=work
+        kafka_bootstrap=infra.kafka_bootstrap,
+        admin_database_url=infra.admin_database_url,
+        work_dir=work,
+        # a grant that hangs on the target gives up after this (a grant here takes well under 1 s)
+        extra_env={"LATCHKEY_COMMAND_TIMEOUT_SECONDS": str(COMMAND_TIMEOUT)},
     ) as running:
         yield running
 
@@ -235,6 +240,56 @@ async def test_two_step_manual_flow_grants_only_after_both_approvals(latchkey: R
     assert sorted(approved.approver_ids) == ["u-alice", "u-carol"] and not approved.automatic
     # Reviews are other people's actions with traces of their own (see latchkey.runtime.tracing), so
     # only the automatic story is one unbroken trace from the requester's frontend to the revoke.
+
+
+async def test_a_grant_that_timed_out_on_the_target_is_revoked_before_it_is_reported_failed(
+    latchkey: RunningLatchkey,
+) -> None:
+    """The connector gives up on a grant that hangs on the target; it cannot know whether the grant
+    took effect, so flow-engine revokes it, and only the connector's confirmation of that revoke ends
+    the request in access.grant.failed. Expiry's revoke timers close with it."""
+    target = latchkey.system.target
+    assert target is not None
+    roles_before = set(target.login_roles())
+    bob = Requester(*BOB)
+    with target.connect() as blocker:
+        # The lock the connector takes before it changes privileges on appdb's public schema.
+        blocker.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"latchkey-acl:{target.name}.public",))
+        request_id = await latchkey.submit(BOB, bob, permission="readonly", duration_seconds=GRANT_SECONDS)
+        revoking = await latchkey.wait_for_type(request_id, "access.grant.revoking", COMMAND_TIMEOUT + 30)
+        assert isinstance(revoking, GrantRevoking) and revoking.reason == "failed"
+        assert revoking.detail and "timeout" in revoking.detail
+    failed = await latchkey.wait_for_type(request_id, "access.grant.failed", REVOKE_SLACK)
+    assert "timeout" in getattr(failed, "reason", "") and "revoked" in getattr(failed, "reason", "")
+    assert _story(latchkey, request_id) == [
+        "access.request.created",
+        "access.request.approved",
+        "access.grant.requested",
+        "access.grant.revoking",
+        "access.grant.failed",
+        "access.credential.rotated",  # the flow rotates after every revoke: no issued password works
+    ]
+    assert set(target.login_roles()) == roles_before  # no login was left behind
+
+    def expiry_tracks() -> tuple[Any, ...]:
+        """(revocation closed?, pending timers) of the request in expiry's tables."""
+        with psycopg.connect(libpq_url(latchkey.system.database_url), autocommit=True) as conn:
+            closed = conn.execute(
+                "SELECT closed_at IS NOT NULL FROM expiry.revocations WHERE request_id = %s", (request_id,)
+            ).fetchone()
+            pending = conn.execute(
+                "SELECT count(*) FROM expiry.timers WHERE request_id = %s AND state = 'pending'",
+                (request_id,),
+            ).fetchone()
+        return (closed, pending)
+
+    state = expiry_tracks()
+    for _ in range(REVOKE_SLACK * 2):
+        if state == ((True,), (0,)):
+            break
+        await asyncio.sleep(0.5)
+        state = expiry_tracks()
+    assert state == ((True,), (0,)), f"expiry still tracks the failed grant's revoke: {state}"
 
 
 async def _tool(running: RunningLatchkey, program: str, *args: str, **env: str) -> tuple[int, str, str]:
@@ -426,7 +481,11 @@ async def test_lifecycle_topic_alone_tells_each_story(latchkey: RunningLatchkey)
             approved = next(e for e in events if isinstance(e, RequestApproved))
             assert record["approver_ids"] == approved.approver_ids
         else:
-            assert record["activated_at"] is None and record["outcome"] in ("denied", "cancelled", "rejected")
+            assert record["activated_at"] is None
+            assert record["outcome"] in ("denied", "cancelled", "rejected", "failed"), record
+            if record["outcome"] == "failed":  # the grant that timed out: revoked, then failed
+                assert [e.type for e in events if isinstance(e, GrantRevoking)] == ["access.grant.revoking"]
+                assert "timeout" in record["end_reason"], record
     denied_at_submission = [r for r in records.values() if r["permission"] == "superuser"]
     if denied_at_submission:  # the CLI test's request no flow allows: who asked for what is still there
         assert denied_at_submission[0]["requester_id"] == "u-bob"

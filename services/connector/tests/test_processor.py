@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -14,10 +15,16 @@ from nacl.public import PrivateKey, SealedBox
 from latchkey.connector.config import ConnectorConfig
 from latchkey.connector.domain.replay import Executed, ExecutedCommands
 from latchkey.connector.integrations import REGISTRY, load_builtin_integrations
-from latchkey.connector.integrations.base import AccessSpec, GrantOutcome
+from latchkey.connector.integrations.base import (
+    BLOCKING,
+    AccessSpec,
+    GrantOutcome,
+    IntegrationError,
+    RevokeOutcome,
+)
 from latchkey.connector.integrations.noop import NoopIntegration
 from latchkey.connector.processor import CommandProcessor
-from latchkey.connector.secrets import SecretResolver
+from latchkey.connector.secrets import SecretResolver, SecretUnavailable
 from latchkey.contracts import CommandApplied, CommandFailed, utcnow
 from latchkey.runtime.signing import CommandSigner, CommandVerifier, generate_private_key, load_private_key
 
@@ -200,3 +207,84 @@ async def test_rotate_and_inventory_commands(
     sync = await processor.process(make_command("sync"), "t:0:9")
     assert isinstance(sync.result, CommandFailed) and sync.result.code == "unsupported"
     assert [c.operation for c in noop.calls] == ["rotate"]
+
+
+def _failing(noop: NoopIntegration, error: BaseException) -> NoopIntegration:
+    class Failing(NoopIntegration):
+        type: ClassVar[str] = "failing-test"
+
+        async def grant(self, access: AccessSpec) -> GrantOutcome:
+            await super().grant(access)
+            raise error
+
+    return Failing(noop.config, noop.secrets, noop.templates)
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "may_have_applied"),
+    [
+        (IntegrationError("second operation failed: NoSuchEntity"), "target_error", True),
+        (IntegrationError("role ro does not exist", may_have_applied=False), "target_error", False),
+        (SecretUnavailable("aws-sm://prod/db", "AccessDenied"), "secret_unavailable", False),
+        (KeyError("x"), "internal_error", True),
+    ],
+)
+async def test_a_failed_command_says_whether_it_may_have_changed_the_target(
+    noop_config: ConnectorConfig,
+    make_command: CommandFactory,
+    error: BaseException,
+    code: str,
+    may_have_applied: bool,
+) -> None:
+    """flow-engine revokes a failed grant that may have changed the target; a refusal changed nothing."""
+    processor, noop = build(noop_config)
+    processor.integrations["bench"] = _failing(noop, error)
+    result = await refused(processor, make_command("grant"))
+    assert (result.code, result.may_have_applied) == (code, may_have_applied)
+    forged = make_command("grant").model_copy(update={"resource": "elsewhere"})
+    assert (await refused(processor, forged)).may_have_applied is False
+
+
+async def test_a_call_still_running_after_its_command_timed_out_holds_back_the_grants_next_command(
+    noop_config: ConnectorConfig, make_command: CommandFactory
+) -> None:
+    """The connector cannot stop an SDK call in a thread when its command times out. The call may then
+    still grant after the revoke meant to undo it: so the grant's next command waits for it, and is
+    refused as busy (retryable, nothing started) while it still runs."""
+    landed = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def slow_attach() -> None:  # a boto3 call that answers late
+        release.wait(10)
+        order.append("grant landed")
+        landed.set()
+
+    class Slow(NoopIntegration):
+        type: ClassVar[str] = "slow-test"
+
+        async def grant(self, access: AccessSpec) -> GrantOutcome:
+            await BLOCKING.run(access.grant_id, slow_attach)
+            return GrantOutcome()
+
+        async def revoke(self, access: AccessSpec) -> RevokeOutcome:
+            order.append("revoke")
+            return await super().revoke(access)
+
+    processor, noop = build(noop_config)
+    processor.timeout = 0.3
+    processor.integrations["bench"] = Slow(noop.config, noop.secrets, noop.templates)
+    grant = make_command("grant")
+    timed_out = await refused(processor, grant)
+    assert (timed_out.code, timed_out.may_have_applied) == ("timeout", True)
+    revoke = make_command("revoke", grant_id=grant.grant_id)
+    busy = await refused(processor, revoke)
+    assert (busy.code, busy.retryable, busy.may_have_applied) == ("busy", True, False)
+    assert order == [] and not landed.is_set()
+
+    threading.Timer(0.1, release.set).start()
+    retry = make_command("revoke", grant_id=grant.grant_id, attempt=2)
+    outcome = await processor.process(retry, "t:0:3")
+    assert isinstance(outcome.result, CommandApplied)
+    assert order == ["grant landed", "revoke"]
+    assert BLOCKING.running(grant.grant_id) == 0

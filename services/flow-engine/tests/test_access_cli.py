@@ -10,7 +10,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,9 +18,11 @@ import pytest
 from nacl.public import PrivateKey, SealedBox
 from typer.testing import CliRunner
 
-from latchkey.contracts import GrantActivated, RequestRejected
+from latchkey.contracts import Event, GrantActivated, GrantRequested, GrantRevoking, RequestRejected
 from latchkey.flow_engine.access_cli import (
+    EXIT_ENDED,
     AccessSettings,
+    _follow,
     cli,
     id_token,
     load_key,
@@ -192,3 +194,38 @@ def test_a_bad_setting_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPat
     result = CliRunner().invoke(cli, ["mine"])
     assert result.exit_code == 2 and "error: bad setting LATCHKEY_HEALTH_PORT" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_waiting_for_access_ends_when_a_failed_grant_is_being_revoked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A grant that failed after it may have changed the target is revoked before its story ends in
+    access.grant.failed; `request --wait` stops at the revoke, since no access will come."""
+    now = datetime.now(UTC)
+    common = {"request_id": "r-1", "producer": "flow-engine"}
+    story_events = [
+        GrantRequested(connector_id="c", command_id="c-1", attempt=1, **common),
+        GrantRevoking(
+            connector_id="c",
+            command_id="c-2",
+            attempt=1,
+            reason="failed",
+            confirm_by=now + timedelta(minutes=2),
+            detail="the connector could not grant (timeout): the integration did not finish within 60s",
+            **common,
+        ),
+    ]
+
+    class Story:
+        request_id = "r-1"
+
+        async def events(self, start: int | None = None, follow: bool = False) -> AsyncIterator[Event]:
+            for event in story_events:
+                yield event
+            await asyncio.sleep(3600)  # the story goes on (the revoke's confirmation) but not here
+
+    code = await _follow(Story(), None, 5, None, until_active=True)  # type: ignore[arg-type]
+    assert code == EXIT_ENDED
+    printed = capsys.readouterr().err
+    assert "grant failed: the connector could not grant (timeout)" in printed
+    assert "revoking what it may have applied" in printed

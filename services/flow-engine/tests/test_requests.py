@@ -660,6 +660,102 @@ async def test_grant_end_timer_revokes_and_failed_grant_is_reported(
     assert "template readonly is not installed" in failed["reason"]
 
 
+async def test_a_grant_that_failed_after_it_may_have_applied_is_revoked_before_it_ends_failed(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer, signing_key: str
+) -> None:
+    """A grant the connector reports failed but possibly applied (a later operation failed, a call
+    timed out) is revoked like an expired one, retried until confirmed, and only that confirmation
+    ends the request in access.grant.failed. A failure that applied nothing ends it at once."""
+    _, bus = running
+    unsure, older, refused = rid(), rid(), rid()
+    for request_id in (unsure, older, refused):
+        await bus.publish(REQUESTS, submit(idp, request_id, "u-dave"))
+    grants = {
+        request_id: verify((await bus.wait_for(lambda r=request_id: bus.commands(r)))[0], signing_key)
+        for request_id in (unsure, older, refused)
+    }
+    common = {"connector_id": CONNECTOR, "command_type": "connector.grant", "attempt": 1}
+    await bus.publish(
+        RESULTS,
+        CommandFailed(
+            command_id=grants[unsure].command_id,
+            grant_id=unsure,
+            code="target_error",
+            reason="aws attach_managed_policy failed: NoSuchEntity: policy SecondPolicy",
+            may_have_applied=True,
+            **common,
+        ),
+    )
+    # a connector older than may_have_applied: decided by its code (the integration ran)
+    await bus.publish(
+        RESULTS,
+        CommandFailed(
+            command_id=grants[older].command_id, grant_id=older, code="timeout", reason="60s", **common
+        ),
+    )
+    await bus.publish(
+        RESULTS,
+        CommandFailed(
+            command_id=grants[refused].command_id,
+            grant_id=refused,
+            code="target_error",
+            reason="role ro does not exist",
+            may_have_applied=False,
+            **common,
+        ),
+    )
+    for request_id in (unsure, older):
+        revoking = (await bus.wait_types(request_id, "access.grant.revoking"))[-1]
+        assert (revoking["reason"], revoking["attempt"]) == ("failed", 1)
+        revoke = verify((await bus.wait_commands(request_id, 2))[-1], signing_key)
+        assert isinstance(revoke, RevokeCommand)
+        assert (revoke.resource, revoke.template) == (
+            grants[request_id].resource,
+            grants[request_id].template,
+        )
+        assert revoking["command_id"] == revoke.command_id
+    assert "NoSuchEntity" in (await bus.wait_types(unsure, "access.grant.revoking"))[-1]["detail"]
+    failed_at_once = (await bus.wait_types(refused, "access.grant.failed"))[-1]
+    assert "role ro does not exist" in failed_at_once["reason"]
+    assert "access.grant.revoking" not in bus.types(refused) and len(bus.commands(refused)) == 1
+
+    # the revoke itself fails once, is retried (expiry's timer), and is then confirmed
+    first = verify(bus.commands(unsure)[-1], signing_key)
+    revoke_common = {"grant_id": unsure, "connector_id": CONNECTOR, "command_type": "connector.revoke"}
+    await bus.publish(
+        RESULTS,
+        CommandFailed(
+            command_id=first.command_id,
+            attempt=1,
+            code="target_error",
+            reason="throttled",
+            retryable=True,
+            **revoke_common,
+        ),
+    )
+    await bus.wait_types(unsure, "access.grant.revoke_failed")
+    assert "access.grant.failed" not in bus.types(unsure)
+    await bus.publish(
+        TIMERS, TimerFired(timer_id="t", kind="revoke_retry", request_id=unsure, due_at=utcnow(), attempt=2)
+    )
+    retry = verify((await bus.wait_commands(unsure, 3))[-1], signing_key)
+    assert isinstance(retry, RevokeCommand) and retry.attempt == 2
+    again = [e for e in bus.lifecycle(unsure) if e["type"] == "access.grant.revoking"][-1]
+    assert (again["reason"], again["attempt"]) == ("retry", 2) and "NoSuchEntity" in again["detail"]
+    await bus.publish(RESULTS, CommandApplied(command_id=retry.command_id, attempt=2, **revoke_common))
+    ended = (await bus.wait_types(unsure, "access.grant.failed"))[-1]
+    assert "NoSuchEntity" in ended["reason"] and "revoked" in ended["reason"]
+    assert bus.types(unsure) == [
+        "access.request.created",
+        "access.request.approved",
+        "access.grant.requested",
+        "access.grant.revoking",
+        "access.grant.revoke_failed",
+        "access.grant.revoking",
+        "access.grant.failed",
+    ]
+
+
 async def test_deactivated_requester_loses_pending_and_active_access(
     running: tuple[FlowEngine, Bus], idp: TestIssuer
 ) -> None:

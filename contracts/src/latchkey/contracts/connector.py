@@ -108,6 +108,15 @@ class CommandFailed(Event):
     )
     reason: str = Field(max_length=2_000)
     retryable: bool = False
+    may_have_applied: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the failed command may still have changed the target (a grant's first operation "
+            "applied before a later one failed, a timeout while a call ran): flow-engine then revokes "
+            "the grant to be sure. False when it was refused before anything was done. None from "
+            "connectors older than this field: flow-engine then decides by `code`."
+        ),
+    )
 
 
 ResultEvent = Annotated[CommandApplied | CommandFailed, Field(discriminator="type")]

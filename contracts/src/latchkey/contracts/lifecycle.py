@@ -232,15 +232,20 @@ class GrantExtensionDenied(Event):
 
 
 class GrantRevoking(Event):
-    """A signed revoke command went out; it must be confirmed by `confirm_by`."""
+    """A signed revoke command went out; it must be confirmed by `confirm_by`.
+
+    `reason` "failed": the grant failed after it may have changed the target, so whatever it applied
+    is revoked; `detail` says why it failed, and GrantFailed (not GrantRevoked) ends the story once
+    the revoke is confirmed."""
 
     type: Literal["access.grant.revoking"] = "access.grant.revoking"
     request_id: Identifier
     connector_id: Identifier
     command_id: Identifier
     attempt: int = Field(ge=1)
-    reason: Literal["expired", "requested", "deactivated", "retry"]
+    reason: Literal["expired", "requested", "deactivated", "retry", "failed"]
     confirm_by: UtcDatetime
+    detail: Reason | None = Field(default=None, description="For reason `failed`: why the grant failed")
 
 
 class GrantRevoked(Event):
@@ -270,7 +275,8 @@ class GrantRevokeOverdue(Event):
 
 
 class GrantFailed(Event):
-    """The grant could not be applied; the request ends here."""
+    """The grant could not be applied; the request ends here. When the failure may have left access
+    behind, it follows GrantRevoking (reason "failed") and the connector's confirmation of that revoke."""
 
     type: Literal["access.grant.failed"] = "access.grant.failed"
     request_id: Identifier

@@ -12,7 +12,7 @@ from latchkey.connector.config import IntegrationConfig
 from latchkey.connector.integrations.aws import REVOKE_SESSIONS_POLICY, AwsIntegration
 from latchkey.connector.integrations.base import IntegrationError
 from latchkey.connector.secrets import SecretResolver
-from latchkey.connector.templates import TemplateSet
+from latchkey.connector.templates import TemplateSet, parse_template
 
 from .conftest import MotoServer, access_for, unique
 
@@ -196,3 +196,48 @@ async def test_refusal_from_aws_is_reported_without_the_credentials(
     assert "NoSuchEntity" in str(caught.value)
     assert "s3cr3t" not in str(caught.value)
     assert caught.value.retryable is False
+    assert caught.value.may_have_applied is False  # AWS refused the first change: nothing changed
+
+
+TWO_POLICIES = """
+apiVersion: latchkey/v1
+kind: Template
+name: two-policies
+integration: aws
+parameters:
+  role: {type: string, pattern: "[A-Za-z0-9+=,.@_-]{1,64}"}
+  first: {type: string, pattern: "arn:aws:iam::(aws|[0-9]{12}):policy/[A-Za-z0-9+=,.@_/-]{1,512}"}
+  second: {type: string, pattern: "arn:aws:iam::(aws|[0-9]{12}):policy/[A-Za-z0-9+=,.@_/-]{1,512}"}
+grant:
+  - {op: attach_managed_policy, principal_type: role, principal_name: "{role}", policy_arn: "{first}"}
+  - {op: attach_managed_policy, principal_type: role, principal_name: "{role}", policy_arn: "{second}"}
+revoke:
+  - {op: detach_managed_policy, principal_type: role, principal_name: "{role}", policy_arn: "{second}"}
+  - {op: detach_managed_policy, principal_type: role, principal_name: "{role}", policy_arn: "{first}"}
+"""
+
+
+async def test_a_grant_whose_second_operation_fails_says_it_may_have_applied_and_its_revoke_undoes_it(
+    aws: AwsIntegration, moto_server: MotoServer, cloud_templates: TemplateSet
+) -> None:
+    """The first policy is attached before AWS refuses the second: the failure says the target may
+    have changed (so flow-engine revokes the grant), and the revoke detaches what was attached."""
+    iam: Any = moto_server.client("iam")
+    role = unique("data-analyst")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
+    first = iam.create_policy(PolicyName=unique("reports-read"), PolicyDocument=READ_REPORTS)["Policy"]["Arn"]
+    missing = first.rsplit("/", 1)[0] + "/" + unique("never-created")
+    template = parse_template(TWO_POLICIES, "two-policies.yaml")
+    AwsIntegration.validate_operations(template)
+    access = access_for(
+        TemplateSet({("aws", template.name): template}),
+        "aws",
+        "two-policies",
+        {"role": role, "first": first, "second": missing},
+    )
+    with pytest.raises(IntegrationError) as caught:
+        await aws.grant(access)
+    assert "NoSuchEntity" in str(caught.value) and caught.value.may_have_applied is True
+    assert _attached(iam, role) == [first]  # left behind by the failed grant
+    await aws.revoke(access)
+    assert _attached(iam, role) == []

@@ -30,7 +30,7 @@ from .config import ConnectorConfig
 from .domain.admission import Admitted, admit
 from .domain.replay import Executed, ExecutedCommands
 from .domain.sealing import seal_credentials
-from .integrations.base import AccessSpec, Integration, IntegrationError
+from .integrations.base import BLOCKING, AccessSpec, Integration, IntegrationError
 from .secrets import SecretUnavailable
 
 log = get_logger(__name__)
@@ -106,7 +106,9 @@ class CommandProcessor:
             except CommandRefused as refused:
                 self._count(refused.code)
                 log.warning("command refused", code=refused.code, reason=refused.reason)
-                return Outcome(self._failed(command, refused.code, refused.reason, retryable=False))
+                return Outcome(
+                    self._failed(command, refused.code, refused.reason, retryable=False, applied=False)
+                )
             started = time.perf_counter()
             result = await self._apply(command, admitted)
             log.info(
@@ -130,27 +132,52 @@ class CommandProcessor:
 
     async def _apply(self, command: ConnectorCommand, admitted: Admitted) -> Result:
         integration = self.integrations[admitted.integration.id]
+        if not await BLOCKING.settled(command.grant_id, self.timeout):
+            # A call of an earlier command of this grant timed out and still runs in its thread: running
+            # this one now could race it (a revoke before the grant it undoes lands).
+            self._count("busy")
+            log.warning(
+                "an earlier call for this grant is still running", running=BLOCKING.running(command.grant_id)
+            )
+            return self._failed(
+                command,
+                "busy",
+                f"an earlier operation of grant {command.grant_id} is still running on the target; "
+                "this command was not started",
+                retryable=True,
+                applied=False,
+            )
         try:
             return await asyncio.wait_for(self._run(command, admitted, integration), self.timeout)
         except IntegrationError as exc:
             self._count("target_error")
-            log.warning("integration failed", error=str(exc), retryable=exc.retryable)
-            return self._failed(command, "target_error", str(exc), retryable=exc.retryable)
+            log.warning(
+                "integration failed",
+                error=str(exc),
+                retryable=exc.retryable,
+                may_have_applied=exc.may_have_applied,
+            )
+            return self._failed(
+                command, "target_error", str(exc), retryable=exc.retryable, applied=exc.may_have_applied
+            )
         except SecretUnavailable as exc:
+            # Integrations fetch their secrets before their first change.
             self._count("secret_unavailable")
             log.warning("integration secret unavailable", error=str(exc))
-            return self._failed(command, "secret_unavailable", str(exc), retryable=True)
+            return self._failed(command, "secret_unavailable", str(exc), retryable=True, applied=False)
         except TimeoutError:
             self._count("timeout")
+            log.warning("integration timed out", timeout_s=self.timeout)
             return self._failed(
                 command,
                 "timeout",
                 f"the integration did not finish within {self.timeout:.0f}s",
                 retryable=True,
+                applied=True,
             )
         except CommandRefused as refused:
             self._count(refused.code)
-            return self._failed(command, refused.code, refused.reason, retryable=False)
+            return self._failed(command, refused.code, refused.reason, retryable=False, applied=False)
         except Exception as exc:
             # The exception text of a driver may quote what it was given (a DSN, a password):
             # publish and log only its type.
@@ -161,6 +188,7 @@ class CommandProcessor:
                 "internal_error",
                 f"unexpected {type(exc).__name__} in integration {admitted.integration.id!r}",
                 retryable=True,
+                applied=True,
             )
 
     async def _run(self, command: ConnectorCommand, admitted: Admitted, integration: Integration) -> Result:
@@ -230,12 +258,16 @@ class CommandProcessor:
             "replica": self.replica,
         }
 
-    def _failed(self, command: ConnectorCommand, code: str, reason: str, *, retryable: bool) -> CommandFailed:
+    def _failed(
+        self, command: ConnectorCommand, code: str, reason: str, *, retryable: bool, applied: bool
+    ) -> CommandFailed:
+        """`applied`: whether the command may have changed the target before it failed."""
         return CommandFailed(
             **self._result_fields(command),
             code=code[:64],
             reason=reason[:2000],
             retryable=retryable,
+            may_have_applied=applied,
         )
 
     def _count(self, what: str) -> None:

@@ -40,6 +40,7 @@ from latchkey.contracts import (
     Event,
     ExtensionRequested,
     GrantActivated,
+    GrantRevoking,
     RequestSubmitted,
     ReviewApproved,
     ReviewDenied,
@@ -257,6 +258,8 @@ async def _follow(
                 return 0
             if event.type in FINAL_TYPES:
                 return EXIT_ENDED if until_active else 0
+            if until_active and isinstance(event, GrantRevoking) and event.reason == "failed":
+                return EXIT_ENDED  # no access will come; the story goes on until the revoke is confirmed
         return 0
 
     try:

@@ -76,6 +76,7 @@ from .domain.grant import (
     GrantState,
     IllegalTransition,
     Refusal,
+    may_have_applied,
 )
 from .domain.identity import Person
 from .domain.matching import AccessAsk, NoMatch, match_request
@@ -1043,7 +1044,12 @@ class FlowEngine:
         if kind == "connector.grant" or (kind is None and request.state is GrantState.granting):
             if request.state is GrantState.granting:
                 reason = f"the connector could not grant ({event.code}): {event.reason}"
-                outcome.add(request, request.fail_grant(reason, event))
+                if may_have_applied(event):
+                    command, events = request.undo_failed_grant(reason, now, self.window, event)
+                    outcome.commands.append(command)
+                    outcome.add(request, events)
+                else:
+                    outcome.add(request, request.fail_grant(reason, event))
         elif kind == "connector.revoke":
             outcome.add(request, request.revoke_failed(event))
 

@@ -132,6 +132,12 @@ def build_metadata(schema: str) -> sa.MetaData:
         sa.Column("revoke_reason", sa.Text, nullable=True),
         sa.Column("last_command_id", sa.Text, nullable=True),
         sa.Column(
+            "failure_reason",
+            sa.Text,
+            nullable=True,
+            comment="why the grant failed, while what it may have applied is revoked (revision 0004)",
+        ),
+        sa.Column(
             "pending_extension",
             JSONB(none_as_null=True),
             nullable=True,
@@ -560,6 +566,7 @@ def _to_row(r: AccessRequest) -> dict[str, Any]:
         "revoke_attempt": r.revoke_attempt,
         "revoke_reason": r.revoke_reason,
         "last_command_id": r.last_command_id,
+        "failure_reason": r.failure_reason,
         "pending_extension": _extension_row(r.pending_extension),
         "created_at": r.created_at,
     }
@@ -628,5 +635,6 @@ def _to_request(row: Any) -> AccessRequest:
         revoke_attempt=row.revoke_attempt,
         revoke_reason=row.revoke_reason,
         last_command_id=row.last_command_id,
+        failure_reason=row.failure_reason,
         pending_extension=_extension(row.pending_extension),
     )

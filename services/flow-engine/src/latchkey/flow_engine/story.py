@@ -56,6 +56,8 @@ def describe(event: Event) -> str:
         case "access.grant.extension_denied":
             return f"extension denied: {e.reason}"
         case "access.grant.revoking":
+            if e.reason == "failed":
+                return f"grant failed: {e.detail or 'see the connector'}; revoking what it may have applied"
             return f"revoking ({e.reason})"
         case "access.grant.revoked":
             return f"revoked ({e.reason})"

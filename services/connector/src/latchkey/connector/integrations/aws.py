@@ -32,10 +32,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .base import (
+    BLOCKING,
     AccessSpec,
     IntegrationError,
     InventoryItem,
     OperationsIntegration,
+    before_changes,
+    refused_first,
     register,
 )
 from .operations import access_values, check_operations, fill_placeholders
@@ -155,34 +158,42 @@ class AwsIntegration(OperationsIntegration):
     async def _run(self, access: AccessSpec, operations: list[dict[str, Any]]) -> None:
         if not operations:
             return
-        values = access_values(access)
-        filled = [fill_placeholders(dict(operation), values) for operation in operations]
-        session = await self._session()
-        try:
-            await asyncio.to_thread(self._apply_all, session, filled)
-        finally:
-            await asyncio.to_thread(session.close)
+        with before_changes():
+            values = access_values(access)
+            filled = [fill_placeholders(dict(operation), values) for operation in operations]
+            session = await self._session()
+        # One call in a thread: boto3 blocks. The session is closed there too, after the last
+        # operation, even when the command timed out while it ran.
+        await BLOCKING.run(access.grant_id, self._apply_all, session, filled)
 
     def _apply_all(self, session: _AwsSession, operations: list[dict[str, Any]]) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        for operation in operations:
-            try:
-                self._apply(session, operation)
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code = str(error.get("Code", "ClientError"))
-                if code in _GONE_CODES and operation["op"].startswith(("detach", "delete", "revoke")):
-                    continue  # already revoked, or the principal itself is gone
-                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-                raise IntegrationError(
-                    f"aws {operation['op']} failed: {code}: {error.get('Message', '')}",
-                    retryable=code in _RETRYABLE_CODES or status >= 500,
-                ) from None
-            except BotoCoreError as exc:
-                raise IntegrationError(
-                    f"aws {operation['op']} failed: {type(exc).__name__}", retryable=True
-                ) from None
+        try:
+            for index, operation in enumerate(operations):
+                try:
+                    self._apply(session, operation)
+                except ClientError as exc:
+                    error = exc.response.get("Error", {})
+                    code = str(error.get("Code", "ClientError"))
+                    if code in _GONE_CODES and operation["op"].startswith(("detach", "delete", "revoke")):
+                        continue  # already revoked, or the principal itself is gone
+                    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+                    raise refused_first(
+                        index,
+                        IntegrationError(
+                            f"aws {operation['op']} failed: {code}: {error.get('Message', '')}",
+                            retryable=code in _RETRYABLE_CODES or status >= 500,
+                        ),
+                    ) from None
+                except BotoCoreError as exc:
+                    raise IntegrationError(
+                        f"aws {operation['op']} failed: {type(exc).__name__}", retryable=True
+                    ) from None
+                except IntegrationError as exc:
+                    raise refused_first(index, exc) from None
+        finally:
+            session.close()
 
     def _apply(self, session: _AwsSession, operation: dict[str, Any]) -> None:
         op = operation["op"]

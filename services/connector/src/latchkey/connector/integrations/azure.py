@@ -43,6 +43,8 @@ from .base import (
     OperationsIntegration,
     api_error,
     api_error_field,
+    before_changes,
+    refused_first,
     register,
 )
 from .operations import access_values, check_operations, fill_placeholders
@@ -176,11 +178,16 @@ class AzureIntegration(OperationsIntegration):
     async def _run(self, access: AccessSpec, operations: list[dict[str, Any]]) -> None:
         if not operations:
             return
-        values = access_values(access)
-        filled = [fill_placeholders(dict(operation), values) for operation in operations]
-        async with await self._client() as client:
-            for operation in filled:
-                await self._apply(client, operation, access.grant_id)
+        with before_changes():
+            values = access_values(access)
+            filled = [fill_placeholders(dict(operation), values) for operation in operations]
+            client = await self._client()
+        async with client:
+            for index, operation in enumerate(filled):
+                try:
+                    await self._apply(client, operation, access.grant_id)
+                except IntegrationError as exc:
+                    raise refused_first(index, exc) from None
 
     async def _apply(self, client: httpx.AsyncClient, operation: Mapping[str, Any], grant_id: str) -> None:
         scope = str(operation["scope"]).rstrip("/")

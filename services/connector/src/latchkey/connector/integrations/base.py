@@ -2,15 +2,25 @@
 
 Each operation is idempotent: "already granted" and "already revoked" are success, because a command
 may be re-run by the replica that takes over after a crash (at-least-once delivery).
+
+A grant that fails may still have changed the target (an operation applied before a later one failed).
+Unless an IntegrationError says `may_have_applied=False`, flow-engine then revokes the grant, so an
+integration says so only where it knows nothing was changed, and fetches its secrets before its first
+change. Blocking SDK calls run through `BLOCKING`, so that a call still running after its command
+timed out delays the next command of that grant instead of racing it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 
 from latchkey.contracts import Principal
 
@@ -58,14 +68,85 @@ class InventoryItem:
 
 
 class IntegrationError(Exception):
-    """The target refused or failed. `retryable` says whether trying again later can help.
+    """The target refused or failed. `retryable` says whether trying again later can help;
+    `may_have_applied` whether the target may have been changed before the failure (when in doubt,
+    True: a failed grant is then revoked to be sure).
 
     The message must never contain a secret value: it ends up in a CommandFailed reason.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, may_have_applied: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.may_have_applied = may_have_applied
+
+
+def refused_first(index: int, exc: IntegrationError) -> IntegrationError:
+    """`exc` from the template's operation at `index`: when the API refused the first change outright
+    (an answer not worth retrying: 4xx, a check of ours), nothing was changed."""
+    if index == 0 and not exc.retryable:
+        exc.may_have_applied = False
+    return exc
+
+
+@contextmanager
+def before_changes() -> Iterator[None]:
+    """Around what an integration does before its first change (secrets, sessions, clients, checks):
+    an IntegrationError there changed nothing."""
+    try:
+        yield
+    except IntegrationError as exc:
+        exc.may_have_applied = False
+        raise
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class BlockingCalls:
+    """Blocking SDK calls of each grant, run in threads. A command that times out cannot stop its
+    thread, so the call may still change the target afterwards (attach a policy after the revoke that
+    was meant to undo it ran). The processor waits for a grant's calls to end (`settled`) before it
+    runs that grant's next command."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, set[asyncio.Future[Any]]] = {}
+
+    async def run(self, grant_id: str, call: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """`call(*args, **kwargs)` in the default executor, tracked under `grant_id` until it returns
+        (whether or not its caller still waits: cancelling the caller leaves the call tracked)."""
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        future = loop.run_in_executor(None, functools.partial(context.run, call, *args, **kwargs))
+        running = self._running.setdefault(grant_id, set())
+        running.add(future)
+        future.add_done_callback(functools.partial(self._done, grant_id))
+        return await asyncio.shield(future)
+
+    def _done(self, grant_id: str, future: asyncio.Future[Any]) -> None:
+        running = self._running.get(grant_id)
+        if running is not None:
+            running.discard(future)
+            if not running:
+                del self._running[grant_id]
+        if not future.cancelled():
+            future.exception()  # retrieved: an abandoned call's error is not "never retrieved"
+
+    def running(self, grant_id: str) -> int:
+        return len(self._running.get(grant_id, ()))
+
+    async def settled(self, grant_id: str, timeout: float) -> bool:
+        """Wait up to `timeout` s for `grant_id`'s calls to end; False if one still runs."""
+        running = self._running.get(grant_id)
+        if not running:
+            return True
+        _, pending = await asyncio.wait(set(running), timeout=timeout)
+        return not pending
+
+
+BLOCKING = BlockingCalls()
+"""The connector's blocking calls (one process, one event loop)."""
 
 
 class Integration(ABC):

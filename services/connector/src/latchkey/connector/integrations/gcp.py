@@ -34,6 +34,8 @@ from .base import (
     OperationsIntegration,
     api_error,
     api_error_field,
+    before_changes,
+    refused_first,
     register,
 )
 from .operations import access_values, check_operations, fill_placeholders, placeholders_in
@@ -148,11 +150,16 @@ class GcpIntegration(OperationsIntegration):
     async def _run(self, access: AccessSpec, operations: list[dict[str, Any]]) -> None:
         if not operations:
             return
-        values = access_values(access)
-        filled = [fill_placeholders(dict(operation), values) for operation in operations]
-        async with await self._client() as client:
-            for operation in filled:
-                await self._change(client, operation)
+        with before_changes():
+            values = access_values(access)
+            filled = [fill_placeholders(dict(operation), values) for operation in operations]
+            client = await self._client()
+        async with client:
+            for index, operation in enumerate(filled):
+                try:
+                    await self._change(client, operation)
+                except IntegrationError as exc:
+                    raise refused_first(index, exc) from None
 
     async def _change(self, client: httpx.AsyncClient, operation: Mapping[str, Any]) -> None:
         _check_role_and_member(operation, literal_only=False)

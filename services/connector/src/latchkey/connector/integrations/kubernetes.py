@@ -30,10 +30,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .base import (
+    BLOCKING,
     AccessSpec,
     IntegrationError,
     InventoryItem,
     OperationsIntegration,
+    before_changes,
+    refused_first,
     register,
 )
 from .operations import access_values, check_operations, fill_placeholders
@@ -113,14 +116,23 @@ class KubernetesIntegration(OperationsIntegration):
     async def _run(self, access: AccessSpec, operations: list[dict[str, Any]]) -> None:
         if not operations:
             return
-        values = access_values(access)
-        filled = [fill_placeholders(dict(operation), values) for operation in operations]
-        api_client = await self._api_client()
+        with before_changes():
+            values = access_values(access)
+            filled = [fill_placeholders(dict(operation), values) for operation in operations]
+            api_client = await self._api_client()
+        # One call in a thread: the client blocks. It is closed there too, after the last operation,
+        # even when the command timed out while it ran.
+        await BLOCKING.run(access.grant_id, self._apply_all, api_client, filled, access.grant_id)
+
+    def _apply_all(self, api_client: Any, operations: list[dict[str, Any]], grant_id: str) -> None:
         try:
-            for operation in filled:
-                await asyncio.to_thread(self._apply, api_client, operation, access.grant_id)
+            for index, operation in enumerate(operations):
+                try:
+                    self._apply(api_client, operation, grant_id)
+                except IntegrationError as exc:
+                    raise refused_first(index, exc) from None
         finally:
-            await asyncio.to_thread(api_client.close)
+            api_client.close()
 
     def _apply(self, api_client: Any, operation: Mapping[str, Any], grant_id: str) -> None:
         from kubernetes import client

@@ -117,6 +117,14 @@ def login_role_name(user_id: str, grant_id: str) -> str:
     return f"lk_{slug}_{hashlib.sha256(grant_id.encode()).hexdigest()[:12]}"
 
 
+class _CommitFailed(Exception):
+    """The grant's COMMIT failed: the server may have committed it (`error` says what was seen)."""
+
+    def __init__(self, error: IntegrationError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @register
 class PostgresIntegration(Integration):
     type: ClassVar[str] = "postgresql"
@@ -224,6 +232,17 @@ class PostgresIntegration(Integration):
 
     # -- operations ---------------------------------------------------------------------------------
     async def grant(self, access: AccessSpec) -> GrantOutcome:
+        # One transaction: a failure before COMMIT rolls everything back, so only a failed COMMIT
+        # (or a timeout) leaves it unknown whether the grant took effect.
+        try:
+            return await self._grant(access)
+        except _CommitFailed as failed:
+            raise failed.error from None
+        except IntegrationError as exc:
+            exc.may_have_applied = False
+            raise
+
+    async def _grant(self, access: AccessSpec) -> GrantOutcome:
         target = parse_resource(access.resource)
         level = template_level(access.template)
         if level != target_level(target):
@@ -242,6 +261,7 @@ class PostgresIntegration(Integration):
         values = self._bind(access, grantee, target)
         statements = self._statements(access.template.grant, values, access.template)
         conn = await self._connect(target.database)
+        committing = False
         try:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (grantee,))
@@ -261,13 +281,15 @@ class PostgresIntegration(Integration):
                     await conn.execute(sql.SQL(verb + " {} ").format(sql.Identifier(grantee)) + options)
                 for statement in statements:
                     await conn.execute(statement)
+                committing = True
         except DuplicateObject:
             # Another replica created the role between our check and CREATE: the re-run is idempotent.
             raise IntegrationError(
                 f"role {grantee!r} was created concurrently; retry", retryable=True
             ) from None
         except psycopg.Error as exc:
-            raise self._error(exc, "grant") from None
+            error = self._error(exc, "grant")
+            raise (_CommitFailed(error) if committing else error) from None
         finally:
             await conn.close()
         log.info("postgresql access granted", role=grantee, issued_login=issued, resource=access.resource)

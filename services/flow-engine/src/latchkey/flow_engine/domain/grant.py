@@ -2,6 +2,8 @@
 
     pending → approved → granting → active → revoking → revoked
     pending → denied | cancelled | expired;  approved/granting → failed;  revoking → revoke_overdue
+    granting → revoking → failed: the grant failed after it may have changed the target, so what it
+    applied is revoked first (GrantRevoking reason "failed"); the confirmation ends it in GrantFailed
 
 An active grant may carry one pending extension that passes the flow's approval steps like a new
 request while the grant stays active; it ends in GrantExtended or GrantExtensionDenied.
@@ -69,11 +71,11 @@ S = GrantState
 TRANSITIONS: dict[GrantState, frozenset[GrantState]] = {
     S.pending: frozenset({S.approved, S.denied, S.cancelled, S.expired}),
     S.approved: frozenset({S.granting, S.failed}),
-    S.granting: frozenset({S.active, S.failed}),
+    S.granting: frozenset({S.active, S.failed, S.revoking}),
     S.active: frozenset({S.revoking}),
-    # a retry is a new revoke attempt in the same state
-    S.revoking: frozenset({S.revoking, S.revoked, S.revoke_overdue}),
-    S.revoke_overdue: frozenset({S.revoke_overdue, S.revoked}),
+    # a retry is a new revoke attempt in the same state; a failed grant's revoke ends in failed
+    S.revoking: frozenset({S.revoking, S.revoked, S.revoke_overdue, S.failed}),
+    S.revoke_overdue: frozenset({S.revoke_overdue, S.revoked, S.failed}),
     S.revoked: frozenset(),
     S.denied: frozenset(),
     S.cancelled: frozenset(),
@@ -82,6 +84,18 @@ TRANSITIONS: dict[GrantState, frozenset[GrantState]] = {
 }
 FINAL: frozenset[GrantState] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 REVOCABLE: frozenset[GrantState] = frozenset({S.revoking, S.revoke_overdue})
+
+UNSURE_FAILURES = frozenset({"target_error", "timeout", "internal_error"})
+"""Failure codes after which a connector that does not say `may_have_applied` (one older than that
+field) may have changed the target: the integration ran. Refusals (bad_signature, expired, replayed,
+unknown_template, ...) and secret_unavailable come before any change."""
+
+
+def may_have_applied(failed: CommandFailed) -> bool:
+    """Whether a failed grant may have left access behind on the target, so it must be revoked."""
+    if failed.may_have_applied is not None:
+        return failed.may_have_applied
+    return failed.code in UNSURE_FAILURES
 
 
 class IllegalTransition(Exception):
@@ -158,6 +172,8 @@ class AccessRequest:
     revoke_attempt: int = 0
     revoke_reason: str | None = None
     last_command_id: str | None = None
+    failure_reason: str | None = None
+    """Why the grant failed, while what it may have applied is being revoked (revoke_reason "failed")."""
     pending_extension: PendingExtension | None = None
     producer: str = "flow-engine"
     _flow: AccessFlow | None = field(default=None, repr=False, compare=False)
@@ -349,8 +365,20 @@ class AccessRequest:
         ]
 
     def fail_grant(self, reason: str, cause: Event) -> list[Event]:
+        """The grant failed before it changed anything on the target: the request ends here."""
         self._move(S.failed)
         return [GrantFailed(request_id=self.request_id, reason=reason, **self._envelope(cause))]
+
+    def undo_failed_grant(
+        self, reason: str, now: datetime, window: CommandWindow, cause: Event
+    ) -> tuple[RevokeCommand, list[Event]]:
+        """The grant failed but may have changed the target (an operation applied before a later one
+        failed, a call still running when the connector gave up): revoke whatever it applied, retried
+        until confirmed like any revoke; the confirmation ends the request in GrantFailed."""
+        if self.state is not S.granting:
+            raise IllegalTransition(self.request_id, self.state, S.revoking)
+        self.failure_reason = reason
+        return self.start_revoke("failed", 1, now, window, cause)
 
     def start_revoke(
         self, reason: str, attempt: int, now: datetime, window: CommandWindow, cause: Event
@@ -386,6 +414,7 @@ class AccessRequest:
                 attempt=attempt,
                 reason=reason,
                 confirm_by=now + timedelta(seconds=window.revoke_confirm_seconds),
+                detail=self.failure_reason if self.revoke_reason == "failed" else None,
                 **self._envelope(cause),
             )
         ]
@@ -396,12 +425,20 @@ class AccessRequest:
         return command, events
 
     def confirm_revoked(self, applied: CommandApplied) -> list[Event]:
-        self._move(S.revoked)
-        events: list[Event] = [
-            GrantRevoked(
-                request_id=self.request_id, reason=self.revoke_reason or "revoked", **self._envelope(applied)
-            )
-        ]
+        events: list[Event]
+        if self.revoke_reason == "failed":  # a failed grant's leftovers are gone: now it has failed
+            self._move(S.failed)
+            reason = f"{self.failure_reason or 'the grant failed'}; what it may have applied is revoked"
+            events = [GrantFailed(request_id=self.request_id, reason=reason, **self._envelope(applied))]
+        else:
+            self._move(S.revoked)
+            events = [
+                GrantRevoked(
+                    request_id=self.request_id,
+                    reason=self.revoke_reason or "revoked",
+                    **self._envelope(applied),
+                )
+            ]
         if applied.credential_rotated:
             events.append(CredentialRotated(request_id=self.request_id, **self._envelope(applied)))
         return events
