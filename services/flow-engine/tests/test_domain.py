@@ -36,6 +36,7 @@ from latchkey.flow_engine.domain.grant import (
     GrantState,
     IllegalTransition,
     Refusal,
+    may_have_applied,
 )
 from latchkey.flow_engine.domain.identity import Person, Resource
 from latchkey.flow_engine.domain.matching import AccessAsk, Match, NoMatch, clamp_duration, match_request
@@ -400,6 +401,33 @@ def test_full_lifecycle_and_illegal_transitions() -> None:
     with pytest.raises(IllegalTransition):
         request.cancel(None, events[0])
     assert request.state is GrantState.revoked
+
+
+def test_a_failed_grant_that_may_have_applied_is_undone_and_ends_failed_even_when_overdue() -> None:
+    request, events = new_request({"automatic": True})
+    window = CommandWindow(300, 60)
+    request.start_grant(MONDAY_NOON, window, events[0])
+    failure = CommandFailed(
+        command_id="c", grant_id="r1", connector_id="conn-1", code="timeout", reason="60s", retryable=True
+    )
+    assert may_have_applied(failure)  # a connector older than the field: decided by the code
+    assert not may_have_applied(failure.model_copy(update={"may_have_applied": False}))
+    assert not may_have_applied(failure.model_copy(update={"code": "bad_signature"}))
+    revoke, revoking = request.undo_failed_grant("timed out", MONDAY_NOON, window, failure)
+    assert request.state is GrantState.revoking and revoke.attempt == 1
+    assert (revoking[0].reason, revoking[0].detail) == ("failed", "timed out")
+    with pytest.raises(IllegalTransition):  # a failed grant's undo is not a second undo
+        request.undo_failed_grant("again", MONDAY_NOON, window, failure)
+    request.mark_overdue(5, events[0])
+    _, retry = request.start_revoke("retry", 6, MONDAY_NOON, window, events[0])
+    assert (retry[0].reason, retry[0].detail, request.state) == (
+        "retry",
+        "timed out",
+        GrantState.revoke_overdue,
+    )
+    done = request.confirm_revoked(applied("connector.revoke", attempt=6))
+    assert [e.type for e in done] == ["access.grant.failed"] and request.state is GrantState.failed
+    assert "timed out" in done[0].reason and "revoked" in done[0].reason  # type: ignore[attr-defined]
 
 
 # -- extensions that need approval -----------------------------------------------------------------

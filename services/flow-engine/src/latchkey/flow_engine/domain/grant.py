@@ -384,6 +384,8 @@ class AccessRequest:
         self, reason: str, attempt: int, now: datetime, window: CommandWindow, cause: Event
     ) -> tuple[RevokeCommand, list[Event]]:
         """A revoke attempt: the (unsigned) command and GrantRevoking with its confirmation deadline."""
+        if self.state is S.granting and reason != "failed":  # only a failed grant is undone unconfirmed
+            raise IllegalTransition(self.request_id, self.state, S.revoking)
         self._move(S.revoke_overdue if self.state is S.revoke_overdue else S.revoking)
         if reason != "retry":
             self.revoke_reason = reason
