@@ -44,7 +44,7 @@ from .base import (
     api_error,
     api_error_field,
     before_changes,
-    refused_first,
+    in_order,
     register,
 )
 from .operations import access_values, check_operations, fill_placeholders
@@ -183,11 +183,7 @@ class AzureIntegration(OperationsIntegration):
             filled = [fill_placeholders(dict(operation), values) for operation in operations]
             client = await self._client()
         async with client:
-            for index, operation in enumerate(filled):
-                try:
-                    await self._apply(client, operation, access.grant_id)
-                except IntegrationError as exc:
-                    raise refused_first(index, exc) from None
+            await in_order(filled, lambda operation: self._apply(client, operation, access.grant_id))
 
     async def _apply(self, client: httpx.AsyncClient, operation: Mapping[str, Any], grant_id: str) -> None:
         scope = str(operation["scope"]).rstrip("/")

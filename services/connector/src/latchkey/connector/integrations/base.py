@@ -16,7 +16,7 @@ import asyncio
 import contextvars
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,6 +87,17 @@ def refused_first(index: int, exc: IntegrationError) -> IntegrationError:
     if index == 0 and not exc.retryable:
         exc.may_have_applied = False
     return exc
+
+
+async def in_order(
+    operations: Sequence[dict[str, Any]], apply: Callable[[dict[str, Any]], Awaitable[None]]
+) -> None:
+    """`apply` each of a template's operations in turn (async APIs); see `refused_first`."""
+    for index, operation in enumerate(operations):
+        try:
+            await apply(operation)
+        except IntegrationError as exc:
+            raise refused_first(index, exc) from None
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from .base import (
     api_error,
     api_error_field,
     before_changes,
-    refused_first,
+    in_order,
     register,
 )
 from .operations import access_values, check_operations, fill_placeholders, placeholders_in
@@ -155,11 +155,7 @@ class GcpIntegration(OperationsIntegration):
             filled = [fill_placeholders(dict(operation), values) for operation in operations]
             client = await self._client()
         async with client:
-            for index, operation in enumerate(filled):
-                try:
-                    await self._change(client, operation)
-                except IntegrationError as exc:
-                    raise refused_first(index, exc) from None
+            await in_order(filled, lambda operation: self._change(client, operation))
 
     async def _change(self, client: httpx.AsyncClient, operation: Mapping[str, Any]) -> None:
         _check_role_and_member(operation, literal_only=False)
