@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import random
+import ssl
 import struct
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
@@ -158,6 +159,26 @@ def topic_configs(topic: Topic) -> dict[str, str]:
     return {"cleanup.policy": "delete", "retention.ms": _RETENTION_MS}
 
 
+def client_error_line(record: logging.LogRecord) -> str:
+    """aiokafka's log line, plus what it leaves out when the broker closed a TLS connection on it: the
+    alert that closed it and, for a refused client certificate, the settings to check."""
+    message = record.getMessage()
+    error = record.args[-1] if isinstance(record.args, tuple) and record.args else None
+    cause = error.__cause__ if isinstance(error, BaseException) else None
+    if not isinstance(cause, ssl.SSLError):
+        return message
+    message = f"{message} ({cause})"
+    reason = cause.reason or ""
+    # An alert the broker sent about our certificate: none given (bad certificate, certificate
+    # required), or one it does not trust (certificate unknown, unknown CA).
+    if "ALERT" in reason and ("CERTIFICATE" in reason or "UNKNOWN_CA" in reason):
+        message += (
+            ": the broker refused this client's TLS certificate (none, or one it does not trust); "
+            "set LATCHKEY_KAFKA_SSL_CERTFILE and LATCHKEY_KAFKA_SSL_KEYFILE to one its client CA signed"
+        )
+    return message
+
+
 class _HeldConnectionErrors(logging.Filter):
     """Holds back aiokafka's line per failed connection attempt (every 0.5 s while a client waits for
     the cluster) and keeps the last one, for the waiting process to say once in a while instead."""
@@ -169,9 +190,8 @@ class _HeldConnectionErrors(logging.Filter):
         self.last: str | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if message.startswith(self._ATTEMPT_FAILED):
-            self.last = message
+        if record.getMessage().startswith(self._ATTEMPT_FAILED):
+            self.last = client_error_line(record)
             return False
         return True
 
