@@ -231,7 +231,7 @@ async def wait_for_cluster(
             waited = loop.time() - began
             if waited >= timeout:
                 raise KafkaConnectionError(
-                    f"no broker answered within {timeout:g} s; the last attempt: {cause}"
+                    f"not connected within {timeout:g} s; the last attempt: {cause}"
                 ) from None
             if reported is None or loop.time() - reported >= WAITING_REPORT_SECONDS:
                 log.warning(
