@@ -1,8 +1,9 @@
-"""The services' Kafka clients authenticate (`LATCHKEY_KAFKA_SECURITY_PROTOCOL`, SASL/SCRAM): against a
-real broker that takes only authenticated clients, every kind of client the services make (FastStream's
-broker, the relay's producer, the tools' readers, the admin client that creates topics) connects with
-the configured user, and a wrong password is refused with an error that names the cause and never
-the password."""
+"""The services' Kafka clients authenticate (`LATCHKEY_KAFKA_SECURITY_PROTOCOL`: SASL/SCRAM, or a TLS
+client certificate): against a real broker that takes only authenticated clients, every kind of
+client the services make (FastStream's broker, the relay's producer, the tools' readers, the admin
+client that creates topics) connects with the configured user or certificate; a wrong password is
+refused with an error that names the cause and never the password, and a client without a
+certificate the broker's client CA signed is refused saying so."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import NamedTuple
 
 import pytest
 import typer
+from aiokafka.errors import KafkaConnectionError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -31,7 +33,7 @@ from latchkey.contracts import REQUESTS
 from latchkey.runtime.cli_support import KAFKA_ERRORS, reader, run_cli, unreachable
 from latchkey.runtime.kafka import ensure_topics, make_broker, make_producer
 from latchkey.runtime.settings import ServiceSettings
-from latchkey.runtime.testing.certificates import self_signed_certificate
+from latchkey.runtime.testing.certificates import issued_certificate, self_signed_certificate
 from latchkey.runtime.testing.infra import cache_dir, repo_root
 from latchkey.runtime.testing.ports import free_port
 
@@ -52,31 +54,54 @@ def _libs() -> Path:
     return libs
 
 
-class SaslKafka(NamedTuple):
+class SecuredKafka(NamedTuple):
     bootstrap: str  # SASL_PLAINTEXT
     tls_bootstrap: str  # SASL_SSL, with a certificate of its own CA
     cafile: str  # that CA (the certificate itself: it is self-signed)
+    mtls_bootstrap: str  # SSL, taking only clients with a certificate of the client CA
+    client_certfile: str  # such a certificate (PEM)
+    client_keyfile: str  # its key (PEM)
+    stranger_certfile: str  # a client certificate of another CA, with its key in `stranger_keyfile`
+    stranger_keyfile: str
+
+
+def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _client_certificate(home: Path, name: str, ca_key: rsa.RSAPrivateKey, ca: x509.Certificate) -> None:
+    """`<name>.pem` and `<name>.key` in `home`: a client certificate `ca` signed, and its key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    certificate = issued_certificate(key, name, issuer_key=ca_key, issuer=ca)
+    (home / f"{name}.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (home / f"{name}.key").write_bytes(_key_pem(key))
 
 
 @pytest.fixture(scope="module")
-def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
-    """One KRaft node whose client listeners take only SCRAM-SHA-512 users (made at format time, as
-    `kafka-storage format --add-scram` does): SASL_PLAINTEXT, and SASL_SSL with a self-signed
-    certificate for 127.0.0.1."""
+def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredKafka]:
+    """One KRaft node whose client listeners take only authenticated clients: SCRAM-SHA-512 users
+    (made at format time, as `kafka-storage format --add-scram` does) on SASL_PLAINTEXT, and on
+    SASL_SSL with a self-signed certificate for 127.0.0.1; and, on SSL with that same certificate,
+    clients with a certificate of a client CA (`ssl.client.auth=required`)."""
     if shutil.which("java") is None:
         pytest.skip("no java: the broker runs from the Maven Central jars")
-    home = tmp_path_factory.mktemp("sasl-kafka")
-    port, tls_port, controller = free_port(), free_port(), free_port()
+    home = tmp_path_factory.mktemp("secured-kafka")
+    port, tls_port, mtls_port, controller = free_port(), free_port(), free_port(), free_port()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     certificate = self_signed_certificate(
         key, "localhost", alternative_names=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     )
     cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
     (home / "ca.pem").write_bytes(cert_pem)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    (home / "keystore.pem").write_bytes(key_pem + cert_pem)
+    (home / "keystore.pem").write_bytes(_key_pem(key) + cert_pem)
+    # The CA whose certificates the SSL listener takes (its truststore), and one it does not know.
+    for ca_name, client in (("client-ca", "flow-engine"), ("other-ca", "stranger")):
+        ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        ca = self_signed_certificate(ca_key, f"latchkey test {ca_name}", certificate_authority=True)
+        (home / f"{ca_name}.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        _client_certificate(home, client, ca_key, ca)
     jaas = (
         'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin";'
     )
@@ -87,11 +112,12 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{controller}",
                 f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{tls_port},"
-                f"CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{tls_port}",
+                f"SSL://127.0.0.1:{mtls_port},CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{tls_port},"
+                f"SSL://127.0.0.1:{mtls_port}",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=SASL_PLAINTEXT",
-                "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,"
+                "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,"
                 "CONTROLLER:PLAINTEXT",
                 "sasl.enabled.mechanisms=SCRAM-SHA-512",
                 "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
@@ -99,6 +125,11 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
                 f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
                 "listener.name.sasl_ssl.ssl.keystore.type=PEM",
                 f"listener.name.sasl_ssl.ssl.keystore.location={home / 'keystore.pem'}",
+                "listener.name.ssl.ssl.keystore.type=PEM",
+                f"listener.name.ssl.ssl.keystore.location={home / 'keystore.pem'}",
+                "listener.name.ssl.ssl.truststore.type=PEM",
+                f"listener.name.ssl.ssl.truststore.location={home / 'client-ca.pem'}",
+                "listener.name.ssl.ssl.client.auth=required",
                 f"log.dirs={home / 'data'}",
                 "num.partitions=3",
                 "offsets.topic.replication.factor=1",
@@ -140,11 +171,21 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
     )
     try:
         deadline = time.monotonic() + 90
-        while not (_accepts(port) and _accepts(tls_port)):  # the listeners open once it has started
+        # the listeners open once it has started
+        while not (_accepts(port) and _accepts(tls_port) and _accepts(mtls_port)):
             if node.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the SASL broker did not start:\n{(home / 'kafka.log').read_text()[-3000:]}")
+                pytest.fail(f"the broker did not start:\n{(home / 'kafka.log').read_text()[-3000:]}")
             time.sleep(0.2)
-        yield SaslKafka(f"127.0.0.1:{port}", f"127.0.0.1:{tls_port}", str(home / "ca.pem"))
+        yield SecuredKafka(
+            f"127.0.0.1:{port}",
+            f"127.0.0.1:{tls_port}",
+            str(home / "ca.pem"),
+            f"127.0.0.1:{mtls_port}",
+            str(home / "flow-engine.pem"),
+            str(home / "flow-engine.key"),
+            str(home / "stranger.pem"),
+            str(home / "stranger.key"),
+        )
     finally:
         node.terminate()
         try:
@@ -170,13 +211,32 @@ def _settings(
     )
 
 
-@pytest.mark.parametrize("tls", [False, True], ids=["sasl_plaintext", "sasl_ssl"])
-async def test_every_client_the_services_make_authenticates(sasl_kafka: SaslKafka, tls: bool) -> None:
-    settings = (
-        _settings(sasl_kafka.tls_bootstrap, tls=True, cafile=sasl_kafka.cafile)
-        if tls
-        else _settings(sasl_kafka.bootstrap)
+def _certificate_settings(kafka: SecuredKafka, certfile: str | None, keyfile: str | None) -> ServiceSettings:
+    """Mutual TLS (LATCHKEY_KAFKA_SECURITY_PROTOCOL=SSL) to the listener that requires a client
+    certificate, presenting `certfile`/`keyfile` (None: no certificate)."""
+    return ServiceSettings(
+        service_name="flow-engine",
+        kafka_bootstrap=kafka.mtls_bootstrap,
+        topic_prefix=f"mtls{uuid.uuid4().hex[:6]}.",
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=kafka.cafile,
+        kafka_ssl_certfile=certfile,
+        kafka_ssl_keyfile=keyfile,
     )
+
+
+@pytest.mark.parametrize("listener", ["sasl_plaintext", "sasl_ssl", "ssl_client_certificate"])
+async def test_every_client_the_services_make_authenticates(
+    secured_kafka: SecuredKafka, listener: str
+) -> None:
+    if listener == "sasl_plaintext":
+        settings = _settings(secured_kafka.bootstrap)
+    elif listener == "sasl_ssl":
+        settings = _settings(secured_kafka.tls_bootstrap, tls=True, cafile=secured_kafka.cafile)
+    else:
+        settings = _certificate_settings(
+            secured_kafka, secured_kafka.client_certfile, secured_kafka.client_keyfile
+        )
     await ensure_topics(settings, [REQUESTS])  # the admin client
     topic = settings.topic(REQUESTS.name)
     producer = make_producer(settings)  # the outbox relay's and the tools' producer
@@ -228,11 +288,13 @@ def _tool_refusal(settings: ServiceSettings) -> str:
     return err.getvalue()
 
 
-def test_a_wrong_password_is_refused_saying_so_and_never_repeated(sasl_kafka: SaslKafka) -> None:
+def test_a_wrong_password_is_refused_saying_so_and_never_repeated(secured_kafka: SecuredKafka) -> None:
     """A tool with a wrong password stops with one line that says the broker refused the credentials,
     and repeats no password."""
-    said = _tool_refusal(_settings(sasl_kafka.bootstrap, password="not-the-password"))
-    assert f"cannot reach Kafka at {sasl_kafka.bootstrap}" in said and "Authentication failed" in said, said
+    said = _tool_refusal(_settings(secured_kafka.bootstrap, password="not-the-password"))
+    assert f"cannot reach Kafka at {secured_kafka.bootstrap}" in said and "Authentication failed" in said, (
+        said
+    )
     assert "invalid credentials" in said and "not-the-password" not in said
     assert len(said.strip().splitlines()) == 1, said
 
@@ -246,8 +308,35 @@ def test_sasl_needs_a_user_and_a_password(monkeypatch: pytest.MonkeyPatch) -> No
         ServiceSettings()
 
 
-def test_a_broker_whose_certificate_does_not_verify_is_refused(sasl_kafka: SaslKafka) -> None:
+def test_a_broker_whose_certificate_does_not_verify_is_refused(secured_kafka: SecuredKafka) -> None:
     """Without the broker's CA (LATCHKEY_KAFKA_SSL_CAFILE) the system's CAs do not vouch for it: the
     client refuses the connection, and the tool says why."""
-    said = _tool_refusal(_settings(sasl_kafka.tls_bootstrap, tls=True))
+    said = _tool_refusal(_settings(secured_kafka.tls_bootstrap, tls=True))
     assert "CERTIFICATE_VERIFY_FAILED" in said or "certificate verify failed" in said, said
+
+
+@pytest.mark.parametrize("client", ["no_certificate", "certificate_of_another_ca"])
+async def test_a_client_without_a_certificate_of_the_client_ca_is_refused_saying_so(
+    secured_kafka: SecuredKafka, client: str
+) -> None:
+    """The listener with `ssl.client.auth=required` closes the connection of a client with no
+    certificate, or with one its client CA did not sign: a tool and a starting service each say that
+    the broker refused the client's certificate and which settings give one (aiokafka alone says only
+    "Connection ... closed")."""
+    settings = (
+        _certificate_settings(secured_kafka, None, None)
+        if client == "no_certificate"
+        else _certificate_settings(
+            secured_kafka, secured_kafka.stranger_certfile, secured_kafka.stranger_keyfile
+        )
+    )
+    refused = "the broker refused this client's TLS certificate (none, or one it does not trust)"
+    settings_named = "set LATCHKEY_KAFKA_SSL_CERTFILE and LATCHKEY_KAFKA_SSL_KEYFILE"
+
+    said = await asyncio.to_thread(_tool_refusal, settings)  # run_cli runs its own event loop
+    assert f"cannot reach Kafka at {secured_kafka.mtls_bootstrap}" in said and refused in said, said
+    assert settings_named in said and len(said.strip().splitlines()) == 1, said
+
+    with pytest.raises(KafkaConnectionError) as caught:  # what the service's StartupFailed line says
+        await ensure_topics(settings, [REQUESTS], timeout=1)
+    assert refused in str(caught.value) and settings_named in str(caught.value), caught.value

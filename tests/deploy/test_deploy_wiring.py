@@ -21,6 +21,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from latchkey.connector.app import apply_kafka_config
 from latchkey.connector.config import load_config
 from latchkey.connector.secrets import SecretProviderSettings
 from latchkey.connector.settings import ConnectorSettings
@@ -227,17 +228,79 @@ def test_helm_chart_wiring(tmp_path: Path) -> None:
     assert flow_env["LATCHKEY_OIDC_ISSUER"]["value"] == "https://idp.example.com"
 
     # The connector's ConfigMap, laid out as the pod mounts it, is a configuration that loads.
-    connector = deployments["connector"]["spec"]["template"]["spec"]
-    env = {e["name"]: e.get("value") for e in connector["containers"][0]["env"]}
+    _, config_path = _connector_as_mounted(docs, tmp_path / "etc")
+    config = load_config(config_path)
+    assert len(config.public_keys) == 1 and config.integrations
+
+
+def _connector_as_mounted(docs: list[dict[str, Any]], etc: Path) -> tuple[dict[str, str], Path]:
+    """The connector Deployment's plain environment variables, and its ConfigMap written into `etc` as
+    the pod mounts it: (env, path of connector.yaml)."""
+    deployment = next(
+        d
+        for d in docs
+        if d["kind"] == "Deployment" and d["metadata"]["labels"]["app.kubernetes.io/component"] == "connector"
+    )
+    connector = deployment["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in connector["containers"][0]["env"] if "value" in e}
     mount = next(m for m in connector["containers"][0]["volumeMounts"] if m["name"] == "config")
     volume = next(v for v in connector["volumes"] if v["name"] == "config")
     configmap = next(
         d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == volume["configMap"]["name"]
     )
     for item in volume["configMap"]["items"]:
-        target = tmp_path / "etc" / item["path"]
+        target = etc / item["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(configmap["data"][item["key"]])
-    config_path = tmp_path / "etc" / Path(env["LATCHKEY_CONFIG_PATH"]).relative_to(mount["mountPath"])
-    config = load_config(config_path)
-    assert len(config.public_keys) == 1 and config.integrations
+    return env, etc / Path(env["LATCHKEY_CONFIG_PATH"]).relative_to(mount["mountPath"])
+
+
+@pytest.mark.skipif(
+    helm_binary() is None, reason="helm not installed (`make setup` builds it: deploy/helm/check --install)"
+)
+def test_helm_leaves_connector_yaml_kafka_section_in_force_unless_the_values_set_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment wins over connector.yaml's `kafka:` section, so the chart sets
+    LATCHKEY_TOPIC_PREFIX / LATCHKEY_KAFKA_BOOTSTRAP only for a value it was given: the connector
+    then resolves its prefix and bootstrap from connector.yaml, or from the chart when both say."""
+    helm = helm_binary()
+    assert helm
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "connector": {
+                    "config": "connector_id: acme\n"
+                    "kafka: {bootstrap: 'kafka.acme.internal:9093', topic_prefix: acme.}\n"
+                    "integrations: [{id: noop, type: noop, templates: [access]}]\n"
+                }
+            }
+        )
+    )
+    control_plane_off = "identitySync.enabled=false,flowEngine.enabled=false,expiry.enabled=false"
+
+    def connector_settings(*sets: str) -> ConnectorSettings:
+        """What the connector pod resolves: the rendered environment, then connector.yaml."""
+        rendered = _render(helm, "-f", str(CHART / "ci" / "test-values.yaml"), "-f", str(values), *sets)
+        assert rendered.returncode == 0, rendered.stderr
+        etc = tmp_path / f"etc{len(list(tmp_path.iterdir()))}"
+        env, config_path = _connector_as_mounted([d for d in yaml.safe_load_all(rendered.stdout) if d], etc)
+        for name in list(os.environ):
+            if name.startswith("LATCHKEY_"):
+                monkeypatch.delenv(name)
+        for name, value in {**env, "LATCHKEY_CONFIG_PATH": str(config_path)}.items():
+            monkeypatch.setenv(name, value)
+        return apply_kafka_config(ConnectorSettings(), load_config(config_path))
+
+    # Default values: no prefix given, so connector.yaml's applies; the chart's bootstrap wins.
+    settings = connector_settings()
+    assert (settings.topic_prefix, settings.kafka_bootstrap) == ("acme.", "kafka:9092")
+    # A prefix given to the chart wins over connector.yaml's.
+    assert connector_settings("--set", "kafka.topicPrefix=prod.").topic_prefix == "prod."
+    # A connector-only install with no bootstrap value takes connector.yaml's.
+    settings = connector_settings("--set", f"kafka.bootstrap=,{control_plane_off}")
+    assert (settings.topic_prefix, settings.kafka_bootstrap) == ("acme.", "kafka.acme.internal:9093")
+    # The control-plane services have no connector.yaml: without a bootstrap the chart refuses them.
+    refused = _render(helm, "-f", str(CHART / "ci" / "test-values.yaml"), "--set", "kafka.bootstrap=")
+    assert refused.returncode != 0 and "kafka.bootstrap: name the Kafka bootstrap servers" in refused.stderr

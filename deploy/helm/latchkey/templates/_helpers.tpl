@@ -91,10 +91,18 @@ spec:
               valueFrom:
                 fieldRef:
                   fieldPath: metadata.name
+            {{- /* Set only when given: the environment wins over connector.yaml's `kafka:` section, so
+                 an empty value must leave the variable out for that section to apply. */}}
+            {{- if $root.Values.kafka.bootstrap }}
             - name: LATCHKEY_KAFKA_BOOTSTRAP
               value: {{ $root.Values.kafka.bootstrap | quote }}
+            {{- else if not .connector }}
+            {{- fail (printf "kafka.bootstrap: name the Kafka bootstrap servers; %s has no other source for them (only the connector can take them from connector.yaml's kafka.bootstrap)" .component) }}
+            {{- end }}
+            {{- with $root.Values.kafka.topicPrefix }}
             - name: LATCHKEY_TOPIC_PREFIX
-              value: {{ $root.Values.kafka.topicPrefix | quote }}
+              value: {{ . | quote }}
+            {{- end }}
             - name: LATCHKEY_TOPIC_REPLICATION
               value: {{ $root.Values.kafka.topicReplication | quote }}
             - name: LATCHKEY_KAFKA_SECURITY_PROTOCOL

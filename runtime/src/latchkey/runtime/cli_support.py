@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from .kafka import kafka_connection
+from .kafka import client_error_line, kafka_connection
 from .settings import ServiceSettings
 
 T = TypeVar("T")
@@ -39,7 +39,7 @@ class _LastClientError(logging.Handler):
         self.last: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.last = record.getMessage()
+        self.last = client_error_line(record)
 
 
 _CLIENT_ERRORS = _LastClientError()

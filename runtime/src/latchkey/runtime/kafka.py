@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import logging
 import random
+import ssl
 import struct
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -26,6 +29,9 @@ log = get_logger(__name__)
 
 # Kept a day on non-compacted topics; compacted topics keep the latest value per key forever.
 _RETENTION_MS = str(7 * 24 * 3600 * 1000)
+# While a process waits for the cluster: one line this often, instead of aiokafka's one per attempt.
+WAITING_REPORT_SECONDS = 5.0
+_RETRY_SECONDS = 0.5
 
 
 def kafka_connection(settings: ServiceSettings) -> dict[str, Any]:
@@ -153,16 +159,104 @@ def topic_configs(topic: Topic) -> dict[str, str]:
     return {"cleanup.policy": "delete", "retention.ms": _RETENTION_MS}
 
 
+def client_error_line(record: logging.LogRecord) -> str:
+    """aiokafka's log line, plus what it leaves out when the broker closed a TLS connection on it: the
+    alert that closed it and, for a refused client certificate, the settings to check."""
+    message = record.getMessage()
+    error = record.args[-1] if isinstance(record.args, tuple) and record.args else None
+    cause = error.__cause__ if isinstance(error, BaseException) else None
+    if not isinstance(cause, ssl.SSLError):
+        return message
+    message = f"{message} ({cause})"
+    reason = cause.reason or ""
+    # An alert the broker sent about our certificate: none given (bad certificate, certificate
+    # required), or one it does not trust (certificate unknown, unknown CA).
+    if "ALERT" in reason and ("CERTIFICATE" in reason or "UNKNOWN_CA" in reason):
+        message += (
+            ": the broker refused this client's TLS certificate (none, or one it does not trust); "
+            "set LATCHKEY_KAFKA_SSL_CERTFILE and LATCHKEY_KAFKA_SSL_KEYFILE to one its client CA signed"
+        )
+    return message
+
+
+class _HeldConnectionErrors(logging.Filter):
+    """Holds back aiokafka's line per failed connection attempt (every 0.5 s while a client waits for
+    the cluster) and keeps the last one, for the waiting process to say once in a while instead."""
+
+    _ATTEMPT_FAILED = ("Unable connect to", "Unable to request metadata from")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith(self._ATTEMPT_FAILED):
+            self.last = client_error_line(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _connection_errors_held() -> Iterator[_HeldConnectionErrors]:
+    """aiokafka's connection errors held back while the block runs; its logging is as before after."""
+    held = _HeldConnectionErrors()
+    # aiokafka's client logs its per-attempt lines on "aiokafka" itself (a logger's filters see only
+    # its own records, not those its children pass up: the other modules' lines are untouched)
+    client_log = logging.getLogger("aiokafka")
+    client_log.addFilter(held)
+    try:
+        yield held
+    finally:
+        client_log.removeFilter(held)
+
+
+async def wait_for_cluster(
+    settings: ServiceSettings, start: Callable[[], Awaitable[None]], timeout: float
+) -> None:
+    """Call `start` (a client's `start()`, which connects to the bootstrap servers) until it succeeds
+    or `timeout` seconds have passed. Meanwhile one "waiting for Kafka" line every
+    `WAITING_REPORT_SECONDS` names the bootstrap servers and the last attempt's error; the
+    KafkaConnectionError raised at the end names it too."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    reported: float | None = None
+    with _connection_errors_held() as held:
+        while True:
+            held.last = None
+            try:
+                await start()
+                return
+            except KafkaConnectionError as exc:
+                cause = held.last or str(exc)
+            waited = loop.time() - began
+            if waited >= timeout:
+                raise KafkaConnectionError(
+                    f"not connected within {timeout:g} s; the last attempt: {cause}"
+                ) from None
+            if reported is None or loop.time() - reported >= WAITING_REPORT_SECONDS:
+                log.warning(
+                    "waiting for Kafka",
+                    kafka=settings.kafka_bootstrap,
+                    error=cause,
+                    waited_seconds=round(waited, 1),
+                    gives_up_in_seconds=round(timeout - waited, 1),
+                )
+                reported = loop.time()
+            await asyncio.sleep(_RETRY_SECONDS)
+
+
 async def ensure_topics(
     settings: ServiceSettings,
     topics: Iterable[Topic],
     *,
     with_dead_letters: bool = True,
-    timeout: float = 60.0,
+    timeout: float | None = None,
 ) -> list[str]:
     """Create the topics (and their `.dlq`) if missing, with the registry's partitions and policy.
 
-    Returns the deployed names. Waits for the cluster (bootstrap may still be starting) up to `timeout`.
+    Returns the deployed names. Waits for the cluster (bootstrap may still be starting) up to
+    `timeout` seconds (default `settings.kafka_startup_timeout_seconds`), saying so now and then
+    (`wait_for_cluster`).
     """
     wanted: dict[str, Topic] = {}
     for topic in topics:
@@ -171,15 +265,10 @@ async def ensure_topics(
             wanted[settings.topic(topic.dlq)] = dead_letters(topic)
     replication = settings.topic_replication
     admin = AIOKafkaAdminClient(**kafka_connection(settings))
+    if timeout is None:
+        timeout = settings.kafka_startup_timeout_seconds
     deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            await admin.start()
-            break
-        except KafkaConnectionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+    await wait_for_cluster(settings, admin.start, timeout)
     try:
         existing = set(await admin.list_topics())
         missing = [
@@ -231,7 +320,7 @@ async def adopt_group_offsets(
     topics: Iterable[str],
     previous: Iterable[str],
     *,
-    timeout: float = 60.0,
+    timeout: float | None = None,
 ) -> dict[TopicPartition, int]:
     """Start consumer group `group` where the groups `previous` left `topics`, when a new version of a
     service reads them in a group of its own (two subscriptions merged into one, say). Nothing is
@@ -243,8 +332,11 @@ async def adopt_group_offsets(
     accepts only while the group has no members: it runs before this process's consumers start. When
     a replica of the new version is already consuming, its group has offsets, and there is nothing
     to adopt. Retriable coordinator errors (a cluster still creating __consumer_offsets, a broker
-    loading it after a restart) are retried for up to `timeout` seconds."""
+    loading it after a restart) are retried for up to `timeout` seconds (default
+    `settings.kafka_startup_timeout_seconds`)."""
     wanted, previous = set(topics), list(previous)
+    if timeout is None:
+        timeout = settings.kafka_startup_timeout_seconds
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:

@@ -149,7 +149,7 @@ class Service:
             detail = str(exc) if type(exc).__name__ in str(exc) else f"{type(exc).__name__}: {exc}"
             raise StartupFailed(
                 f"cannot reach Kafka at {settings.kafka_bootstrap} (LATCHKEY_KAFKA_BOOTSTRAP, "
-                f"LATCHKEY_KAFKA_SECURITY_PROTOCOL): {detail}"
+                f"LATCHKEY_KAFKA_SECURITY_PROTOCOL, LATCHKEY_KAFKA_STARTUP_TIMEOUT_SECONDS): {detail}"
             ) from None
         if self.schema is not None and self.migrations is not None:
             try:

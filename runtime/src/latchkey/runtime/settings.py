@@ -34,6 +34,12 @@ class ServiceSettings(BaseSettings):
     )
     kafka_ssl_certfile: str | None = Field(default=None, description="Client certificate (PEM), mutual TLS")
     kafka_ssl_keyfile: str | None = Field(default=None, description="Its private key (PEM)")
+    kafka_startup_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a starting service waits for Kafka to answer (saying so every few seconds) "
+        "before it gives up with one line and exit status 2",
+    )
     database_url: SecretStr = Field(
         default=SecretStr("postgresql+psycopg://latchkey:latchkey@127.0.0.1:5432/latchkey"),
         description="SQLAlchemy URL (postgresql+psycopg://...)",

@@ -14,7 +14,8 @@
         templates: [readonly, readwrite]
 
 Loading checks everything that can be checked without the network: keys parse, every integration
-type is known, every allowed template exists for that type and its operations have the right shape.
+type is known and reads every `connection` key given (and has the ones it needs), every allowed
+template exists for that type and its operations have the right shape.
 """
 
 from __future__ import annotations
@@ -184,6 +185,10 @@ def load_config(path: Path) -> ConnectorConfig:
                 f"{path}: integration {integration.id!r} has unknown type {integration.type!r}; "
                 f"known: {sorted(set(BUILTIN) | set(REGISTRY))}"
             )
+        try:
+            kind.check_connection(integration)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         for name in integration.templates:
             template = templates.get(integration.type, name)
             if template is None:

@@ -116,6 +116,9 @@ class _AwsSession:
 @register
 class AwsIntegration(OperationsIntegration):
     type: ClassVar[str] = "aws"
+    connection_keys: ClassVar[frozenset[str]] = frozenset(
+        {"region", "endpoint_url", "identity_center_instance_arn"}
+    )
 
     @classmethod
     def validate_operations(cls, template: Template) -> None:

@@ -50,6 +50,7 @@ from .base import (
 from .operations import access_values, check_operations, fill_placeholders
 
 if TYPE_CHECKING:
+    from latchkey.connector.config import IntegrationConfig
     from latchkey.connector.templates import Template
 
 API_VERSION = "2022-04-01"
@@ -71,6 +72,20 @@ def assignment_name(grant_id: str, scope: str, role_definition_id: str, principa
 @register
 class AzureIntegration(OperationsIntegration):
     type: ClassVar[str] = "azure"
+    connection_keys: ClassVar[frozenset[str]] = frozenset(
+        {"arm_url", "subscriptions", "tenant_id", "client_id", "authority_host", "ca_file", "verify_tls"}
+    )
+
+    @classmethod
+    def check_connection(cls, config: IntegrationConfig) -> None:
+        super().check_connection(config)
+        # Only a client secret uses them, and it needs both: one alone is a half-done setup.
+        given = [key for key in ("tenant_id", "client_id") if config.connection.get(key)]
+        if len(given) == 1:
+            raise ValueError(
+                f"integration {config.id!r} (azure): connection.tenant_id and connection.client_id go "
+                f"together (the app registration a client secret authenticates); only {given[0]} is set"
+            )
 
     @classmethod
     def validate_operations(cls, template: Template) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import difflib
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -160,10 +161,20 @@ BLOCKING = BlockingCalls()
 """The connector's blocking calls (one process, one event loop)."""
 
 
+# A `connection:` key with one of these in its name is probably a credential pasted in by mistake.
+_SECRET_MARKERS = ("password", "secret", "token", "credential", "private_key")
+
+
 class Integration(ABC):
-    """A system the connector can grant access in. Subclasses set `type` and register themselves."""
+    """A system the connector can grant access in. Subclasses set `type`, declare `connection_keys`
+    and register themselves."""
 
     type: ClassVar[str]
+    connection_keys: ClassVar[frozenset[str]]
+    """Every `connection:` key this type reads; loading refuses any other, so a typo (`hots:`) fails
+    `validate-config` instead of the first command. `register` refuses a class without it."""
+    required_connection_keys: ClassVar[frozenset[str]] = frozenset()
+    """The keys among them it cannot work without."""
 
     def __init__(self, config: IntegrationConfig, secrets: SecretResolver, templates: TemplateSet) -> None:
         self.config = config
@@ -177,6 +188,34 @@ class Integration(ABC):
         Called when templates are loaded, so a bad template fails `validate-config` and readiness,
         not a command at 3 a.m.
         """
+
+    @classmethod
+    def check_connection(cls, config: IntegrationConfig) -> None:
+        """Refuse `config.connection` keys this type does not read and required ones that are missing:
+        ValueError naming the integration, the keys and the known ones, never a value (a subclass adds
+        rules that depend on other fields, e.g. a key needed with a `secret`)."""
+        where = f"integration {config.id!r} ({cls.type})"
+        known = sorted(cls.connection_keys)
+        unknown = sorted(set(config.connection) - cls.connection_keys)
+        if unknown:
+            problems = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, known, n=1)
+                problems.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            advice = ""
+            if any(marker in key.lower() for key in unknown for marker in _SECRET_MARKERS):
+                advice = (
+                    "; a credential never goes in connection: keep it in the secret store and name it "
+                    "with `secret:`"
+                )
+            raise ValueError(
+                f"{where}: unknown connection key{'s' if len(unknown) > 1 else ''} {', '.join(problems)}; "
+                f"{cls.type} reads {', '.join(known) or 'no connection keys'}{advice}"
+            )
+        missing = sorted(k for k in cls.required_connection_keys if config.connection.get(k) in (None, ""))
+        if missing:
+            needed = " and ".join(f"connection.{key}" for key in missing)
+            raise ValueError(f"{where}: {needed} {'is' if len(missing) == 1 else 'are'} required")
 
     @abstractmethod
     async def sync_inventory(self) -> list[InventoryItem]: ...
@@ -222,6 +261,10 @@ _I = TypeVar("_I", bound=type[Integration])
 
 def register(cls: _I) -> _I:
     """Class decorator: make `cls` available to connector.yaml under `cls.type`."""
+    if not isinstance(getattr(cls, "connection_keys", None), frozenset):
+        raise TypeError(
+            f"integration {cls.__name__} must declare connection_keys: the connection: keys it reads"
+        )
     existing = REGISTRY.get(cls.type)
     if existing is not None and existing is not cls:
         raise ValueError(

@@ -76,6 +76,7 @@ def apply_binding_change(policy: dict[str, Any], role: str, member: str, *, add:
 @register
 class GcpIntegration(OperationsIntegration):
     type: ClassVar[str] = "gcp"
+    connection_keys: ClassVar[frozenset[str]] = frozenset({"crm_url", "projects", "verify_tls"})
 
     @classmethod
     def validate_operations(cls, template: Template) -> None:

@@ -1,7 +1,7 @@
 """`kubernetes`: RBAC RoleBindings / ClusterRoleBindings for a user or group, through the official client.
 
 connection:
-    server: https://api.cluster.example:6443   # with `secret` (a bearer token), talk to this API server
+    server: https://api.cluster.example:6443   # required with `secret` (a bearer token): this API server
     ca_file: /etc/latchkey/cluster-ca.pem      # optional CA bundle for `server`
     verify_tls: true                           # false only for a local test server
     kubeconfig: /path/to/kubeconfig            # used when no secret is set (else in-cluster service account)
@@ -42,6 +42,7 @@ from .base import (
 from .operations import access_values, check_operations, fill_placeholders
 
 if TYPE_CHECKING:
+    from latchkey.connector.config import IntegrationConfig
     from latchkey.connector.templates import Template
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "latchkey"}
@@ -68,6 +69,16 @@ def binding_name(raw: str) -> str:
 @register
 class KubernetesIntegration(OperationsIntegration):
     type: ClassVar[str] = "kubernetes"
+    connection_keys: ClassVar[frozenset[str]] = frozenset({"server", "ca_file", "verify_tls", "kubeconfig"})
+
+    @classmethod
+    def check_connection(cls, config: IntegrationConfig) -> None:
+        super().check_connection(config)
+        if config.secret and not config.connection.get("server"):
+            raise ValueError(
+                f"integration {config.id!r} (kubernetes): a `secret` (a bearer token) needs "
+                "connection.server, the API server it is for"
+            )
 
     @classmethod
     def validate_operations(cls, template: Template) -> None:

@@ -4,7 +4,8 @@ and keeps the set of active grants, with the same idempotence as a real target.
 
 `connection.delay_ms` (optional) makes each call take that long, to model a slow target in failover
 tests. `connection.journal` (optional) names a file to which each call is appended as one line: tests that
-run connectors as subprocesses read it to see what the "target" received.
+run connectors as subprocesses read it to see what the "target" received. `connection.resources`
+(optional, default `[noop-resource]`) is what its inventory reports.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class NoopCall:
 @register
 class NoopIntegration(Integration):
     type: ClassVar[str] = "noop"
+    connection_keys: ClassVar[frozenset[str]] = frozenset({"delay_ms", "journal", "resources"})
     remembered_calls: ClassVar[int] = 10_000
     """How many of the latest calls `calls` keeps (between this and twice this)."""
 

@@ -5,6 +5,9 @@ Template operations are `{sql: "..."}` with `{placeholders}`; every placeholder 
 Implicit placeholders: `{grantee}` (the role receiving the access) and `{database}`, `{schema}`,
 `{table}` from the command's resource (`table:appdb.public.orders`, `schema:appdb.public`, ...).
 
+connection: host (required), port, dbname, databases, user, sslmode, connect_timeout, public_host
+(docs/connector.md); `secret`: the connection user's password.
+
 Two ways to grant:
 - the template/command gives a `role` parameter: the privileges go to that existing role;
 - otherwise a login role `lk_<user>_<hash of grant id>` is created (or reset) with a random password
@@ -128,6 +131,11 @@ class _CommitFailed(Exception):
 @register
 class PostgresIntegration(Integration):
     type: ClassVar[str] = "postgresql"
+    connection_keys: ClassVar[frozenset[str]] = frozenset(
+        {"host", "port", "dbname", "databases", "user", "sslmode", "connect_timeout", "public_host"}
+    )
+    # Without `host` it would try 127.0.0.1: in a connector's pod that is never the database.
+    required_connection_keys: ClassVar[frozenset[str]] = frozenset({"host"})
 
     @classmethod
     def validate_operations(cls, template: Template) -> None:
