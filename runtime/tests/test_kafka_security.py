@@ -8,15 +8,11 @@ certificate the broker's client CA signed is refused saying so."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import io
 import ipaddress
 import os
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,24 +30,9 @@ from latchkey.runtime.cli_support import KAFKA_ERRORS, reader, run_cli, unreacha
 from latchkey.runtime.kafka import ensure_topics, make_broker, make_producer
 from latchkey.runtime.settings import ServiceSettings
 from latchkey.runtime.testing.certificates import issued_certificate, self_signed_certificate
-from latchkey.runtime.testing.infra import cache_dir, repo_root
-from latchkey.runtime.testing.ports import free_port
+from latchkey.runtime.testing.kafka_node import NodeUnavailable, kafka_node
 
 USER, PASSWORD = "flow-engine", "s3cret-for-the-test"
-_KAFKA_VERSION = "4.1.1"
-
-
-def _accepts(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _libs() -> Path:
-    libs = cache_dir() / f"kafka-{_KAFKA_VERSION}" / "libs"
-    if not libs.is_dir():  # the jars `deploy/local/kafka` fetches from Maven Central
-        subprocess.run([str(repo_root() / "deploy" / "local" / "kafka"), "fetch"], check=True, timeout=600)
-    return libs
 
 
 class SecuredKafka(NamedTuple):
@@ -85,10 +66,7 @@ def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredK
     (made at format time, as `kafka-storage format --add-scram` does) on SASL_PLAINTEXT, and on
     SASL_SSL with a self-signed certificate for 127.0.0.1; and, on SSL with that same certificate,
     clients with a certificate of a client CA (`ssl.client.auth=required`)."""
-    if shutil.which("java") is None:
-        pytest.skip("no java: the broker runs from the Maven Central jars")
     home = tmp_path_factory.mktemp("secured-kafka")
-    port, tls_port, mtls_port, controller = free_port(), free_port(), free_port(), free_port()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     certificate = self_signed_certificate(
         key, "localhost", alternative_names=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
@@ -105,95 +83,39 @@ def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredK
     jaas = (
         'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin";'
     )
-    (home / "server.properties").write_text(
-        "\n".join(
-            [
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{tls_port},"
-                f"SSL://127.0.0.1:{mtls_port},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{tls_port},"
-                f"SSL://127.0.0.1:{mtls_port}",
-                "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=SASL_PLAINTEXT",
-                "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,"
-                "CONTROLLER:PLAINTEXT",
-                "sasl.enabled.mechanisms=SCRAM-SHA-512",
-                "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
-                f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}",
-                f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
-                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
-                f"listener.name.sasl_ssl.ssl.keystore.location={home / 'keystore.pem'}",
-                "listener.name.ssl.ssl.keystore.type=PEM",
-                f"listener.name.ssl.ssl.keystore.location={home / 'keystore.pem'}",
-                "listener.name.ssl.ssl.truststore.type=PEM",
-                f"listener.name.ssl.ssl.truststore.location={home / 'client-ca.pem'}",
-                "listener.name.ssl.ssl.client.auth=required",
-                f"log.dirs={home / 'data'}",
-                "num.partitions=3",
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=false",
-            ]
-        )
-        + "\n"
-    )
-    classpath = f"{_libs()}/*"
-    java = ["java", "-Xmx384m", "-XX:+UseSerialGC", "-Dlog4j2.level=WARN", "-cp", classpath]
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=").replace("-", "A")
-    subprocess.run(
-        [
-            *java,
-            "kafka.tools.StorageTool",
-            "format",
-            f"--cluster-id={cluster_id}",
-            f"--config={home / 'server.properties'}",
-            "--add-scram",
-            "SCRAM-SHA-512=[name=admin,password=admin]",
-            "--add-scram",
-            f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    log = (home / "kafka.log").open("wb")
-    node = subprocess.Popen(
-        [*java, "kafka.Kafka", str(home / "server.properties")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    listeners = {"SASL_PLAINTEXT": "SASL_PLAINTEXT", "SASL_SSL": "SASL_SSL", "SSL": "SSL"}
+    properties = [
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+        f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}",
+        f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+        "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+        f"listener.name.sasl_ssl.ssl.keystore.location={home / 'keystore.pem'}",
+        "listener.name.ssl.ssl.keystore.type=PEM",
+        f"listener.name.ssl.ssl.keystore.location={home / 'keystore.pem'}",
+        "listener.name.ssl.ssl.truststore.type=PEM",
+        f"listener.name.ssl.ssl.truststore.location={home / 'client-ca.pem'}",
+        "listener.name.ssl.ssl.client.auth=required",
+    ]
+    users = {"admin": "admin", USER: PASSWORD}
     try:
-        deadline = time.monotonic() + 90
-        # the listeners open once it has started
-        while not (_accepts(port) and _accepts(tls_port) and _accepts(mtls_port)):
-            if node.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the broker did not start:\n{(home / 'kafka.log').read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield SecuredKafka(
-            f"127.0.0.1:{port}",
-            f"127.0.0.1:{tls_port}",
-            str(home / "ca.pem"),
-            f"127.0.0.1:{mtls_port}",
-            str(home / "flow-engine.pem"),
-            str(home / "flow-engine.key"),
-            str(home / "stranger.pem"),
-            str(home / "stranger.key"),
-        )
-    finally:
-        node.terminate()
-        try:
-            node.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait()
-        log.close()
+        with kafka_node(
+            home, listeners, inter_broker="SASL_PLAINTEXT", properties=properties, scram_users=users
+        ) as address:
+            yield SecuredKafka(
+                address["SASL_PLAINTEXT"],
+                address["SASL_SSL"],
+                str(home / "ca.pem"),
+                address["SSL"],
+                str(home / "flow-engine.pem"),
+                str(home / "flow-engine.key"),
+                str(home / "stranger.pem"),
+                str(home / "stranger.key"),
+            )
+    except NodeUnavailable as exc:
+        if shutil.which("java") is None:
+            pytest.skip(str(exc))
+        pytest.fail(str(exc))
 
 
 def _settings(
