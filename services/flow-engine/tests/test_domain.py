@@ -38,7 +38,7 @@ from latchkey.flow_engine.domain.grant import (
     Refusal,
     may_have_applied,
 )
-from latchkey.flow_engine.domain.identity import Person, Resource
+from latchkey.flow_engine.domain.identity import Identity, Person, Resource, Unmatched, find_person
 from latchkey.flow_engine.domain.matching import AccessAsk, Match, NoMatch, clamp_duration, match_request
 
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -650,7 +650,7 @@ approver_strategy = st.one_of(
     st.tuples(st.sampled_from(USERS_), st.sampled_from("ab")).map(
         lambda ul: Approver(user=f"{ul[0]}{ul[1]}@Example.com".upper())  # by email, any case
     ),
-    st.sampled_from([*GROUPS_, *GROUPS_.values()]).map(lambda g: Approver(group=g)),
+    st.sampled_from([*GROUPS_, *GROUPS_.values(), "group-x"]).map(lambda g: Approver(group=g)),
     st.just(Approver(manager=True)),
     st.just(Approver(owner=True)),
 )
@@ -662,7 +662,10 @@ person_state = st.tuples(
 )
 
 
-def _people(states: list[tuple]) -> dict[str, Person]:
+def _people(states: list[tuple], names: dict[str, str] = GROUPS_) -> dict[str, Person]:
+    """People as the read model gives them, with their groups' `names` (group id → name): a name two
+    groups have is a shared one, which names neither."""
+    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
     return {
         user: Person(
             user,
@@ -670,7 +673,8 @@ def _people(states: list[tuple]) -> dict[str, Person]:
             active,
             manager,
             groups,
-            tuple(GROUPS_[g] for g in sorted(groups)),
+            tuple(sorted({names[g] for g in groups} - shared)),
+            frozenset({names[g] for g in groups} & shared),
         )
         for user, (local, active, manager, groups) in zip(USERS_, states, strict=True)
     }
@@ -689,7 +693,8 @@ def _listed(step: ApprovalStep, people: dict[str, Person], owners: frozenset[str
     changed_user=st.sampled_from(USERS_),
     after_state=person_state,
     owners=st.tuples(st.frozensets(st.sampled_from(USERS_)), st.frozensets(st.sampled_from(USERS_))),
-    kind=st.sampled_from(["user", "group", "owners"]),
+    kind=st.sampled_from(["user", "group", "rename", "owners"]),
+    new_name=st.sampled_from([*GROUPS_.values(), "group-x"]),
 )
 def test_changes_said_not_to_concern_a_step_leave_its_reviewers_as_they_were(
     approvers: list[Approver],
@@ -698,6 +703,7 @@ def test_changes_said_not_to_concern_a_step_leave_its_reviewers_as_they_were(
     after_state: tuple,
     owners: tuple[frozenset[str], frozenset[str]],
     kind: str,
+    new_name: str,
 ) -> None:
     """The relevance filter flow-engine uses before announcing a step again: when it says a change
     cannot concern a step, the list of reviewers really is the same before and after."""
@@ -727,6 +733,9 @@ def test_changes_said_not_to_concern_a_step_leave_its_reviewers_as_they_were(
             tuple(GROUPS_[g] for g in sorted(groups)),
         )
         changes.groups = {"g0", GROUPS_["g0"]}
+    elif kind == "rename":  # group g1 renamed: to a name of its own, or to g0's (which then names neither)
+        after = _people(before, {**GROUPS_, "g1": new_name})
+        changes.groups = {"g1", new_name, GROUPS_["g1"]}  # the event's id and name, the name it had
     else:  # the inventory: the resource's owners
         owners_after = owners[1]
         changes.resources = {resource}
@@ -734,3 +743,76 @@ def test_changes_said_not_to_concern_a_step_leave_its_reviewers_as_they_were(
     event(f"{kind}: {'concerned' if concerned else 'not concerned'}")
     if not concerned:
         assert _listed(step, people, owners_before) == _listed(step, after, owners_after)
+
+
+# -- which synced person a token names; which group a flow names ----------------------------------
+DIRECTORY = {"u-alice": ALICE, "email:alice@example.com": ALICE}
+
+
+def test_a_token_names_a_person_by_sub_then_oid_then_only_a_verified_email() -> None:
+    assert find_person(Identity("u-alice"), DIRECTORY) is ALICE
+    # Entra ID: a pairwise sub, the object id in oid
+    assert find_person(Identity("pairwise-x1", object_id="u-alice"), DIRECTORY) is ALICE
+    verified = Identity("pairwise-x1", "Alice@Example.com", email_verified=True)
+    assert find_person(verified, DIRECTORY) is ALICE
+    # an email the IdP did not verify names nobody, and the refusal says what to do
+    unverified = find_person(Identity("pairwise-x1", "alice@example.com"), DIRECTORY)
+    assert isinstance(unverified, Unmatched) and unverified.code == "unverified_email"
+    assert "not verified" in unverified.reason and "sync users by the id" in unverified.reason
+    # ... unless the deployment trusts unverified emails (a legacy IdP that never sends the claim)
+    claimed = Identity("pairwise-x1", "alice@example.com")
+    assert find_person(claimed, DIRECTORY, trust_unverified_email=True) is ALICE
+    nobody = find_person(Identity("someone", "eve@example.com", email_verified=True), DIRECTORY)
+    assert isinstance(nobody, Unmatched) and nobody.code == "unknown_user"
+    # sub before oid before email
+    bob = Person("u-bob", "bob@example.com")
+    both = {**DIRECTORY, "u-bob": bob}
+    assert find_person(Identity("u-bob", "alice@example.com", True, "u-alice"), both) is bob
+    assert find_person(Identity("x", "bob@example.com", True, "u-alice"), both) is ALICE
+
+
+SHARED_ENGINEERING = Person(
+    "u-mallory",
+    "mallory@example.com",
+    group_ids=frozenset({"g-fake-eng", "g-other"}),
+    group_names=("other",),
+    shared_group_names=frozenset({"engineering"}),
+)
+
+
+def test_a_group_name_several_groups_share_matches_none_of_them_and_the_denial_says_why() -> None:
+    ro = flow("ro", "readonly", {"automatic": True})
+    assert not SHARED_ENGINEERING.in_group("engineering") and SHARED_ENGINEERING.in_group("g-fake-eng")
+    result = match_request(SHARED_ENGINEERING, ask(), ORDERS, [ro])
+    assert isinstance(result, NoMatch)
+    assert "group name engineering is ambiguous" in result.reason
+    assert "name the group by its id in the flow" in result.reason
+    # a flow naming the group by id still matches
+    by_id = AccessFlow.model_validate(
+        {**ro.document(), "spec": {**ro.document()["spec"], "requesters": {"groups": ["g-fake-eng"]}}}
+    )
+    assert isinstance(match_request(SHARED_ENGINEERING, ask(), ORDERS, [by_id]), Match)
+
+
+def test_an_approver_group_named_by_a_shared_name_lets_nobody_approve() -> None:
+    steps = [ApprovalStep(any_of=[Approver(group="engineering")])]
+    context = ReviewContext(REQUESTER, OWNERS, False)
+    refused = record_review(steps, 0, [], SHARED_ENGINEERING, context)
+    assert isinstance(refused, Refused)
+    assert "not an approver" in refused.reason and "group name engineering is ambiguous" in refused.reason
+    by_id = [ApprovalStep(any_of=[Approver(group="g-fake-eng")])]
+    assert isinstance(record_review(by_id, 0, [], SHARED_ENGINEERING, context), Counted)
+
+
+def test_a_flow_lists_every_group_it_names() -> None:
+    f = flow(
+        "rw",
+        "readwrite",
+        {"steps": [{"anyOf": [{"group": "db-admins"}, {"user": "u1"}]}, {"allOf": [{"group": "g-sre"}]}]},
+        schedule={
+            "windows": [{"weekdays": ["mon"]}],
+            "outside": "extraStep",
+            "extraStep": {"anyOf": [{"group": "oncall"}]},
+        },
+    )
+    assert f.group_references() == {"engineering", "db-admins", "g-sre", "oncall"}

@@ -76,10 +76,11 @@ async def test_requests_from_revision_0001_survive_the_upgrade_and_keep_an_exten
 ) -> None:
     migrate(database_url, "0001")
     # 0001 is frozen: 0002 adds the extension column, 0003 the index of requests awaiting review,
-    # 0004 the reason a failed grant is being revoked for
+    # 0004 the reason a failed grant is being revoked for, 0005 the index of groups by name
     assert sorted(_named(d) for d in differences(database_url)) == [
         ("add_column", "failure_reason"),
         ("add_column", "pending_extension"),
+        ("add_index", "groups_name"),
         ("add_index", "requests_awaiting_review"),
     ]
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

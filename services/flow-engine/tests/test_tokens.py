@@ -25,6 +25,35 @@ async def test_valid_token_names_the_subject(idp: TestIssuer) -> None:
 
 
 @pytest.mark.parametrize(
+    ("claim", "verified"),
+    [
+        (True, True),
+        ("true", True),
+        ("True", True),
+        (False, False),
+        ("false", False),
+        (None, False),
+        (1, False),
+    ],
+)
+async def test_email_counts_as_verified_only_when_the_idp_says_true(
+    idp: TestIssuer, claim: object, verified: bool
+) -> None:
+    verifier = TokenVerifier(idp.issuer, "latchkey")
+    extra = {} if claim is None else {"email_verified": claim}
+    identity = await verifier.verify(idp.mint("u-alice", "alice@example.com", extra=extra))
+    assert (identity.email, identity.email_verified) == ("alice@example.com", verified)
+
+
+async def test_entra_object_id_is_read_from_oid(idp: TestIssuer) -> None:
+    verifier = TokenVerifier(idp.issuer, "latchkey")
+    oid = "6f1c2d3e-0000-4000-8000-00000000a11c"
+    identity = await verifier.verify(idp.mint("pairwise-sub", extra={"oid": oid}))
+    assert (identity.subject, identity.object_id) == ("pairwise-sub", oid)
+    assert (await verifier.verify(idp.mint("u-bob"))).object_id is None
+
+
+@pytest.mark.parametrize(
     ("make", "code", "words"),
     [
         (lambda idp: idp.mint("u", expires_in=-600), "expired_token", "expired"),

@@ -211,12 +211,13 @@ def _connection_errors_held() -> Iterator[_HeldConnectionErrors]:
 
 
 async def wait_for_cluster(
-    settings: ServiceSettings, start: Callable[[], Awaitable[None]], timeout: float
+    settings: ServiceSettings, start: Callable[[], Awaitable[None]], timeout: float, *, report: bool = True
 ) -> None:
     """Call `start` (a client's `start()`, which connects to the bootstrap servers) until it succeeds
-    or `timeout` seconds have passed. Meanwhile one "waiting for Kafka" line every
-    `WAITING_REPORT_SECONDS` names the bootstrap servers and the last attempt's error; the
-    KafkaConnectionError raised at the end names it too."""
+    or `timeout` seconds have passed. Meanwhile (unless not `report`: a command-line tool, which says
+    it once when it gives up) one "waiting for Kafka" line every `WAITING_REPORT_SECONDS` names the
+    bootstrap servers and the last attempt's error; the KafkaConnectionError raised at the end names
+    it too."""
     loop = asyncio.get_running_loop()
     began = loop.time()
     reported: float | None = None
@@ -233,7 +234,7 @@ async def wait_for_cluster(
                 raise KafkaConnectionError(
                     f"not connected within {timeout:g} s; the last attempt: {cause}"
                 ) from None
-            if reported is None or loop.time() - reported >= WAITING_REPORT_SECONDS:
+            if report and (reported is None or loop.time() - reported >= WAITING_REPORT_SECONDS):
                 log.warning(
                     "waiting for Kafka",
                     kafka=settings.kafka_bootstrap,
@@ -251,6 +252,7 @@ async def ensure_topics(
     *,
     with_dead_letters: bool = True,
     timeout: float | None = None,
+    report: bool = True,
 ) -> list[str]:
     """Create the topics (and their `.dlq`) if missing, with the registry's partitions and policy.
 
@@ -268,7 +270,7 @@ async def ensure_topics(
     if timeout is None:
         timeout = settings.kafka_startup_timeout_seconds
     deadline = asyncio.get_running_loop().time() + timeout
-    await wait_for_cluster(settings, admin.start, timeout)
+    await wait_for_cluster(settings, admin.start, timeout, report=report)
     try:
         existing = set(await admin.list_topics())
         missing = [

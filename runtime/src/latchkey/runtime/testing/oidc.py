@@ -168,10 +168,13 @@ class TestIssuer:
         expires_in: int = 3600,
         issuer: str | None = None,
         key: SigningKey | None = None,
+        email_verified: bool | str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> str:
         """An RS256 ID token. `key=SigningKey.generate()` gives a token signed with a key the JWKS
-        does not publish (a forgery); `issuer`/`audience`/`expires_in<0` give the other bad tokens."""
+        does not publish (a forgery); `issuer`/`audience`/`expires_in<0` give the other bad tokens.
+        `email_verified` is left out unless given (as Entra ID leaves it out); Entra's `oid` and other
+        claims go in `extra`."""
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": issuer or self.issuer,
@@ -182,6 +185,8 @@ class TestIssuer:
         }
         if email is not None:
             claims["email"] = email
+        if email_verified is not None:
+            claims["email_verified"] = email_verified
         claims.update(extra or {})
         signer = key or self.keys[0]
         return jwt.encode(

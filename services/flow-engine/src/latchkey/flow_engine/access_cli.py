@@ -514,11 +514,12 @@ def reviews(id_token_file: TokenFile = None) -> None:
 
 def _names_me(record: AccessRecord, claims: dict[str, Any]) -> bool:
     """Whether the open step of `record` names the person of these token claims (by the user id
-    identity-sync knows, which is usually the token's subject, or else by email)."""
+    identity-sync knows, which is usually the token's subject, Entra ID's `oid`, or else by email).
+    Only a filter of what to show: flow-engine decides who may review, by its own rules."""
     if record.awaiting_step is None:
         return False
     email = str(claims.get("email") or "").lower()
-    return claims.get("sub") in record.awaiting_reviewers or (
+    return bool({claims.get("sub"), claims.get("oid")} & set(record.awaiting_reviewers)) or (
         bool(email) and email in (e.lower() for e in record.awaiting_reviewer_emails)
     )
 

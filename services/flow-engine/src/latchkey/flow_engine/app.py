@@ -55,7 +55,7 @@ from latchkey.contracts import (
 )
 from latchkey.contracts.lifecycle import MAX_REVIEWERS
 from latchkey.runtime import Batch, CommandSigner, Service, UnitOfWork
-from latchkey.runtime.db import Read, read_together
+from latchkey.runtime.db import Read, read_one, read_together
 from latchkey.runtime.kafka import ensure_topics
 from latchkey.runtime.observability import get_logger
 
@@ -78,12 +78,12 @@ from .domain.grant import (
     Refusal,
     may_have_applied,
 )
-from .domain.identity import Person
+from .domain.identity import Identity, Person, Unmatched, find_person, matching_keys
 from .domain.matching import AccessAsk, NoMatch, match_request
 from .notify import Notifier
 from .settings import FlowEngineSettings
 from .store import FlowEngineStore
-from .tokens import Identity, InvalidToken, TokenVerifier
+from .tokens import InvalidToken, TokenVerifier
 
 log = get_logger(__name__)
 
@@ -177,8 +177,16 @@ class FlowEngine:
             audience=settings.oidc_audience,
             jwks_url=settings.oidc_jwks_url,
             signing_key_id=settings.signing_key_id,
+            trust_unverified_email=settings.oidc_trust_unverified_email,
         )
+        if settings.oidc_trust_unverified_email:
+            log.warning(
+                "requesters may be matched by an email the identity provider did not verify"
+                " (LATCHKEY_OIDC_TRUST_UNVERIFIED_EMAIL): unsafe with Entra ID and with any IdP whose"
+                " users or guests choose their email address"
+            )
         self.window = CommandWindow(settings.command_validity_seconds, settings.revoke_confirm_seconds)
+        self._trust_unverified_email = settings.oidc_trust_unverified_email
         self._flows: dict[str, tuple[str, AccessFlow]] = {}
         self._command_topics: set[str] = set()
         self._topics: dict[str, Topic] = {}
@@ -374,6 +382,11 @@ class FlowEngine:
                 | {item.key for item in batch.items if item.event is None and item.key}
             )
             before = await self._reviews_before(uow, changes)
+            names: set[str] = set()
+            if changes:  # the names the batch may make shared, or unique again: as they are and will be
+                names = {e.name for e in new if isinstance(e, GroupUpserted)}
+                names |= await self.store.group_names(uow.session, changes.groups - names)
+            shared_before = await self.store.shared_group_names(uow.session, names) if names else {}
             for item in batch.items:
                 event = item.event
                 if event is None:
@@ -385,9 +398,48 @@ class FlowEngine:
                     await self.store.replace_group(uow.session, event.group_id, event.name, event.member_ids)
                 elif isinstance(event, GroupDeleted):
                     await self.store.delete_group(uow.session, event.group_id)
+            if names:
+                shared_after = await self.store.shared_group_names(uow.session, names)
+                await self._report_shared_names(uow, shared_before, shared_after)
             outcome = Outcome()
             await self._reviews_after(uow, batch, fresh, before, outcome)
             self._write(uow, outcome)
+
+    async def _report_shared_names(
+        self,
+        uow: UnitOfWork,
+        before: dict[str, tuple[str, ...]],
+        after: dict[str, tuple[str, ...]],
+    ) -> None:
+        """Log each group name that a batch made shared by several groups (or changed which groups
+        share), once per change: a flow or setting naming it now matches none of them. A warning when
+        a flow in force or LATCHKEY_ADMIN_GROUPS names it, a note otherwise (directories have many
+        same-named groups no flow cares about)."""
+        changed = {name: ids for name, ids in after.items() if before.get(name) != ids}
+        for name in sorted(before.keys() - after.keys()):
+            log.info("group name no longer shared; flows may name it again", group_name=name)
+        if not changed:
+            return
+        # Rare (a name became shared): read the flows here rather than through the decisions' cache,
+        # which only the decisions consumer may update.
+        digests = await read_one(uow.session, self.store.flow_digests_read())
+        documents = await self.store.flow_documents(uow.session, sorted(digests))
+        naming: dict[str, list[str]] = {}
+        for name, document in sorted(documents.items()):
+            for reference in AccessFlow.model_validate(document).group_references() & changed.keys():
+                naming.setdefault(reference, []).append(name)
+        for name, ids in sorted(changed.items()):
+            flows = naming.get(name, [])
+            admin = name in self.settings.admin_groups
+            report = log.warning if flows or admin else log.info
+            report(
+                "group name shared by several groups: flows and settings that name a group by it match"
+                " none of them; name the group by id",
+                group_name=name,
+                group_ids=list(ids),
+                flows=flows,
+                admin_groups_setting=admin,
+            )
 
     async def on_inventory(self, batch: Batch[Any]) -> None:
         await self._ensure_command_topics(
@@ -474,6 +526,15 @@ class FlowEngine:
                     document = flow.document()
                     await self.store.upsert_flow(uow.session, flow.name, document, flow_digest(document))
                     log.info("access flow applied", flow=flow.name, by=event.applied_by)
+                    shared = await self.store.shared_group_names(uow.session, flow.group_references())
+                    for name, ids in sorted(shared.items()):
+                        log.warning(
+                            "access flow names a group by a name several groups share; the reference"
+                            " matches none of them: name the group by id",
+                            flow=flow.name,
+                            group_name=name,
+                            group_ids=list(ids),
+                        )
                 elif isinstance(event, AccessFlowDeleted):
                     await self.store.delete_flow(uow.session, event.name)
                     log.info("access flow deleted", flow=event.name, by=event.applied_by)
@@ -516,8 +577,13 @@ class FlowEngine:
         Every request either kind names is locked by one statement, in request id order, as in every
         other batch."""
         identities = await self._identities(asked)
-        subjects = [i.subject for i in identities.values() if isinstance(i, Identity)]
-        emails = [i.email for i in identities.values() if isinstance(i, Identity) and i.email]
+        subjects: list[str] = []
+        emails: list[str] = []
+        for identity in identities.values():
+            if isinstance(identity, Identity):
+                ids, usable = matching_keys(identity, trust_unverified_email=self._trust_unverified_email)
+                subjects += ids
+                emails += usable
         submissions = [e for e in asked if isinstance(e, RequestSubmitted)]
         async with self._uow() as uow:
             session = uow.session
@@ -607,11 +673,9 @@ class FlowEngine:
         )
         for event in events:
             identity = identities[event.event_id]
-            actor = None
+            actor: Person | Unmatched | None = None
             if isinstance(identity, Identity):
-                actor = people.get(identity.subject) or (
-                    people.get(f"email:{identity.email.lower()}") if identity.email else None
-                )
+                actor = find_person(identity, people, trust_unverified_email=self._trust_unverified_email)
             try:
                 if isinstance(event, RequestSubmitted):
                     self.decisions += 1
@@ -628,8 +692,9 @@ class FlowEngine:
                 request = requests.get(event.request_id)
                 if isinstance(identity, InvalidToken):
                     self._refuse(event, None, identity.code, identity.reason, outcome)
-                elif actor is None:
-                    self._refuse(event, identity.subject, "unknown_user", _unknown(identity), outcome)
+                elif not isinstance(actor, Person):
+                    assert actor is not None  # a verified token names a person or says why not
+                    self._refuse(event, identity.subject, actor.code, actor.reason, outcome)
                 elif request is None:
                     self._refuse(event, actor.user_id, "unknown_request", "there is no such request", outcome)
                 elif isinstance(event, REVIEW_EVENTS):
@@ -753,7 +818,7 @@ class FlowEngine:
         if changes.users:
             for person in (await self.store.people(session, changes.users)).values():
                 emails |= {person.email.lower()} if person.email else set()
-                groups |= person.group_ids | set(person.group_names)
+                groups |= person.group_ids | set(person.group_names) | person.shared_group_names
         if groups:
             groups |= await self.store.group_names(session, groups)
         named = ReviewerChanges(changes.users, emails, groups, changes.resources)
@@ -818,7 +883,7 @@ class FlowEngine:
         self,
         event: RequestSubmitted,
         identity: Identity | InvalidToken,
-        person: Person | None,
+        person: Person | Unmatched | None,
         resources: dict[tuple[str, str], Any],
         flows: list[AccessFlow],
         now: Any,
@@ -844,14 +909,15 @@ class FlowEngine:
                 ],
             )
             return None
-        if person is None:
+        if not isinstance(person, Person):
+            assert person is not None  # a verified token names a person or says why not
             outcome.add(
                 None,
                 [
                     RequestRejected(
                         request_id=event.request_id,
-                        code="unknown_user",
-                        reason=_unknown(identity),
+                        code=person.code,
+                        reason=person.reason,
                         **asked,
                         **envelope,
                     )
@@ -1105,13 +1171,6 @@ class FlowEngine:
             return
         outcome.commands.append(command)
         outcome.add(request, events)
-
-
-def _unknown(identity: Identity) -> str:
-    who = identity.email or identity.subject
-    return (
-        f"{who} is not a user Latchkey knows from the identity provider; ask an admin to check identity-sync"
-    )
 
 
 def build(settings: FlowEngineSettings, *, configure_process: bool = True) -> FlowEngine:

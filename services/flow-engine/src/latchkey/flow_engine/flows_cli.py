@@ -114,7 +114,7 @@ async def publish(
     """Publish upserts and deletes to access.flows.v1; `done` is told each one Kafka acknowledged. Kafka
     out of reach: CliError within CONNECT_SECONDS."""
     try:
-        await asyncio.wait_for(ensure_topics(settings, [FLOWS]), CONNECT_SECONDS)
+        await asyncio.wait_for(ensure_topics(settings, [FLOWS], report=False), CONNECT_SECONDS)
         producer = make_producer(settings)
         await asyncio.wait_for(producer.start(), CONNECT_SECONDS)
     except KAFKA_ERRORS as exc:

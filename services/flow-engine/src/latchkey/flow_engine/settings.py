@@ -38,6 +38,12 @@ class FlowEngineSettings(ServiceSettings):
     oidc_jwks_url: str | None = Field(
         default=None, description="JWKS URL; default from the discovery document"
     )
+    oidc_trust_unverified_email: bool = Field(
+        default=False,
+        description="Match a requester by the token's email even when the IdP does not say it verified it"
+        " (email_verified). Unsafe with Entra ID and any IdP whose users or guests choose their email;"
+        " only for a legacy IdP that verifies emails but never sends email_verified",
+    )
     decisions_linger_ms: int = Field(
         default=5,
         ge=0,
@@ -46,7 +52,8 @@ class FlowEngineSettings(ServiceSettings):
         " batch (64 kB), while they come (idle: long poll); 0: each as soon as it is there",
     )
     admin_groups: list[str] = Field(
-        default_factory=list, description="Groups (ids or names) that may revoke any grant"
+        default_factory=list,
+        description="Groups (ids, or names only one synced group has) that may revoke any grant",
     )
     admin_users: list[str] = Field(
         default_factory=list, description="Users (ids or emails) that may revoke any grant"

@@ -22,7 +22,7 @@ from latchkey.runtime.unit_of_work import UnitOfWork
 from .domain.approval import ReviewRecord
 from .domain.flow import ApprovalStep
 from .domain.grant import FINAL, AccessRequest, GrantState, PendingExtension
-from .domain.identity import Person, Resource
+from .domain.identity import Person, Resource, email_key
 
 TS = sa.DateTime(timezone=True)
 
@@ -61,6 +61,9 @@ def build_metadata(schema: str) -> sa.MetaData:
         metadata,
         sa.Column("group_id", sa.Text, primary_key=True),
         sa.Column("name", sa.Text, nullable=False),
+        # whether a group's name is shared by another group, asked for the groups of every person a
+        # batch reads (an index-only probe per distinct group; revision 0005)
+        sa.Index("groups_name", "name", "group_id"),
     )
     sa.Table(
         "group_members",
@@ -170,6 +173,9 @@ class FlowEngineStore:
         # text whatever the batch size, which psycopg and PostgreSQL then prepare once).
         ids, texts = sa.bindparam("ids", type_=ARRAY(sa.Text)), ARRAY(sa.Text)
         q, u, m, g, r = self.requests, self.users, self.members, self.groups, self.resources
+        # A group is matched by name only while no other group has that name (Person.in_group).
+        other = g.alias("other_group")
+        shares_name = sa.exists().where(other.c.name == g.c.name, other.c.group_id != g.c.group_id)
         self._lock_requests = Compiled(
             self._select_requests()
             .add_columns(u.c.active.label("requester_active"))
@@ -178,18 +184,35 @@ class FlowEngineStore:
             .order_by(q.c.request_id)
             .with_for_update(of=q)
         )
-        # One round trip: each user once per group they are in (or once with no group).
-        self._people = Compiled(
-            sa.select(u, g.c.group_id.label("member_of"), g.c.name.label("member_of_name"))
-            .select_from(
-                u.outerjoin(m, m.c.user_id == u.c.user_id).outerjoin(g, g.c.group_id == m.c.group_id)
-            )
+        # One round trip: each user once per group they are in (or once with no group), with whether
+        # another group has that group's name: probed once per distinct group of the batch's people
+        # (they share most of their groups), not once per membership.
+        mine = (
+            sa.select(u.c.user_id, u.c.email, u.c.active, u.c.manager_id, m.c.group_id)
+            .select_from(u.outerjoin(m, m.c.user_id == u.c.user_id))
             .where(
                 sa.or_(
                     u.c.user_id == sa.any_(ids),
                     sa.func.lower(u.c.email) == sa.any_(sa.bindparam("emails", type_=texts)),
                 )
             )
+            .cte("mine")
+        )
+        theirs = (
+            sa.select(g.c.group_id, g.c.name, shares_name.label("shared"))
+            .where(g.c.group_id.in_(sa.select(mine.c.group_id)))
+            .cte("theirs")
+        )
+        self._people = Compiled(
+            sa.select(
+                mine.c.user_id,
+                mine.c.email,
+                mine.c.active,
+                mine.c.manager_id,
+                theirs.c.group_id.label("member_of"),
+                theirs.c.name.label("member_of_name"),
+                theirs.c.shared.label("member_of_name_shared"),
+            ).select_from(mine.outerjoin(theirs, theirs.c.group_id == mine.c.group_id))
         )
         # Resources named by (integration, resource id or name) pairs, given as two parallel arrays.
         wanted = (
@@ -210,8 +233,9 @@ class FlowEngineStore:
             )
         )
         self._flow_digests = Compiled(sa.select(self.flows.c.name, self.flows.c.digest))
-        # Users an approval step names: by id or email, and the members of its groups (by id or name);
-        # the first active ones in user id order, at most `limit` (a group may have thousands).
+        # Users an approval step names: by id or email, and the members of its groups (by id, or by a
+        # name no other group has); the first active ones in user id order, at most `limit` (a group
+        # may have thousands).
         named = sa.bindparam("names", type_=texts)
         lowered = sa.bindparam("lowered", type_=texts)
         groups = sa.bindparam("groups", type_=texts)
@@ -221,7 +245,9 @@ class FlowEngineStore:
             ),
             sa.select(m.c.user_id)
             .join(g, g.c.group_id == m.c.group_id)
-            .where(sa.or_(g.c.group_id == sa.any_(groups), g.c.name == sa.any_(groups))),
+            .where(
+                sa.or_(g.c.group_id == sa.any_(groups), sa.and_(g.c.name == sa.any_(groups), ~shares_name))
+            ),
         ).subquery("candidates")
         self._named_users = Compiled(
             sa.select(candidates.c.user_id)
@@ -281,8 +307,8 @@ class FlowEngineStore:
 
     def named_users_read(self, users: Iterable[str], groups: Iterable[str], limit: int) -> Read[set[str]]:
         """Ids of the active users named in `users` (ids or emails) and of the active members of
-        `groups` (ids or names), the first `limit` in user id order: who an approval step's `user`
-        and `group` approvers may be (as a `Read`, to share a round trip)."""
+        `groups` (ids, or names only one group has), the first `limit` in user id order: who an
+        approval step's `user` and `group` approvers may be (as a `Read`, to share a round trip)."""
         names, group_refs = sorted(set(users)), sorted(set(groups))
         params = {
             "names": names,
@@ -291,6 +317,20 @@ class FlowEngineStore:
             "limit": limit,
         }
         return Read(self._named_users, params, lambda rows: {r.user_id for r in rows})
+
+    async def shared_group_names(
+        self, session: AsyncSession, names: Iterable[str]
+    ) -> dict[str, tuple[str, ...]]:
+        """Of these group names, those several groups have, each with the ids of its groups (sorted)."""
+        g = self.groups
+        wanted = sa.bindparam("names", value=sorted(set(names)), type_=ARRAY(sa.Text))
+        rows = await session.execute(
+            sa.select(g.c.name, sa.func.array_agg(g.c.group_id).label("group_ids"))
+            .where(g.c.name == sa.any_(wanted))
+            .group_by(g.c.name)
+            .having(sa.func.count() > 1)
+        )
+        return {row.name: tuple(sorted(row.group_ids)) for row in rows}
 
     async def group_names(self, session: AsyncSession, group_ids: Iterable[str]) -> set[str]:
         """The names of these groups (flows may name a group either way)."""
@@ -497,10 +537,10 @@ class FlowEngineStore:
 
 def _people_by_id_and_email(joined: list[Any]) -> dict[str, Person]:
     rows = list({r.user_id: r for r in joined}.values())
-    groups: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, list[tuple[str, str, bool]]] = {}
     for r in joined:
         if r.member_of is not None:
-            groups.setdefault(r.user_id, []).append((r.member_of, r.member_of_name))
+            groups.setdefault(r.user_id, []).append((r.member_of, r.member_of_name, r.member_of_name_shared))
     out: dict[str, Person] = {}
     for r in rows:
         mine = groups.get(r.user_id, [])
@@ -509,12 +549,13 @@ def _people_by_id_and_email(joined: list[Any]) -> dict[str, Person]:
             email=r.email,
             active=r.active,
             manager_id=r.manager_id,
-            group_ids=frozenset(group_id for group_id, _ in mine),
-            group_names=tuple(sorted(n for _, n in mine)),
+            group_ids=frozenset(group_id for group_id, _, _ in mine),
+            group_names=tuple(sorted({n for _, n, shared in mine if not shared})),
+            shared_group_names=frozenset(n for _, n, shared in mine if shared),
         )
         out[r.user_id] = person
         if r.email:
-            out.setdefault(f"email:{r.email.lower()}", person)
+            out.setdefault(email_key(r.email), person)
     return out
 
 

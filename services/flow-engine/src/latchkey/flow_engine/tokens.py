@@ -4,6 +4,9 @@ Signature (RS/ES/PS algorithms only, never `none` or HMAC), issuer, audience and
 Keys come from the discovery document's `jwks_uri` (or a configured JWKS URL), are cached, and are
 fetched again when a token names a key id we do not know (rate-limited, so forged tokens with random
 key ids cannot make us hammer the IdP).
+
+The identity taken from a valid token is its `sub`, Entra ID's `oid` and its `email` with whether the
+IdP verified it (`email_verified`); which synced person that is, is decided in `domain.identity`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import binascii
 import json
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,6 +25,8 @@ from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 from joserfc.jwk import import_key
 
 from latchkey.runtime.observability import get_logger
+
+from .domain.identity import Identity
 
 log = get_logger(__name__)
 
@@ -38,10 +42,20 @@ class InvalidToken(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Identity:
-    subject: str
-    email: str | None
+def _claimed_true(value: Any) -> bool:
+    """A boolean claim that is true: JSON true, or the string "true" some IdPs send (any case)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def identity_of(claims: dict[str, Any]) -> Identity:
+    """The identity in a token's validated claims."""
+    email, oid = claims.get("email"), claims.get("oid")
+    return Identity(
+        subject=str(claims["sub"]),
+        email=str(email) if email else None,
+        email_verified=_claimed_true(claims.get("email_verified")),
+        object_id=oid if isinstance(oid, str) and oid else None,
+    )
 
 
 class TokenVerifier:
@@ -161,7 +175,4 @@ class TokenVerifier:
         except ClaimError as exc:
             reason = f"the ID token's {exc.claim} claim is missing or wrong"
             raise InvalidToken("invalid_token", reason) from None
-        email = claims.get("email")
-        return Identity(str(claims["sub"]), str(email) if email else None), float(
-            claims["exp"]
-        ) + self._leeway
+        return identity_of(claims), float(claims["exp"]) + self._leeway

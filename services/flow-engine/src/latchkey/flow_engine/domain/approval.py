@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .flow import ApprovalStep, Approver
-from .identity import Person
+from .identity import Person, ambiguity_note
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,10 @@ def record_review(
     step = steps[current_step]
     entries = eligible_entries(step, reviewer, context)
     if not entries:
+        shared = reviewer.ambiguous(a.group for a in step.approvers if a.group is not None)
         return Refused(
             f"{reviewer.email or reviewer.user_id} is not an approver for {step.describe(current_step)}"
+            + ambiguity_note(shared)
         )
     record = ReviewRecord(current_step, reviewer.user_id, entries)
     in_step = [r for r in approvals if r.step == current_step] + [record]

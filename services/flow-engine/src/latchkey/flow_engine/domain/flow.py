@@ -56,7 +56,8 @@ class _Spec(BaseModel):
 
 
 class Requesters(_Spec):
-    """Who may ask: user ids or emails, and group names or ids. Empty on both sides means nobody."""
+    """Who may ask: user ids or emails, and group ids or names (a name matches only while a single
+    synced group has it). Empty on both sides means nobody."""
 
     users: list[str] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list)
@@ -90,7 +91,8 @@ class Access(_Spec):
 
 
 class Approver(_Spec):
-    """Exactly one of: a user (id or email), a group (name or id), the requester's manager, the owner."""
+    """Exactly one of: a user (id or email), a group (id, or a name only one synced group has), the
+    requester's manager, the owner."""
 
     user: str | None = None
     group: str | None = None
@@ -288,6 +290,16 @@ class AccessFlow(_Spec):
     @cached_property
     def digest(self) -> str:
         return flow_digest(self._document)
+
+    def group_references(self) -> set[str]:
+        """Every group this flow names (requesters, approval steps, the out-of-hours step): ids, or
+        names, which match only while one synced group has the name."""
+        spec = self.spec
+        steps = list(spec.approval.steps)
+        if spec.schedule is not None and spec.schedule.extra_step is not None:
+            steps.append(spec.schedule.extra_step)
+        approvers = {a.group for step in steps for a in step.approvers if a.group is not None}
+        return set(spec.requesters.groups) | approvers
 
 
 def flow_digest(document: dict[str, Any]) -> str:

@@ -49,7 +49,7 @@ from latchkey.contracts import (
 
 from .approval import Counted, ReviewRecord
 from .flow import AccessFlow, ApprovalStep, format_duration
-from .identity import Person, Resource
+from .identity import Person, Resource, ambiguity_note
 from .matching import FlowRefusal, Match, approval_steps, may_request
 
 
@@ -489,7 +489,8 @@ class AccessRequest:
             raise Refusal(
                 "not_allowed",
                 f"{requester.describe()} may no longer request access under flow {self.flow_name}, "
-                "so the grant cannot be extended; ask an admin",
+                "so the grant cannot be extended; ask an admin"
+                + ambiguity_note(requester.ambiguous(flow.spec.requesters.groups)),
             )
         pending = self.pending_extension
         if pending is not None:

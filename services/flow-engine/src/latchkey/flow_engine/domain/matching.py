@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .flow import AccessFlow, ApprovalStep, FlowSpec, Justification, OutsideSchedule
-from .identity import Person, Resource
+from .identity import Person, Resource, ambiguity_note
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,8 @@ def match_request(
             reason += f"; flows for {label} ({names}) are for other people"
         else:
             reason += "; no flow covers this resource yet: ask an admin to add one"
-        return NoMatch(reason)
+        shared = person.ambiguous(g for f in on_resource for g in f.spec.requesters.groups)
+        return NoMatch(reason + ambiguity_note(shared))
     found: list[Match] = []
     refusals: list[str] = []
     for flow in candidates:
