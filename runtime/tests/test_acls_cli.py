@@ -22,7 +22,13 @@ def test_each_principal_writes_only_what_it_produces() -> None:
     reads = {(r.principal, r.name) for r in rules if r.operation == "READ"}
     assert ("User:cn-eu", "prod.connector.eu.commands.v1") in reads
     assert ("User:cn-eu", "prod.connector.acme.commands.v1") not in reads
-    assert ("User:latchkey-connector", "prod.connector.eu.commands.v1") not in reads
+    assert ("User:latchkey-connector-acme", "prod.connector.eu.commands.v1") not in reads
+    assert ("User:latchkey-connector-acme", "prod.connector.acme.commands.v1") in reads
+    shared = latchkey_acls("", ["acme", "eu"], {"connector": "User:cn"})  # one principal for both
+    assert {r.name for r in shared if r.principal == "User:cn" and r.name.endswith("commands.v1")} == {
+        "connector.acme.commands.v1",
+        "connector.eu.commands.v1",
+    }
     # who may read the requests topic (it carries ID tokens)
     assert {who for who, name in reads if name == "prod.access.requests.v1"} == {"User:latchkey-flow-engine"}
     assert Acl("User:latchkey-flow-engine", "GROUP", "prod.flow-engine.", "READ", prefixed=True) in rules

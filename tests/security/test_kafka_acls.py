@@ -8,6 +8,7 @@ anonymous principal is a super user; the services only reach the SCRAM listener.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import secrets
 import shutil
@@ -17,12 +18,23 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import TopicAuthorizationFailedError
+from pydantic import SecretStr
 
-from latchkey.contracts import FLOWS, LIFECYCLE, REQUESTS, connector_commands
-from latchkey.runtime.acls import ROLES, apply_acls, cluster_acls, latchkey_acls
+from latchkey.contracts import (
+    FLOWS,
+    INVENTORY,
+    LIFECYCLE,
+    REQUESTS,
+    DeadLetter,
+    ResourceDiscovered,
+    connector_commands,
+)
+from latchkey.runtime.acls import ROLES, cluster_acls, latchkey_acls, prepare_cluster
+from latchkey.runtime.kafka import TopicsNotCreated, ensure_topics
 from latchkey.runtime.settings import ServiceSettings
 from latchkey.runtime.testing import Infra
 from latchkey.runtime.testing.kafka_node import NodeUnavailable, kafka_node
+from tests.support.bus import Record, TopicReader, dead_letter_records
 from tests.support.processes import ServiceSpec
 from tests.support.scenario import ALICE, RunningLatchkey, latchkey_running
 from tests.support.system import Requester
@@ -31,8 +43,10 @@ pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
 
 PREFIX = "acl."
 CONNECTOR = "acme"  # LatchkeySystem's connector id
-PASSWORDS = {role: f"pw-{role}-{secrets.token_hex(8)}" for role in ROLES}
+USERS = [role for role in ROLES if role != "connector"] + [f"connector-{CONNECTOR}"]
+PASSWORDS = {user: f"pw-{user}-{secrets.token_hex(8)}" for user in USERS}
 ROLE_OF_SERVICE = {"flow-engine": "flow-engine", "expiry": "expiry", "identity-sync": "identity-sync"}
+CONNECTOR_USER = f"connector-{CONNECTOR}"  # each connector is a principal of its own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,12 +106,14 @@ def _client(kafka: AclKafka, role: str) -> dict[str, str]:
 async def latchkey(
     acl_kafka: AclKafka, infra: Infra, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RunningLatchkey]:
+    # what an admin does (latchkey-acls --apply): the topics, then the rules
+    admin = ServiceSettings(kafka_bootstrap=acl_kafka.harness)
     rules = latchkey_acls(PREFIX, [CONNECTOR])
-    await apply_acls(ServiceSettings(kafka_bootstrap=acl_kafka.harness), rules)
-    assert await cluster_acls(ServiceSettings(kafka_bootstrap=acl_kafka.harness)) == set(rules)
+    await prepare_cluster(admin, PREFIX, [CONNECTOR], rules)
+    assert await cluster_acls(admin) == set(rules)
 
     def log_in(spec: ServiceSpec) -> ServiceSpec:
-        role = ROLE_OF_SERVICE.get(spec.name, "connector")
+        role = ROLE_OF_SERVICE.get(spec.name, CONNECTOR_USER)
         return dataclasses.replace(spec, env={**spec.env, **_login(acl_kafka, role)})
 
     async with latchkey_running(
@@ -133,7 +149,7 @@ async def _produce(kafka: AclKafka, role: str, topic: str) -> None:
 @pytest.mark.parametrize(
     ("role", "topic"),
     [
-        ("connector", connector_commands(CONNECTOR).name),  # a command it would then execute
+        (CONNECTOR_USER, connector_commands(CONNECTOR).name),  # a command it would then execute
         ("requester", FLOWS.name),  # a flow that approves their own requests
         ("identity-sync", LIFECYCLE.name),
         ("expiry", REQUESTS.name),
@@ -174,5 +190,56 @@ async def test_requesters_may_ask_but_only_flow_engine_reads_the_id_tokens(
     finally:
         await producer.stop()
     assert await _read(acl_kafka, "flow-engine", partition)  # the records are there
-    for role in ("requester", "expiry", "connector", "identity-sync"):
+    for role in ("requester", "expiry", CONNECTOR_USER, "identity-sync"):
         assert await _read(acl_kafka, role, partition) in ("TopicAuthorizationFailedError", []), role
+
+
+async def test_a_service_may_not_create_a_topic_and_says_what_to_do(
+    latchkey: RunningLatchkey, acl_kafka: AclKafka
+) -> None:
+    """flow-engine makes sure a connector's command topic exists when its inventory first names it;
+    a connector the admin has not prepared is refused at once, with what to do, not waited for."""
+    settings = ServiceSettings(
+        kafka_bootstrap=acl_kafka.services,
+        topic_prefix=PREFIX,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="latchkey-flow-engine",
+        kafka_sasl_password=SecretStr(PASSWORDS["flow-engine"]),
+    )
+    with pytest.raises(TopicsNotCreated) as refused:
+        await ensure_topics(settings, [connector_commands("unprepared")], timeout=20)
+    assert "TopicAuthorizationFailedError" in str(refused.value) and "latchkey-acls --apply" in str(
+        refused.value
+    )
+
+
+async def test_an_inventory_naming_a_connector_nobody_prepared_is_dead_lettered(
+    latchkey: RunningLatchkey, acl_kafka: AclKafka
+) -> None:
+    """flow-engine cannot create the command topic of a connector the admin has not prepared: that
+    inventory event goes to the dead-letter topic with the reason, instead of being retried forever."""
+    event = ResourceDiscovered(
+        connector_id="unprepared",
+        integration_id="rogue-db",
+        integration_type="postgresql",
+        resource_id="rogue",
+        resource_type="database",
+        name="rogue",
+        producer="tests",
+    )
+    await latchkey.publisher.publish(INVENTORY, event)
+    async with TopicReader(acl_kafka.harness, PREFIX + INVENTORY.dlq) as dlq:
+
+        def ours(records: list[Record]) -> list[DeadLetter]:
+            return [
+                d
+                for d in dead_letter_records(records)
+                if str(event.event_id).encode() in base64.b64decode(d.value_b64 or "")
+            ]
+
+        await dlq.wait_for(ours, 60, "the inventory event in inventory.v1.dlq")
+        [letter] = ours(dlq.records)
+    assert "cannot create" in letter.reason and "TopicAuthorizationFailedError" in letter.reason, (
+        letter.reason
+    )

@@ -281,10 +281,11 @@ async def test_a_call_still_running_after_its_command_timed_out_holds_back_the_g
     busy = await refused(processor, revoke)
     assert (busy.code, busy.retryable, busy.may_have_applied) == ("busy", True, False)
     assert order == [] and not landed.is_set()
+    assert await BLOCKING.drain(0.05) == 1  # what a replica shutting down waits for
 
     threading.Timer(0.1, release.set).start()
     retry = make_command("revoke", grant_id=grant.grant_id, attempt=2)
     outcome = await processor.process(retry, "t:0:3")
     assert isinstance(outcome.result, CommandApplied)
     assert order == ["grant landed", "revoke"]
-    assert BLOCKING.running(grant.grant_id) == 0
+    assert BLOCKING.running(grant.grant_id) == 0 and await BLOCKING.drain(0.05) == 0

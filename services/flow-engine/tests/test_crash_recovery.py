@@ -86,11 +86,21 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(
             )
             for i in ids
         ]
-        for event in events:
-            await bus.producer.send(
-                bus.prefix + REQUESTS.name, event.model_dump_json().encode(), key=event.request_id.encode()
-            )
-        await bus.producer.flush()
+
+        async def stream() -> None:
+            # paced (20 every 100 ms, 2 s in all), so that the kill lands mid-stream however fast
+            # the engine decides: a burst of 400 could all be decided before the kill
+            for start in range(0, len(events), 20):
+                for event in events[start : start + 20]:
+                    await bus.producer.send(
+                        bus.prefix + REQUESTS.name,
+                        event.model_dump_json().encode(),
+                        key=event.request_id.encode(),
+                    )
+                await bus.producer.flush()
+                await asyncio.sleep(0.1)
+
+        sending = asyncio.create_task(stream())
 
         def decided() -> int:
             return len(
@@ -105,6 +115,7 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         assert decided() < len(ids), "the stream finished before the kill; make it longer"
+        await sending
         process = start_engine(env)
         await wait_ready(port, process)
         await bus.wait_for(

@@ -816,3 +816,22 @@ def test_a_flow_lists_every_group_it_names() -> None:
         },
     )
     assert f.group_references() == {"engineering", "db-admins", "g-sre", "oncall"}
+
+
+def test_a_connectors_longest_reason_still_fits_every_event_that_repeats_it() -> None:
+    """A CommandFailed reason may be 2,000 characters; the lifecycle events that quote it with a
+    prefix of their own must still be valid (else the result is dead-lettered and the grant is stuck)."""
+    request, events = new_request({"automatic": True})
+    window = CommandWindow(300, 60)
+    request.start_grant(MONDAY_NOON, window, events[0])
+    longest = CommandFailed(
+        command_id="c", grant_id="r1", connector_id="conn-1", code="x" * 64, reason="y" * 2_000
+    )
+    reason = f"the connector could not grant ({longest.code}): {longest.reason}"
+    _, revoking = request.undo_failed_grant(reason, MONDAY_NOON, window, longest)
+    assert len(revoking[0].detail or "") == 2_000  # type: ignore[attr-defined]
+    failed_revoke = longest.model_copy(update={"attempt": 1})
+    assert len(request.revoke_failed(failed_revoke)[0].reason) == 2_000  # type: ignore[attr-defined]
+    done = request.confirm_revoked(applied("connector.revoke"))
+    assert done[0].reason.endswith("; what it may have applied is revoked")  # type: ignore[attr-defined]
+    assert len(done[0].reason) == 2_000  # type: ignore[attr-defined]

@@ -205,6 +205,31 @@ async def test_a_second_group_with_a_flows_group_name_makes_the_name_match_nobod
     await bus.wait_types(again, "access.grant.requested")
 
 
+async def test_a_group_named_like_another_groups_id_does_not_match_a_reference_to_that_id(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    """A flow names its group by id, as it should in Entra ID. Bob creates a group whose display name
+    is that id and joins it: the reference still names only the group with that id."""
+    engine, bus = running
+    await bus.publish(
+        GROUPS, GroupUpserted(group_id="3f2a-oncall-id", name="On call", member_ids=["u-carol"])
+    )
+    await bus.publish(GROUPS, GroupUpserted(group_id="g-bobs", name="3f2a-oncall-id", member_ids=["u-bob"]))
+    await group_stored(engine, "3f2a-oncall-id", "On call", 1)
+    await group_stored(engine, "g-bobs", "3f2a-oncall-id", 1)
+    by_id = {
+        "metadata": {"name": "billing-oncall-by-id"},
+        "spec": {**ONCALL_FLOW["spec"], "requesters": {"groups": ["3f2a-oncall-id"]}},
+    }
+    await apply_flow(engine, bus, by_id)
+    carols, bobs = rid(), rid()
+    await bus.publish(REQUESTS, submit(idp, bobs, "u-bob", resource="billing-db"))
+    await bus.publish(REQUESTS, submit(idp, carols, "u-carol", resource="billing-db"))
+    await bus.wait_types(carols, "access.grant.requested")  # carol's group is the one with that id
+    await bus.wait_types(bobs, "access.request.denied")
+    assert bus.commands(bobs) == []
+
+
 async def test_an_approver_group_named_by_a_shared_name_lets_nobody_approve(
     running: tuple[FlowEngine, Bus], idp: TestIssuer
 ) -> None:

@@ -756,6 +756,53 @@ async def test_a_grant_that_failed_after_it_may_have_applied_is_revoked_before_i
     ]
 
 
+async def test_a_grant_applied_after_its_failure_was_reported_is_revoked(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer, signing_key: str
+) -> None:
+    """A failure of the grant's command reaches flow-engine first (forged by another principal on the
+    results topic, say), then the connector really applies it: the access exists, so flow-engine
+    revokes it and the request ends failed once the revoke is confirmed."""
+    _, bus = running
+    request_id = rid()
+    await bus.publish(REQUESTS, submit(idp, request_id, "u-dave"))
+    grant = verify((await bus.wait_for(lambda: bus.commands(request_id)))[0], signing_key)
+    common = {
+        "grant_id": request_id,
+        "connector_id": CONNECTOR,
+        "command_type": "connector.grant",
+        "attempt": 1,
+    }
+    await bus.publish(
+        RESULTS,
+        CommandFailed(
+            command_id=grant.command_id, code="expired", reason="forged", may_have_applied=False, **common
+        ),
+    )
+    await bus.wait_types(request_id, "access.grant.failed")
+    await bus.publish(RESULTS, CommandApplied(command_id=grant.command_id, **common))
+    revoking = (await bus.wait_types(request_id, "access.grant.revoking"))[-1]
+    assert revoking["reason"] == "failed" and "applied the grant after" in revoking["detail"]
+    revoke = verify((await bus.wait_commands(request_id, 2))[-1], signing_key)
+    assert isinstance(revoke, RevokeCommand) and revoke.resource == grant.resource
+    await bus.publish(
+        RESULTS,
+        CommandApplied(
+            command_id=revoke.command_id,
+            grant_id=request_id,
+            connector_id=CONNECTOR,
+            command_type="connector.revoke",
+            attempt=1,
+        ),
+    )
+    await bus.wait_for(lambda: bus.types(request_id).count("access.grant.failed") == 2)
+    assert bus.types(request_id)[-3:] == [
+        "access.grant.failed",
+        "access.grant.revoking",
+        "access.grant.failed",
+    ]
+    assert "access.grant.activated" not in bus.types(request_id)
+
+
 async def test_deactivated_requester_loses_pending_and_active_access(
     running: tuple[FlowEngine, Bus], idp: TestIssuer
 ) -> None:

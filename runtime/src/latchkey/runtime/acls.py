@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest, DescribeAclsRequest
 
 from latchkey.contracts import (
+    ALL_TOPICS,
     FLOWS,
     GROUPS,
     INVENTORY,
@@ -41,17 +42,17 @@ from latchkey.contracts import (
 )
 
 from .cli_support import CONNECT_SECONDS, KAFKA_ERRORS, CliError, load_settings, run_cli, unreachable
-from .kafka import kafka_connection
+from .kafka import TopicsNotCreated, ensure_topics, kafka_connection
 from .settings import ServiceSettings
 
 Operation = Literal["READ", "WRITE", "DESCRIBE"]
 
 ROLES = ("identity-sync", "flow-engine", "expiry", "connector", "requester", "admin")
-"""The principals Latchkey's parts run as. `connector` is one principal for all the connectors
-listed, unless `--principal connector.<id>=...` gives one its own (recommended: then a connector
-cannot read another's commands)."""
+"""The principals Latchkey's parts run as. Each connector runs as a principal of its own,
+`User:latchkey-connector-<id>` unless `connector.<id>` names another; `connector` names one
+principal for every connector not named on its own (then each may read the others' commands)."""
 
-DEFAULT_PRINCIPALS = {role: f"User:latchkey-{role}" for role in ROLES}
+DEFAULT_PRINCIPALS = {role: f"User:latchkey-{role}" for role in ROLES if role != "connector"}
 
 
 @dataclass(frozen=True, order=True)
@@ -125,7 +126,7 @@ def latchkey_acls(
 
     for connector_id, topic in zip(connector_ids, commands, strict=True):
         role = f"connector.{connector_id}"
-        who.setdefault(role, who["connector"])
+        who.setdefault(role, who.get("connector", f"User:latchkey-connector-{connector_id}"))
         connector_topics = [topic, RESULTS, INVENTORY]
         service(
             role,
@@ -195,6 +196,17 @@ async def apply_acls(settings: ServiceSettings, rules: Sequence[Acl]) -> None:
     ]
     if refused:
         raise AclRefused(f"{len(refused)} of {len(rules)} rules refused, e.g. {refused[0]}")
+
+
+async def prepare_cluster(
+    settings: ServiceSettings, prefix: str, connector_ids: Sequence[str], rules: Sequence[Acl]
+) -> None:
+    """What an admin does once per deployment (and again for a new connector): create every topic
+    under `prefix` (the services are allowed no CREATE: they only make sure their topics exist), then
+    the rules (`latchkey_acls`)."""
+    topics = [*ALL_TOPICS, *(connector_commands(c) for c in connector_ids)]
+    await ensure_topics(settings.model_copy(update={"topic_prefix": prefix}), topics, report=False)
+    await apply_acls(settings, rules)
 
 
 async def cluster_acls(settings: ServiceSettings) -> set[Acl]:
@@ -303,8 +315,9 @@ def acls(
         bool,
         typer.Option(
             "--apply",
-            help="Create the rules on the cluster instead of printing them, connecting with the "
-            "LATCHKEY_KAFKA_* settings of a principal allowed to alter the cluster's ACLs",
+            help="Create the topics and the rules on the cluster instead of printing the rules, "
+            "connecting with the LATCHKEY_KAFKA_* settings of a principal allowed to create topics "
+            "and alter the cluster's ACLs (the services are not allowed to create topics)",
         ),
     ] = False,
 ) -> None:
@@ -315,14 +328,16 @@ def acls(
 
         async def work() -> None:
             try:
-                await apply_acls(settings, rules)
-            except AclRefused as exc:
+                await prepare_cluster(settings, prefix, connector, rules)
+            except (AclRefused, TopicsNotCreated) as exc:
                 raise CliError(str(exc)) from None
             except KAFKA_ERRORS as exc:
                 raise unreachable(settings, exc) from None
 
         run_cli(work)
-        print(f"{len(rules)} rules in place for prefix {prefix!r} and connectors {', '.join(connector)}")
+        print(
+            f"topics and {len(rules)} rules in place for prefix {prefix!r}, connectors {', '.join(connector)}"
+        )
         return
     if output is Format.json:
         print(json.dumps([asdict(r) for r in rules], indent=2))

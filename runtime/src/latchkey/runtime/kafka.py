@@ -14,7 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -246,6 +246,10 @@ async def wait_for_cluster(
             await asyncio.sleep(_RETRY_SECONDS)
 
 
+class TopicsNotCreated(Exception):
+    """The cluster refused to create a missing topic (not allowed, or a bad setting): not transient."""
+
+
 async def ensure_topics(
     settings: ServiceSettings,
     topics: Iterable[Topic],
@@ -288,9 +292,20 @@ async def ensure_topics(
         ]
         if missing:
             try:
-                await admin.create_topics(missing)
+                response = await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another replica won the race
+            else:
+                refused = [
+                    f"{topic_error[0]}: {for_code(topic_error[1]).__name__}"
+                    for topic_error in response.topic_errors
+                    if topic_error[1] not in (0, TopicAlreadyExistsError.errno)
+                ]
+                if refused:
+                    raise TopicsNotCreated(
+                        f"cannot create {', '.join(refused)}; create them as a Kafka admin (latchkey-acls "
+                        "--apply creates every topic and ACL), or allow this principal to create them"
+                    )
             log.info("topics created", topics=[t.name for t in missing])
         await _wait_for_metadata(admin, set(wanted), deadline)
     finally:

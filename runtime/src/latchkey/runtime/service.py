@@ -18,7 +18,7 @@ from latchkey.contracts import Topic
 from .consuming import DeadLetterWriter, Handler, subscribe
 from .db import ServiceTables, database_location, make_engine, make_sessions
 from .health import HealthServer
-from .kafka import adopt_group_offsets, ensure_topics, make_broker, make_producer
+from .kafka import TopicsNotCreated, adopt_group_offsets, ensure_topics, make_broker, make_producer
 from .migrations import upgrade_async
 from .observability import configure_logging, configure_tracing, get_logger
 from .outbox import OutboxRelay
@@ -145,6 +145,8 @@ class Service:
             await ensure_topics(settings, self.topics)
             for group, topics, previous in self._adoptions:
                 await adopt_group_offsets(settings, group, topics, previous)
+        except TopicsNotCreated as exc:
+            raise StartupFailed(str(exc)) from None
         except (KafkaError, OSError) as exc:
             detail = str(exc) if type(exc).__name__ in str(exc) else f"{type(exc).__name__}: {exc}"
             raise StartupFailed(
@@ -164,7 +166,10 @@ class Service:
         if self.relay is not None:
             await self.relay.start()
         for hook in self._startup:
-            await hook()
+            try:
+                await hook()
+            except TopicsNotCreated as exc:  # e.g. flow-engine's command topics of known connectors
+                raise StartupFailed(str(exc)) from None
         # Everything built so far (modules, SQLAlchemy and Pydantic machinery, caches loaded by the
         # hooks) lives as long as the process: move it out of the collector's sight. A full
         # collection otherwise walks all of it and stopped the process for 80-150 ms at a time under

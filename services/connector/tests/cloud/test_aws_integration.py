@@ -152,6 +152,52 @@ async def test_identity_center_assignment_is_created_then_deleted_twice(
         assert assignments() == []
 
 
+async def test_an_assignment_whose_status_cannot_be_read_may_have_applied(
+    aws: AwsIntegration,
+    moto_server: MotoServer,
+    cloud_templates: TemplateSet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Identity Center took the request, then reading its status fails (the connector's role may not
+    describe it): the grant may well be in place, so the failure must say so, and its revoke undoes it."""
+    from botocore.exceptions import ClientError
+
+    sso: Any = moto_server.client("sso-admin")
+    instance_arn = aws.config.connection["identity_center_instance_arn"]
+    permission_set_arn = sso.create_permission_set(Name=unique("ReadOnly"), InstanceArn=instance_arn)[
+        "PermissionSet"
+    ]["PermissionSetArn"]
+    principal_id = "906755d6f8-7a1e0c2d-1b3c-4d5e-8f90-a1b2c3d4e5f6"
+    access = access_for(
+        cloud_templates,
+        "aws",
+        "identity-center-assignment",
+        {
+            "account_id": "123456789012",
+            "permission_set_arn": permission_set_arn,
+            "principal_id": principal_id,
+        },
+    )
+
+    def status_denied(*args: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeStatus")
+
+    monkeypatch.setattr(AwsIntegration, "_await_assignment", staticmethod(status_denied))
+    with pytest.raises(IntegrationError) as caught:
+        await aws.grant(access)
+    assert "AccessDeniedException" in str(caught.value) and caught.value.may_have_applied is True
+    listed = sso.list_account_assignments(
+        InstanceArn=instance_arn, AccountId="123456789012", PermissionSetArn=permission_set_arn
+    )["AccountAssignments"]
+    assert [a["PrincipalId"] for a in listed] == [principal_id]  # it did take effect
+    monkeypatch.undo()
+    await aws.revoke(access)
+    listed = sso.list_account_assignments(
+        InstanceArn=instance_arn, AccountId="123456789012", PermissionSetArn=permission_set_arn
+    )["AccountAssignments"]
+    assert listed == []
+
+
 async def test_inventory_lists_roles_users_permission_sets_and_accounts(
     aws: AwsIntegration, moto_server: MotoServer
 ) -> None:

@@ -20,6 +20,7 @@ from latchkey.runtime.signing import CommandVerifier
 from .config import ConnectorConfig, load_config
 from .domain.replay import Executed, ExecutedCommands
 from .integrations import REGISTRY, Integration, load_builtin_integrations
+from .integrations.base import BLOCKING
 from .inventory import InventorySync
 from .processor import CommandProcessor
 from .results import ResultLedger, publish_result
@@ -206,6 +207,11 @@ class Connector:
         )
 
     async def _stop(self) -> None:
+        # Before the partitions are given away: a call that outlived its command's timeout ends here,
+        # not after another replica ran the grant's next command (integrations.base.BLOCKING).
+        left = await BLOCKING.drain(self.settings.command_timeout_seconds)
+        if left:
+            log.warning("calls to targets still running at shutdown", calls=left)
         await self.inventory.stop()
         await self.ledger.stop()
         for integration in self.integrations.values():

@@ -1102,6 +1102,15 @@ class FlowEngine:
                     outcome.add(request, events)
             elif kind == "connector.revoke" and request.state in REVOCABLE:
                 outcome.add(request, request.confirm_revoked(event))
+            elif kind == "connector.grant" and request.state is GrantState.failed:
+                # Its failure came first (forged on the results topic, or a connector that ran the
+                # command after all): the access exists, and nothing else would ever end it.
+                log.warning(
+                    "grant applied after it was reported failed; revoking it", request_id=request.request_id
+                )
+                command, events = request.undo_late_grant(now, self.window, event)
+                outcome.commands.append(command)
+                outcome.add(request, events)
             else:
                 log.info(
                     "result needs no change", request_id=request.request_id, state=request.state, type=kind

@@ -173,9 +173,13 @@ class FlowEngineStore:
         # text whatever the batch size, which psycopg and PostgreSQL then prepare once).
         ids, texts = sa.bindparam("ids", type_=ARRAY(sa.Text)), ARRAY(sa.Text)
         q, u, m, g, r = self.requests, self.users, self.members, self.groups, self.resources
-        # A group is matched by name only while no other group has that name (Person.in_group).
+        # A group is matched by name only while no other group has that name, and no other group has
+        # it as its id: a group named like another's id would otherwise match a reference to that id
+        # (Person.in_group).
         other = g.alias("other_group")
-        shares_name = sa.exists().where(other.c.name == g.c.name, other.c.group_id != g.c.group_id)
+        shares_name = sa.exists().where(
+            other.c.group_id != g.c.group_id, sa.or_(other.c.name == g.c.name, other.c.group_id == g.c.name)
+        )
         self._lock_requests = Compiled(
             self._select_requests()
             .add_columns(u.c.active.label("requester_active"))
@@ -321,14 +325,18 @@ class FlowEngineStore:
     async def shared_group_names(
         self, session: AsyncSession, names: Iterable[str]
     ) -> dict[str, tuple[str, ...]]:
-        """Of these group names, those several groups have, each with the ids of its groups (sorted)."""
+        """Of these group names, those several groups have (as a name, or one as its name and another
+        as its id), each with the ids of those groups (sorted)."""
         g = self.groups
         wanted = sa.bindparam("names", value=sorted(set(names)), type_=ARRAY(sa.Text))
+        holders = sa.union_all(
+            sa.select(g.c.name.label("name"), g.c.group_id).where(g.c.name == sa.any_(wanted)),
+            sa.select(g.c.group_id.label("name"), g.c.group_id).where(g.c.group_id == sa.any_(wanted)),
+        ).subquery()
         rows = await session.execute(
-            sa.select(g.c.name, sa.func.array_agg(g.c.group_id).label("group_ids"))
-            .where(g.c.name == sa.any_(wanted))
-            .group_by(g.c.name)
-            .having(sa.func.count() > 1)
+            sa.select(holders.c.name, sa.func.array_agg(sa.distinct(holders.c.group_id)).label("group_ids"))
+            .group_by(holders.c.name)
+            .having(sa.func.count(sa.distinct(holders.c.group_id)) > 1)
         )
         return {row.name: tuple(sorted(row.group_ids)) for row in rows}
 

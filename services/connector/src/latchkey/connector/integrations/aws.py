@@ -105,7 +105,16 @@ class _AwsSession:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self._session.client(service, endpoint_url=self._endpoint)
+            from botocore.config import Config
+
+            # Bounded well inside the connector's command timeout (60 s by default): a call the
+            # command gave up on keeps running in its thread, and must end before long (base.BLOCKING).
+            bounded = Config(
+                connect_timeout=5, read_timeout=15, retries={"mode": "standard", "max_attempts": 2}
+            )
+            self._clients[service] = self._session.client(
+                service, endpoint_url=self._endpoint, config=bounded
+            )
         return self._clients[service]
 
     def close(self) -> None:
@@ -228,6 +237,8 @@ class AwsIntegration(OperationsIntegration):
             raise IntegrationError(f"aws: unknown op {op!r}")
 
     def _account_assignment(self, session: _AwsSession, operation: dict[str, Any], *, create: bool) -> None:
+        from botocore.exceptions import ClientError
+
         sso = session.client("sso-admin")
         instance_arn = operation.get("instance_arn") or self.config.connection.get(
             "identity_center_instance_arn"
@@ -249,10 +260,22 @@ class AwsIntegration(OperationsIntegration):
             return  # already granted / already revoked
         if create:
             status = sso.create_account_assignment(**assignment)["AccountAssignmentCreationStatus"]
-            self._await_assignment(sso, instance_arn, status, "creation")
+            kind = "creation"
         else:
             status = sso.delete_account_assignment(**assignment)["AccountAssignmentDeletionStatus"]
-            self._await_assignment(sso, instance_arn, status, "deletion")
+            kind = "deletion"
+        # The request went through: whatever fails while it is provisioned, it may have taken effect.
+        try:
+            self._await_assignment(sso, instance_arn, status, kind)
+        except IntegrationError as exc:
+            raise IntegrationError(str(exc), retryable=exc.retryable, after_change=True) from None
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", "ClientError"))
+            raise IntegrationError(
+                f"aws: account assignment {kind} requested, then its status could not be read: {code}",
+                retryable=code in _RETRYABLE_CODES,
+                after_change=True,
+            ) from None
 
     @staticmethod
     def _assignment_exists(sso: Any, assignment: dict[str, str]) -> bool:

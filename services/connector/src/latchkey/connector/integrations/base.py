@@ -76,16 +76,26 @@ class IntegrationError(Exception):
     The message must never contain a secret value: it ends up in a CommandFailed reason.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False, may_have_applied: bool = True) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        may_have_applied: bool = True,
+        after_change: bool = False,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
-        self.may_have_applied = may_have_applied
+        self.may_have_applied = may_have_applied or after_change
+        self.after_change = after_change
+        """Raised after the operation's own change went through (e.g. while waiting for it to take
+        effect): never read as "nothing changed"."""
 
 
 def refused_first(index: int, exc: IntegrationError) -> IntegrationError:
     """`exc` from the template's operation at `index`: when the API refused the first change outright
     (an answer not worth retrying: 4xx, a check of ours), nothing was changed."""
-    if index == 0 and not exc.retryable:
+    if index == 0 and not exc.retryable and not exc.after_change:
         exc.may_have_applied = False
     return exc
 
@@ -147,6 +157,16 @@ class BlockingCalls:
 
     def running(self, grant_id: str) -> int:
         return len(self._running.get(grant_id, ()))
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` s for every tracked call to end (at shutdown: the replica that takes the
+        partitions over must not run a grant's next command while this one's call still runs); returns
+        how many still run."""
+        running = {future for futures in self._running.values() for future in futures}
+        if not running:
+            return 0
+        _, pending = await asyncio.wait(running, timeout=timeout)
+        return len(pending)
 
     async def settled(self, grant_id: str, timeout: float) -> bool:
         """Wait up to `timeout` s for `grant_id`'s calls to end; False if one still runs."""

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 MANAGED_BY = {"app.kubernetes.io/managed-by": "latchkey"}
 GRANT_ANNOTATION = "latchkey.dev/grant-id"
 RBAC_GROUP = "rbac.authorization.k8s.io"
+CALL_TIMEOUT = (5, 15)
+"""(connect, read) seconds of one API call: well inside the connector's command timeout, since a call
+the command gave up on keeps running in its thread (base.BLOCKING)."""
 
 _BINDING_FIELDS = frozenset({"binding", "role_kind", "role_name", "subject_kind", "subject_name"})
 SHAPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -196,8 +199,8 @@ class KubernetesIntegration(OperationsIntegration):
 
         try:
             if cluster_wide:
-                return rbac.read_cluster_role_binding(name)
-            return rbac.read_namespaced_role_binding(name, namespace)
+                return rbac.read_cluster_role_binding(name, _request_timeout=CALL_TIMEOUT)
+            return rbac.read_namespaced_role_binding(name, namespace, _request_timeout=CALL_TIMEOUT)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -213,9 +216,9 @@ class KubernetesIntegration(OperationsIntegration):
             try:
                 if existing is None:
                     if cluster_wide:
-                        rbac.create_cluster_role_binding(body)
+                        rbac.create_cluster_role_binding(body, _request_timeout=CALL_TIMEOUT)
                     else:
-                        rbac.create_namespaced_role_binding(namespace, body)
+                        rbac.create_namespaced_role_binding(namespace, body, _request_timeout=CALL_TIMEOUT)
                     return
                 _require_managed(existing, where)
                 if _same_grant(existing, body):
@@ -227,9 +230,9 @@ class KubernetesIntegration(OperationsIntegration):
                 # Same role, other subjects: replace, guarded by resourceVersion against a concurrent writer.
                 body["metadata"]["resourceVersion"] = existing.metadata.resource_version
                 if cluster_wide:
-                    rbac.replace_cluster_role_binding(name, body)
+                    rbac.replace_cluster_role_binding(name, body, _request_timeout=CALL_TIMEOUT)
                 else:
-                    rbac.replace_namespaced_role_binding(name, namespace, body)
+                    rbac.replace_namespaced_role_binding(name, namespace, body, _request_timeout=CALL_TIMEOUT)
                 return
             except ApiException as exc:
                 if exc.status != 409:  # created or changed by someone else meanwhile: read again
@@ -246,9 +249,9 @@ class KubernetesIntegration(OperationsIntegration):
         _require_managed(existing, where)
         try:
             if cluster_wide:
-                rbac.delete_cluster_role_binding(name)
+                rbac.delete_cluster_role_binding(name, _request_timeout=CALL_TIMEOUT)
             else:
-                rbac.delete_namespaced_role_binding(name, namespace)
+                rbac.delete_namespaced_role_binding(name, namespace, _request_timeout=CALL_TIMEOUT)
         except ApiException as exc:
             if exc.status != 404:
                 raise

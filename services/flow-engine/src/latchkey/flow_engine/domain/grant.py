@@ -4,6 +4,7 @@
     pending → denied | cancelled | expired;  approved/granting → failed;  revoking → revoke_overdue
     granting → revoking → failed: the grant failed after it may have changed the target, so what it
     applied is revoked first (GrantRevoking reason "failed"); the confirmation ends it in GrantFailed
+    (also when the connector reports applied a grant that had already failed: `undo_late_grant`)
 
 An active grant may carry one pending extension that passes the flow's approval steps like a new
 request while the grant stays active; it ends in GrantExtended or GrantExtensionDenied.
@@ -89,6 +90,15 @@ UNSURE_FAILURES = frozenset({"target_error", "timeout", "internal_error"})
 """Failure codes after which a connector that does not say `may_have_applied` (one older than that
 field) may have changed the target: the integration ran. Refusals (bad_signature, expired, replayed,
 unknown_template, ...) and secret_unavailable come before any change."""
+
+
+REASON_LIMIT = 2_000
+"""The longest reason a lifecycle event carries (contracts.lifecycle.Reason)."""
+
+
+def clip(text: str, room: int = REASON_LIMIT) -> str:
+    """`text` cut to `room` characters (a connector's reason may already fill a whole event's)."""
+    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 def may_have_applied(failed: CommandFailed) -> bool:
@@ -367,7 +377,7 @@ class AccessRequest:
     def fail_grant(self, reason: str, cause: Event) -> list[Event]:
         """The grant failed before it changed anything on the target: the request ends here."""
         self._move(S.failed)
-        return [GrantFailed(request_id=self.request_id, reason=reason, **self._envelope(cause))]
+        return [GrantFailed(request_id=self.request_id, reason=clip(reason), **self._envelope(cause))]
 
     def undo_failed_grant(
         self, reason: str, now: datetime, window: CommandWindow, cause: Event
@@ -377,8 +387,21 @@ class AccessRequest:
         until confirmed like any revoke; the confirmation ends the request in GrantFailed."""
         if self.state is not S.granting:
             raise IllegalTransition(self.request_id, self.state, S.revoking)
-        self.failure_reason = reason
+        self.failure_reason = clip(reason)
         return self.start_revoke("failed", 1, now, window, cause)
+
+    def undo_late_grant(
+        self, now: datetime, window: CommandWindow, cause: Event
+    ) -> tuple[RevokeCommand, list[Event]]:
+        """The connector reports applied a grant this request already ended as failed (its failure
+        came first: forged on the results topic, or by a connector that then ran the command after
+        all). The access exists, so it is revoked like any failed grant that may have applied; the
+        confirmation ends the request in GrantFailed once more."""
+        if self.state is not S.failed:
+            raise IllegalTransition(self.request_id, self.state, S.revoking)
+        self.state = S.granting  # what failed did take effect: the only way out of `failed`
+        reason = "the connector applied the grant after it had been reported failed"
+        return self.undo_failed_grant(reason, now, window, cause)
 
     def start_revoke(
         self, reason: str, attempt: int, now: datetime, window: CommandWindow, cause: Event
@@ -430,7 +453,8 @@ class AccessRequest:
         events: list[Event]
         if self.revoke_reason == "failed":  # a failed grant's leftovers are gone: now it has failed
             self._move(S.failed)
-            reason = f"{self.failure_reason or 'the grant failed'}; what it may have applied is revoked"
+            done = "; what it may have applied is revoked"
+            reason = clip(self.failure_reason or "the grant failed", REASON_LIMIT - len(done)) + done
             events = [GrantFailed(request_id=self.request_id, reason=reason, **self._envelope(applied))]
         else:
             self._move(S.revoked)
@@ -453,7 +477,7 @@ class AccessRequest:
             GrantRevokeFailed(
                 request_id=self.request_id,
                 attempt=failed.attempt,
-                reason=f"{failed.code}: {failed.reason}",
+                reason=clip(f"{failed.code}: {failed.reason}"),
                 **self._envelope(failed),
             )
         ]
