@@ -15,12 +15,14 @@ from latchkey.contracts import (
     FLOWS,
     GROUPS,
     REQUESTS,
+    USERS,
     AccessFlowUpserted,
     GroupDeleted,
     GroupUpserted,
     RequestSubmitted,
     ReviewApproved,
     RevokeRequested,
+    UserUpserted,
 )
 from latchkey.flow_engine.app import FlowEngine
 from latchkey.flow_engine.domain.flow import AccessFlow, flow_digest
@@ -90,6 +92,30 @@ async def test_an_unverified_email_claim_names_nobody_and_nothing_is_granted(
     await bus.wait_commands(verified_text, 1)
     assert bus.types(forged) == ["access.request.rejected"] and bus.commands(forged) == []
     assert await stored_request(engine, forged) is None
+
+
+async def test_a_verified_email_two_synced_users_share_names_neither(
+    running: tuple[FlowEngine, Bus], idp: TestIssuer
+) -> None:
+    """Two directory users with one address (a shared mailbox, a re-hired person's old account): a
+    token matched by that email names neither of them, rather than whichever was read first."""
+    engine, bus = running
+    for user_id in ("u-ops-1", "u-ops-2"):
+        await bus.publish(USERS, UserUpserted(user_id=user_id, email="ops@example.com", active=True))
+    u = engine.store.users
+    count = sa.select(sa.func.count()).where(sa.func.lower(u.c.email) == "ops@example.com")
+    await until_stored(engine, count, (2,))
+    request_id = rid()
+    token = idp.mint("pairwise-Op1", "ops@example.com", email_verified=True)
+    await bus.publish(REQUESTS, ask(idp, request_id, token))
+    rejected = (await bus.wait_types(request_id, "access.request.rejected"))[-1]
+    assert rejected["code"] == "ambiguous_email" and "ops@example.com" in rejected["reason"]
+    assert bus.commands(request_id) == [] and await stored_request(engine, request_id) is None
+    by_id = rid()  # the token of one of them, by its id, still names that one
+    await bus.publish(REQUESTS, ask(idp, by_id, idp.mint("u-ops-1", "ops@example.com", email_verified=True)))
+    await bus.wait_for(lambda: bus.types(by_id), what="a decision on the request by id")
+    decided = bus.lifecycle(by_id)[0]
+    assert decided["type"] != "access.request.rejected" and decided.get("requester_id") == "u-ops-1", decided
 
 
 async def test_an_unverified_email_cannot_approve_in_someone_elses_name(

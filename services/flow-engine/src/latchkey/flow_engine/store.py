@@ -22,7 +22,7 @@ from latchkey.runtime.unit_of_work import UnitOfWork
 from .domain.approval import ReviewRecord
 from .domain.flow import ApprovalStep
 from .domain.grant import FINAL, AccessRequest, GrantState, PendingExtension
-from .domain.identity import Person, Resource, email_key
+from .domain.identity import Person, Resource, email_key, shared_email_key
 
 TS = sa.DateTime(timezone=True)
 
@@ -563,7 +563,14 @@ def _people_by_id_and_email(joined: list[Any]) -> dict[str, Person]:
         )
         out[r.user_id] = person
         if r.email:
-            out.setdefault(email_key(r.email), person)
+            key = email_key(r.email)
+            other = out.get(key)
+            if other is None and shared_email_key(r.email) not in out:
+                out[key] = person
+            elif other is not None and other.user_id != person.user_id:
+                # Two synced users with one email: an email names neither (find_person says why).
+                del out[key]
+                out[shared_email_key(r.email)] = person
     return out
 
 

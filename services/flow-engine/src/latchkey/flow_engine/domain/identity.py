@@ -84,6 +84,11 @@ def email_key(email: str) -> str:
     return f"email:{email.lower()}"
 
 
+def shared_email_key(email: str) -> str:
+    """The key a people mapping holds instead of `email_key` when several synced users have `email`."""
+    return f"email-shared:{email.lower()}"
+
+
 def matching_keys(identity: Identity, *, trust_unverified_email: bool = False) -> tuple[list[str], list[str]]:
     """The user ids and the emails a token may be matched by (what to read before `find_person`)."""
     ids = [identity.subject] + ([identity.object_id] if identity.object_id else [])
@@ -104,6 +109,14 @@ def find_person(
         person = people.get(key)
         if person is not None:
             return person
+    shared = [e for e in emails if shared_email_key(e) in people]
+    if shared:
+        return Unmatched(
+            "ambiguous_email",
+            f"several users Latchkey knows from the identity provider have the email {shared[0]}, so it "
+            "names none of them; ask an admin to give each user an email of their own in the identity "
+            "provider, or to sync users by the id the token carries",
+        )
     if identity.email and not emails:
         return Unmatched(
             "unverified_email",
