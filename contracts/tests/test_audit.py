@@ -11,6 +11,7 @@ from latchkey.contracts import (
     GrantExtended,
     GrantExtensionDenied,
     GrantExtensionRequested,
+    GrantFailed,
     GrantRequested,
     GrantRevoked,
     GrantRevokeFailed,
@@ -249,3 +250,32 @@ def test_an_extension_waiting_for_review_is_shown_until_it_is_decided() -> None:
     ended = GrantRevoked(request_id="r1", reason="expired", occurred_at=at(3601))
     [record] = fold(*active, ended).records()
     assert record.outcome == "revoked" and record.awaiting_step is None
+
+
+def test_a_failed_grant_that_may_have_applied_is_open_until_its_revoke_and_marked_possibly_held() -> None:
+    """A failure reported first, then the grant applied after all (a forged failure, a late connector):
+    flow-engine revokes it. While that runs the story is open again, not ended at the first failure."""
+    common = {"request_id": "r-late"}
+    first = [
+        created("r-late"),
+        RequestApproved(automatic=True, occurred_at=at(0), **common),
+        GrantRequested(connector_id="c", command_id="g", attempt=1, occurred_at=at(0.1), **common),
+        GrantFailed(reason="expired: forged", occurred_at=at(1), **common),
+        GrantRevoking(
+            connector_id="c",
+            command_id="r",
+            attempt=1,
+            reason="failed",
+            confirm_by=at(144),
+            detail="the connector applied the grant after it had been reported failed",
+            occurred_at=at(24),
+            **common,
+        ),
+    ]
+    [open_again] = fold(*first).records()
+    assert (open_again.outcome, open_again.ended_at, open_again.may_have_held) == ("revoking", None, True)
+    [ended] = fold(
+        *first, GrantFailed(reason="…; what it may have applied is revoked", occurred_at=at(26), **common)
+    ).records()
+    assert (ended.outcome, ended.ended_at, ended.may_have_held) == ("failed", at(26), True)
+    assert ended.activated_at is None and ended.as_dict()["may_have_held"] is True

@@ -612,3 +612,20 @@ async def test_units_begin_with_their_reads_and_leave_the_pooled_connection_tran
         assert engine.pool.checkedout() == 0
     finally:
         await engine.dispose()
+
+
+async def test_a_dead_client_cannot_keep_its_locks_for_hours(db: Any) -> None:
+    """Every service session asks the server to probe its client (TCP keepalives) and to end a
+    transaction left idle: a replica that dies between claiming rows and COMMIT releases them in
+    seconds, not when the kernel gives up on the socket (about two hours)."""
+    engine = db[0]
+    async with engine.connect() as conn:
+        settings = {
+            name: await conn.scalar(sa.text(f"SHOW {name}"))
+            for name in ("tcp_keepalives_idle", "tcp_keepalives_count", "idle_in_transaction_session_timeout")
+        }
+    assert settings == {
+        "tcp_keepalives_idle": "10",
+        "tcp_keepalives_count": "3",
+        "idle_in_transaction_session_timeout": "1min",
+    }

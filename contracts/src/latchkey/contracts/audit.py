@@ -90,6 +90,10 @@ class AccessRecord:
     ended_at: datetime | None = None
     """When the story reached its final outcome (for a grant: revocation confirmed)."""
     end_reason: str | None = None
+    may_have_held: bool = False
+    """A grant reported failed that may have changed the target before it failed (or was applied
+    after all): what it applied was revoked to be sure (GrantRevoking reason "failed"), so the
+    access may have worked until `ended_at` though it never was active."""
     credential_rotated: bool = False
     awaiting_step: str | None = None
     """The approval step open now (the request's, or its pending extension's), in words."""
@@ -197,6 +201,9 @@ class AccessLedger:
             case GrantRevoking():
                 if record.outcome != "revoke_overdue":
                     record.outcome = "revoking"
+                record.ended_at = None  # open again, if a failure was reported before (a late grant)
+                if event.reason == "failed":
+                    record.may_have_held = True
                 if event.reason != "retry":
                     record.end_reason = event.reason
             case GrantRevokeOverdue():

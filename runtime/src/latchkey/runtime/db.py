@@ -32,8 +32,27 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     Connections are not pinged before each use: the ping is one more round trip per transaction (a
     tenth of a small handler transaction's database time). After a server restart the first statement
     on a stale connection fails instead; SQLAlchemy then discards the whole pool, and every caller
-    treats the error as transient and retries (consumers redeliver the batch, loops back off)."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=5, pool_pre_ping=False)
+    treats the error as transient and retries (consumers redeliver the batch, loops back off).
+
+    The server probes each session's client (TCP keepalives: ~20 s) and ends a transaction left
+    idle for `IDLE_IN_TRANSACTION`: a replica whose host died or was cut off between claiming rows
+    (due timers, requests) and its COMMIT would otherwise hold their locks until the kernel gives up
+    on the socket, about two hours, and the other replicas skip or wait on those rows meanwhile."""
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=5,
+        pool_pre_ping=False,
+        connect_args={"options": SESSION_OPTIONS},
+    )
+
+
+IDLE_IN_TRANSACTION = "60s"
+SESSION_OPTIONS = (
+    "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=3 -c tcp_keepalives_count=3"
+    f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION}"
+)
+"""Settings of every service session (see `make_engine`)."""
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -130,6 +130,8 @@ def _row(record: AccessRecord) -> tuple[str, ...]:
         held = f"{when(record.activated_at)} → {until}"
         if record.held_for_seconds is not None:
             held += f" ({format_duration(max(1, round(record.held_for_seconds)))})"
+    elif record.may_have_held:  # a failed grant that may have taken effect, revoked to be sure
+        held = f"possibly, until {when(record.ended_at)}" if record.ended_at else "possibly (being revoked)"
     outcome = record.outcome + (f": {record.end_reason}" if record.end_reason else "")
     if not record.complete:
         outcome += " [story incomplete]"
