@@ -127,3 +127,25 @@ async def test_run_failing_mid_listing_publishes_nothing_and_next_run_converges(
             "identity.user.upserted",
         ]
         await provider.aclose()
+
+
+async def test_a_scim_listing_that_stops_short_fails_instead_of_deactivating_the_rest(
+    harness: Harness,
+) -> None:
+    """A SCIM server answers an empty page before the totalResults it announced: taking the listing as
+    complete would deactivate everyone after that page (and revoke their access). The run fails,
+    nothing is published, and the next run converges."""
+    async with FakeIdp("scim", Population(30, 3, nested=False), page_size=10) as fake:
+        provider = make_provider("scim", fake, max_retries=1)
+        await harness.sync(provider)
+        fake.faults.add("empty_page", path="/scim/v2/Users", after=1, count=100)
+        with pytest.raises(ProviderError, match="listing is incomplete"):
+            await harness.engine(provider).run("full")
+        await harness.drain_outbox()
+        assert await harness.reader.new() == []
+        async with harness.service.engine.connect() as conn:
+            active = await conn.scalar(sa.text(f'SELECT count(*) FROM "{SCHEMA}".users WHERE active'))
+        assert active == 30
+        fake.faults.faults.clear()
+        assert await harness.sync(provider) == []  # nothing changed in the directory
+        await provider.aclose()

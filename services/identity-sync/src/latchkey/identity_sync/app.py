@@ -34,7 +34,8 @@ def build_service(settings: ServiceSettings, *, configure_process: bool = True) 
 class SyncScheduler:
     """Full sync now and every `full_sync_interval_s`; incremental every `incremental_interval_s`.
     A failed run is retried with capped exponential backoff; the next run starts over, so a run that
-    died part-way converges on the next one."""
+    died part-way converges on the next one. A failed periodic full run is followed by an incremental
+    one before it is tried again, so deactivations keep flowing while the full run fails."""
 
     def __init__(self, engine: SyncEngine, settings: IdentitySyncSettings) -> None:
         self.engine = engine
@@ -58,25 +59,28 @@ class SyncScheduler:
     async def _loop(self) -> None:
         last_full = 0.0
         full_done = False
+        full_failed = False
         while True:
             now = time.monotonic()
-            mode: Mode = (
-                "full"
-                if not full_done or now - last_full >= self.settings.full_sync_interval_s
-                else "incremental"
-            )
+            full_due = not full_done or now - last_full >= self.settings.full_sync_interval_s
+            # A periodic full run that keeps failing (one record the IdP returns cannot be read, a
+            # group's members refused) must not stop the incremental runs between, which carry the
+            # deactivations: after a failed full run comes an incremental one, then full again.
+            mode: Mode = "full" if full_due and not (full_done and full_failed) else "incremental"
             try:
                 await self.engine.run(mode)
             except asyncio.CancelledError:
                 raise
             except Exception:  # logged and recorded by the engine
                 self.consecutive_failures += 1
+                full_failed = mode == "full"
                 delay = min(
                     self.settings.failure_backoff_max_s, 2.0**self.consecutive_failures
                 ) * random.uniform(0.5, 1.0)
                 await asyncio.sleep(delay)
                 continue
             self.consecutive_failures = 0
+            full_failed = False
             if mode == "full":
                 full_done, last_full = True, now
             await asyncio.sleep(self.settings.incremental_interval_s)

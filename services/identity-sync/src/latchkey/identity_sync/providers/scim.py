@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, TypeAdapter
 
 from ..domain.model import IdentityGroup, IdentityUser, IdpPayload
-from .base import IdentityProvider
+from .base import IdentityProvider, ProviderError
 from .http import ApiClient, Credentials, StaticToken
 
 if TYPE_CHECKING:
@@ -116,9 +116,16 @@ class ScimProvider(IdentityProvider):
             page = (
                 await self._api.get_json(path, adapter, {"startIndex": start, "count": self._count, **extra})
             )[0]
+            if not page.resources and start <= page.total_results:
+                # An empty page before the end the server announced: a listing that stops short would
+                # read as "everyone after this was deleted" and deactivate them. Fail the run instead
+                # (the next one lists again), and never loop on a server that miscounts.
+                raise ProviderError(
+                    f"scim {path}: an empty page at startIndex {start} of {page.total_results} results; "
+                    "the listing is incomplete"
+                )
             yield page
             start += len(page.resources)
-            # stop on an empty page too: a server that miscounts totalResults must not loop forever
             if not page.resources or start > page.total_results:
                 return
 

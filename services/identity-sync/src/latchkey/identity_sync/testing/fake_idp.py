@@ -265,6 +265,11 @@ class FakeIdp:
                 content_type="application/json",
                 headers={k: v for k, v in response.headers.items() if k.lower() == "link"},
             )
+        if fault is not None and fault.kind == "empty_page" and isinstance(response, web.Response):
+            # a SCIM server that answers a page with no resources before the totalResults it announced
+            body = json.loads(response.body if isinstance(response.body, bytes) else b"{}")
+            body["Resources"], body["itemsPerPage"] = [], 0
+            return web.Response(body=json.dumps(body).encode(), content_type=response.content_type)
         if self.kind == "okta" and isinstance(response, web.Response):
             response.headers.update(self._okta_rate_headers())
         return response
