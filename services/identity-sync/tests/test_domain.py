@@ -113,3 +113,20 @@ def test_a_delta_round_replans_patched_groups_their_ancestors_and_what_they_nest
     full = plan_delta({}, everything, [], patches)
     assert sorted(g.id for g in partial.upserted_groups) == ["deep", "leaf", "mid", "side", "top"]
     assert partial.upserted_groups == full.upserted_groups and partial.write_groups == full.write_groups
+
+
+def test_a_user_listed_twice_in_one_delta_round_keeps_what_each_copy_reported() -> None:
+    """Graph may list one user twice in a round, each copy with some properties: a deactivation in
+    the first copy and the manager in the second must both survive (else the deactivation is lost
+    until the next full sync, and the delta link has moved past it)."""
+    first = UserPatch("u1", email="alice@example.test", active=False)
+    second = UserPatch("u1", manager_id="u9", manager_reported=True)
+    merged = first.then(second)
+    assert (merged.email, merged.active, merged.manager_id, merged.removed) == (
+        "alice@example.test",
+        False,
+        "u9",
+        False,
+    )
+    assert second.then(UserPatch("u1", active=True)).manager_id == "u9"  # a later copy without manager
+    assert first.then(UserPatch("u1", removed=True)).removed  # deleted at the end of the round

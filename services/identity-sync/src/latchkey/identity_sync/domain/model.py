@@ -49,6 +49,21 @@ class UserPatch:
     manager_id: str | None = None
     manager_reported: bool = False
 
+    def then(self, later: UserPatch) -> UserPatch:
+        """This change followed by `later`, of the same user in the same delta round (Graph may list
+        a user more than once, each copy with some of its properties): what `later` reports wins, and
+        what it leaves out keeps this one's value, so a deactivation reported first is not lost."""
+        if later.removed:
+            return later
+        return UserPatch(
+            id=later.id,
+            removed=False,
+            email=later.email if later.email is not None else self.email,
+            active=later.active if later.active is not None else self.active,
+            manager_id=later.manager_id if later.manager_reported else self.manager_id,
+            manager_reported=later.manager_reported or self.manager_reported,
+        )
+
 
 @dataclass(slots=True)
 class GroupPatch:

@@ -198,9 +198,7 @@ class GraphProvider(IdentityProvider):
             for user in page.value:
                 patch = user_patch(user)
                 before = patches.get(user.id)
-                if before is not None and not patch.removed and not patch.manager_reported:
-                    patch.manager_id, patch.manager_reported = before.manager_id, before.manager_reported
-                patches[user.id] = patch
+                patches[user.id] = patch if before is None else before.then(patch)
             if page.next_link is None and page.delta_link is None:
                 raise ProviderError("Graph users/delta round ended without a deltaLink")
             next_url = page.next_link
