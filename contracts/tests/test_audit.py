@@ -247,6 +247,18 @@ def test_an_extension_waiting_for_review_is_shown_until_it_is_decided() -> None:
     assert record.outcome == "active" and record.awaiting_step == "extension, step 1: any of group sre"
     [record] = fold(*active, GrantExtensionDenied(request_id="r1", reason="no", occurred_at=at(90))).records()
     assert record.awaiting_step is None and record.awaiting_reviewers == []
+    # a completed step of an extension that is then denied approved nothing
+    step_done = ReviewRecorded(
+        request_id="r1", reviewer_id="u-carol", step=0, step_complete=True, extension=True, occurred_at=at(70)
+    )
+    denied = GrantExtensionDenied(request_id="r1", reason="second step: no", occurred_at=at(90))
+    [record] = fold(*active, step_done, denied).records()
+    assert record.extended_by == []
+    granted = GrantExtended(
+        request_id="r1", expires_at=at(5400), approver_ids=["u-carol"], occurred_at=at(95)
+    )
+    [record] = fold(*active, step_done, granted).records()
+    assert record.extended_by == ["u-carol"] and record.expires_at == at(5400)
     ended = GrantRevoked(request_id="r1", reason="expired", occurred_at=at(3601))
     [record] = fold(*active, ended).records()
     assert record.outcome == "revoked" and record.awaiting_step is None

@@ -184,9 +184,9 @@ class AccessLedger:
                 record.automatic = event.automatic
                 record.outcome = "granting"
             case ReviewRecorded():
+                # An extension's reviewers count in `extended_by` once it is granted (GrantExtended
+                # names them): one denied or lapsed later was never approved.
                 _counted(record, event.reviewer_id, event.step_complete)
-                if event.extension and event.step_complete and event.reviewer_id not in record.extended_by:
-                    record.extended_by.append(event.reviewer_id)
             case GrantActivated():
                 record.activated_at, record.expires_at = at, event.expires_at
                 record.outcome = "active"
