@@ -697,3 +697,46 @@ async def test_offsets_are_adopted_on_a_cluster_that_has_no_consumer_offsets_top
             await admin.close()
     finally:
         handle.stop()
+
+
+async def test_a_dead_letter_the_topic_refuses_for_a_while_is_written_once_it_takes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A handler's refusal is dead-lettered after its commit: a write given up on at once would be
+    lost (the batch comes again, the inbox skips the event, nothing refuses it a second time). So the
+    write is retried with backoff, and given up on, failing the batch, only after a long outage.
+    (The broker is a stand-in here: this is the retry rule, the real writes are tested above.)"""
+    from aiokafka.errors import KafkaConnectionError
+
+    import latchkey.runtime.consuming as consuming_module
+
+    class Flaky:
+        def __init__(self, failures: int) -> None:
+            self.failures, self.published = failures, []
+
+        async def publish(self, body: bytes, **kw: Any) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise KafkaConnectionError("dlq leader not available")
+            self.published.append((kw["topic"], body))
+
+    monkeypatch.setattr(consuming_module, "DEAD_LETTER_RETRY_FIRST_S", 0.01)
+    settings = settings_for("127.0.0.1:1", "t.")
+    flaky = Flaky(failures=3)
+    writer = DeadLetterWriter(flaky, settings, "test")  # type: ignore[arg-type]
+    letter = {
+        "partition": 0,
+        "offset": 7,
+        "key": b"k",
+        "value": b"{}",
+        "headers": {},
+        "reason": "forged",
+        "error_type": "Forged",
+    }
+    await writer.write(REQUESTS, **letter)  # type: ignore[arg-type]
+    assert writer.count == 1 and [t for t, _ in flaky.published] == ["t.access.requests.v1.dlq"]
+    assert DeadLetter.model_validate_json(flaky.published[0][1]).reason == "forged"
+
+    monkeypatch.setattr(consuming_module, "DEAD_LETTER_GIVE_UP_S", 0.05)
+    with pytest.raises(KafkaConnectionError):
+        await DeadLetterWriter(Flaky(failures=10_000), settings, "test").write(REQUESTS, **letter)  # type: ignore[arg-type]

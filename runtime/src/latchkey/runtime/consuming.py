@@ -130,6 +130,11 @@ TRUNCATED_REASON = "value truncated from "
 """How the reason of a dead letter whose value was cut to MAX_DEAD_LETTER_VALUE starts."""
 
 
+DEAD_LETTER_RETRY_FIRST_S = 0.2
+DEAD_LETTER_RETRY_MAX_S = 5.0
+DEAD_LETTER_GIVE_UP_S = 120.0
+
+
 class DeadLetterWriter:
     """Publishes DLQ records (the original bytes plus the reason) and counts them."""
 
@@ -168,12 +173,31 @@ class DeadLetterWriter:
             error_type=error_type,
             reason=reason[:4000],
         )
-        await self._broker.publish(
-            record.model_dump_json().encode(),
-            topic=self._settings.topic(dead_letters(source).name),
-            key=key,
-            headers={"content-type": "application/json"},
-        )
+        # Retried until the dead-letter topic takes it: a refusal is written after the handler's
+        # commit, so a write given up on would be lost (the redelivered batch is deduplicated and not
+        # refused again), and a parse failure redelivered at once would spin on the partition.
+        delay, waited = DEAD_LETTER_RETRY_FIRST_S, 0.0
+        while True:
+            try:
+                await self._broker.publish(
+                    record.model_dump_json().encode(),
+                    topic=self._settings.topic(dead_letters(source).name),
+                    key=key,
+                    headers={"content-type": "application/json"},
+                )
+                break
+            except (KafkaError, OSError, TimeoutError) as exc:
+                if waited >= DEAD_LETTER_GIVE_UP_S:
+                    raise  # the batch is delivered again; shutting down is not held up for ever
+                log.warning(
+                    "dead-letter topic refused a record; retrying",
+                    topic=self._settings.topic(dead_letters(source).name),
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, DEAD_LETTER_RETRY_MAX_S)
         self.count += 1
         log.warning(
             "message dead-lettered",
