@@ -117,17 +117,18 @@ async def test_inline_policy_on_user_is_put_then_deleted_twice(
         assert iam.list_user_policies(UserName=user)["PolicyNames"] == []
 
 
-async def test_identity_center_assignment_is_created_then_deleted_twice(
-    aws: AwsIntegration, moto_server: MotoServer, cloud_templates: TemplateSet
-) -> None:
+def _assignment(
+    aws: AwsIntegration, moto_server: MotoServer, templates: TemplateSet, principal_id: str
+) -> tuple[Any, Any]:
+    """The access of an Identity Center assignment on a new permission set, and a function listing
+    that permission set's assignments as (type, principal id)."""
     sso: Any = moto_server.client("sso-admin")
     instance_arn = aws.config.connection["identity_center_instance_arn"]
     permission_set_arn = sso.create_permission_set(Name=unique("ReadOnly"), InstanceArn=instance_arn)[
         "PermissionSet"
     ]["PermissionSetArn"]
-    principal_id = "906755d6f8-1c2e1a5d-5f3b-4c6e-9d0a-2b8e6f4a1c33"
     access = access_for(
-        cloud_templates,
+        templates,
         "aws",
         "identity-center-assignment",
         {
@@ -142,6 +143,15 @@ async def test_identity_center_assignment_is_created_then_deleted_twice(
             InstanceArn=instance_arn, AccountId="123456789012", PermissionSetArn=permission_set_arn
         )["AccountAssignments"]
         return [(a["PrincipalType"], a["PrincipalId"]) for a in listed]
+
+    return access, assignments
+
+
+async def test_identity_center_assignment_is_created_then_deleted_twice(
+    aws: AwsIntegration, moto_server: MotoServer, cloud_templates: TemplateSet
+) -> None:
+    principal_id = "906755d6f8-1c2e1a5d-5f3b-4c6e-9d0a-2b8e6f4a1c33"
+    access, assignments = _assignment(aws, moto_server, cloud_templates, principal_id)
 
     for _ in range(2):
         await aws.grant(access)
@@ -162,22 +172,8 @@ async def test_an_assignment_whose_status_cannot_be_read_may_have_applied(
     describe it): the grant may well be in place, so the failure must say so, and its revoke undoes it."""
     from botocore.exceptions import ClientError
 
-    sso: Any = moto_server.client("sso-admin")
-    instance_arn = aws.config.connection["identity_center_instance_arn"]
-    permission_set_arn = sso.create_permission_set(Name=unique("ReadOnly"), InstanceArn=instance_arn)[
-        "PermissionSet"
-    ]["PermissionSetArn"]
     principal_id = "906755d6f8-7a1e0c2d-1b3c-4d5e-8f90-a1b2c3d4e5f6"
-    access = access_for(
-        cloud_templates,
-        "aws",
-        "identity-center-assignment",
-        {
-            "account_id": "123456789012",
-            "permission_set_arn": permission_set_arn,
-            "principal_id": principal_id,
-        },
-    )
+    access, assignments = _assignment(aws, moto_server, cloud_templates, principal_id)
 
     def status_denied(*args: Any) -> None:
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeStatus")
@@ -186,16 +182,10 @@ async def test_an_assignment_whose_status_cannot_be_read_may_have_applied(
     with pytest.raises(IntegrationError) as caught:
         await aws.grant(access)
     assert "AccessDeniedException" in str(caught.value) and caught.value.may_have_applied is True
-    listed = sso.list_account_assignments(
-        InstanceArn=instance_arn, AccountId="123456789012", PermissionSetArn=permission_set_arn
-    )["AccountAssignments"]
-    assert [a["PrincipalId"] for a in listed] == [principal_id]  # it did take effect
+    assert assignments() == [("USER", principal_id)]  # it did take effect
     monkeypatch.undo()
     await aws.revoke(access)
-    listed = sso.list_account_assignments(
-        InstanceArn=instance_arn, AccountId="123456789012", PermissionSetArn=permission_set_arn
-    )["AccountAssignments"]
-    assert listed == []
+    assert assignments() == []
 
 
 async def test_inventory_lists_roles_users_permission_sets_and_accounts(
