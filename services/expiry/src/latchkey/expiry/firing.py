@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -107,7 +106,7 @@ class TimerFiring:
                     continue  # more are due right now
                 self._caught_up()
                 async with self._engine.connect() as conn:
-                    wait = await seconds_until_next_due(conn)
+                    wait, database_now = await seconds_until_next_due(conn)
                 failures = 0
             except Exception as exc:  # PostgreSQL unavailable: the timers wait in the table, retry
                 failures += 1
@@ -125,7 +124,10 @@ class TimerFiring:
                 # timers gather and fire them together. A quiet system fires each timer on the dot.
                 wait = max(wait, self._coalesce)
             wait = min(wait, self._idle_recheck)
-            self._next_wake_epoch = time.time() + wait
+            # On the database's clock, as the due times it is compared with (`timer_scheduled`, the
+            # listener): on this host's, a clock S seconds behind would let a timer due within S of
+            # the planned wake pass unnoticed and fire up to S late.
+            self._next_wake_epoch = database_now + wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             self._next_wake_epoch = float("inf")

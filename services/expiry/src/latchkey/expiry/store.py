@@ -290,14 +290,19 @@ class TimerStore:
         )
 
 
-async def seconds_until_next_due(conn: AsyncConnection) -> float | None:
-    """Seconds from now (database clock, shared by replicas) to the earliest pending timer, or None."""
-    value = await conn.scalar(
-        sa.select(sa.func.extract("epoch", sa.func.min(timers.c.due_at) - sa.func.clock_timestamp())).where(
-            timers.c.state == "pending"
+async def seconds_until_next_due(conn: AsyncConnection) -> tuple[float | None, float]:
+    """Seconds from now (database clock, shared by replicas) to the earliest pending timer, or None;
+    and that clock's now (epoch seconds), so a wake-up is planned on the clock due times are read by."""
+    now = sa.func.clock_timestamp()
+    row = (
+        await conn.execute(
+            sa.select(
+                sa.func.extract("epoch", sa.func.min(timers.c.due_at) - now),
+                sa.func.extract("epoch", now),
+            ).where(timers.c.state == "pending")
         )
-    )
-    return None if value is None else float(value)
+    ).one()
+    return (None if row[0] is None else float(row[0])), float(row[1])
 
 
 async def pending_due_before(conn: AsyncConnection, before: datetime, limit: int) -> Sequence[PendingTimer]:
