@@ -67,9 +67,8 @@ class Acl:
     prefixed: bool = False
 
 
-def _topics(prefix: str, principal: str, operation: Operation, topics: Iterable[Topic | str]) -> list[Acl]:
-    names = (t if isinstance(t, str) else t.name for t in topics)
-    return [Acl(principal, "TOPIC", prefix + name, operation) for name in names]
+def _topics(prefix: str, principal: str, operation: Operation, topics: Iterable[Topic]) -> list[Acl]:
+    return [Acl(principal, "TOPIC", prefix + topic.name, operation) for topic in topics]
 
 
 def _dlq(topics: Iterable[Topic]) -> list[Topic]:
@@ -104,7 +103,7 @@ def latchkey_acls(
     service("identity-sync", writes=identity, reads=[], ensures=identity + _dlq(identity))
 
     engine_reads = [REQUESTS, RESULTS, FLOWS, USERS, GROUPS, INVENTORY, TIMERS, LIFECYCLE]
-    engine_topics = [USERS, GROUPS, FLOWS, REQUESTS, LIFECYCLE, RESULTS, INVENTORY, TIMERS, *commands]
+    engine_topics = [*ALL_TOPICS, *commands]  # flow-engine uses every topic
     service(
         "flow-engine",
         # lifecycle, the commands it signs, and the dead letters of what it reads (LIFECYCLE: the
@@ -143,9 +142,8 @@ def latchkey_acls(
     rules.extend(_topics(prefix, who["requester"], "READ", [LIFECYCLE]))
     # Platform admins: flows (latchkey-flows apply makes sure the topic exists), and the dead letters
     # of every topic, which they may replay to its source (latchkey-dlq).
-    sources = [USERS, GROUPS, FLOWS, REQUESTS, LIFECYCLE, RESULTS, INVENTORY, TIMERS, *commands]
-    rules.extend(_topics(prefix, who["admin"], "WRITE", sources))
-    rules.extend(_topics(prefix, who["admin"], "READ", _dlq(sources)))
+    rules.extend(_topics(prefix, who["admin"], "WRITE", engine_topics))
+    rules.extend(_topics(prefix, who["admin"], "READ", _dlq(engine_topics)))
     rules.extend(_topics(prefix, who["admin"], "DESCRIBE", [dead_letters(FLOWS)]))
     return sorted(set(rules))
 
