@@ -14,6 +14,7 @@ import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,7 +31,7 @@ from latchkey.contracts import (
     connector_commands,
 )
 from latchkey.runtime.acls import ROLES, cluster_acls, latchkey_acls, prepare_cluster
-from latchkey.runtime.kafka import TopicsNotCreated, ensure_topics
+from latchkey.runtime.kafka import TopicsNotCreated, ensure_topics, kafka_connection
 from latchkey.runtime.settings import ServiceSettings
 from latchkey.runtime.testing import Infra
 from latchkey.runtime.testing.kafka_node import NodeUnavailable, kafka_node
@@ -92,14 +93,21 @@ def _login(kafka: AclKafka, role: str) -> dict[str, str]:
     }
 
 
-def _client(kafka: AclKafka, role: str) -> dict[str, str]:
-    return {
-        "bootstrap_servers": kafka.services,
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": f"latchkey-{role}",
-        "sasl_plain_password": PASSWORDS[role],
-    }
+def _settings(kafka: AclKafka, role: str) -> ServiceSettings:
+    """What a service logged in as `role` reads from `_login`'s variables."""
+    return ServiceSettings(
+        kafka_bootstrap=kafka.services,
+        topic_prefix=PREFIX,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username=f"latchkey-{role}",
+        kafka_sasl_password=SecretStr(PASSWORDS[role]),
+    )
+
+
+def _client(kafka: AclKafka, role: str) -> dict[str, Any]:
+    """The options of a client logged in as `role`, as the services build them."""
+    return kafka_connection(_settings(kafka, role))
 
 
 @pytest.fixture(scope="module")
@@ -199,16 +207,10 @@ async def test_a_service_may_not_create_a_topic_and_says_what_to_do(
 ) -> None:
     """flow-engine makes sure a connector's command topic exists when its inventory first names it;
     a connector the admin has not prepared is refused at once, with what to do, not waited for."""
-    settings = ServiceSettings(
-        kafka_bootstrap=acl_kafka.services,
-        topic_prefix=PREFIX,
-        kafka_security_protocol="SASL_PLAINTEXT",
-        kafka_sasl_mechanism="SCRAM-SHA-512",
-        kafka_sasl_username="latchkey-flow-engine",
-        kafka_sasl_password=SecretStr(PASSWORDS["flow-engine"]),
-    )
     with pytest.raises(TopicsNotCreated) as refused:
-        await ensure_topics(settings, [connector_commands("unprepared")], timeout=20)
+        await ensure_topics(
+            _settings(acl_kafka, "flow-engine"), [connector_commands("unprepared")], timeout=20
+        )
     assert "TopicAuthorizationFailedError" in str(refused.value) and "latchkey-acls --apply" in str(
         refused.value
     )

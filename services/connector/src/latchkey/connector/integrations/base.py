@@ -162,19 +162,21 @@ class BlockingCalls:
         """Wait up to `timeout` s for every tracked call to end (at shutdown: the replica that takes the
         partitions over must not run a grant's next command while this one's call still runs); returns
         how many still run."""
-        running = {future for futures in self._running.values() for future in futures}
-        if not running:
-            return 0
-        _, pending = await asyncio.wait(running, timeout=timeout)
-        return len(pending)
+        return await _still_running(
+            {future for futures in self._running.values() for future in futures}, timeout
+        )
 
     async def settled(self, grant_id: str, timeout: float) -> bool:
         """Wait up to `timeout` s for `grant_id`'s calls to end; False if one still runs."""
-        running = self._running.get(grant_id)
-        if not running:
-            return True
-        _, pending = await asyncio.wait(set(running), timeout=timeout)
-        return not pending
+        return not await _still_running(set(self._running.get(grant_id, ())), timeout)
+
+
+async def _still_running(futures: set[asyncio.Future[Any]], timeout: float) -> int:
+    """How many of `futures` have not ended after waiting up to `timeout` s (none to wait for: 0)."""
+    if not futures:
+        return 0
+    _, pending = await asyncio.wait(futures, timeout=timeout)
+    return len(pending)
 
 
 BLOCKING = BlockingCalls()
